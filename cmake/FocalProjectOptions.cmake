@@ -1,0 +1,23 @@
+# Compile options for focal's own tests, benchmarks and examples (never for users of the targets).
+add_library(focal_project_options INTERFACE)
+target_compile_options(focal_project_options INTERFACE
+  $<$<COMPILE_LANG_AND_ID:CXX,GNU,Clang>:-Wall -Wextra -Wpedantic>
+  # GCC 12 reports maybe-uninitialized inside its own avx512fintrin.h (_mm512_undefined_*) once
+  # xsimd's kernels are inlined: a false positive in a system header.
+  $<$<COMPILE_LANG_AND_ID:CXX,GNU>:-Wno-maybe-uninitialized>)
+if(FOCAL_WARNINGS_AS_ERRORS)
+  target_compile_options(focal_project_options INTERFACE $<$<COMPILE_LANG_AND_ID:CXX,GNU,Clang>:-Werror>)
+endif()
+if(FOCAL_NATIVE_ARCH)
+  target_compile_options(focal_project_options INTERFACE $<$<COMPILE_LANG_AND_ID:CXX,GNU,Clang>:-march=native>)
+endif()
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
+endif()
+
+# The best host backend available: focal::xsimd when found, else the scalar core.
+if(TARGET focal::xsimd)
+  set(FOCAL_HOST_TARGET focal::xsimd)
+else()
+  set(FOCAL_HOST_TARGET focal::focal)
+endif()

@@ -1,0 +1,73 @@
+// focal/adapt/xtensor.hpp: xtensor containers and adaptors as focal views, and views as xtensor.
+//
+//   focal::as_view(e)      for a fixed-rank expression with storage (xtensor, xtensor_adaptor)
+//   focal::as_view<R>(e)   for a dynamic-rank one (xarray); throws focal::error if the rank is not R
+//   focal::as_xtensor(v)   an xtensor_adaptor over a view's memory (no ownership), strides kept
+// Nothing is copied. xtensor stores stride 0 on unit extents; views accept that as it is.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <type_traits>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xutils.hpp>
+
+#include "../core/error.hpp"
+#include "../core/view.hpp"
+
+namespace focal {
+
+namespace detail {
+template <class E>
+concept xtensor_storage = requires(E& e) {
+    e.data();
+    e.shape();
+    e.strides();
+    e.data_offset();
+};
+
+template <std::size_t R, class E>
+auto xtensor_view(E& e) {
+    auto* data = e.data() + e.data_offset();
+    using Elem = std::remove_pointer_t<decltype(data)>;
+    require(e.dimension() == R, "focal::as_view", "the xtensor expression's rank", std::to_string(R), e.dimension());
+    index_t extents[R], strides[R];
+    for (std::size_t r = 0; r < R; ++r) {
+        extents[r] = static_cast<index_t>(e.shape()[r]);
+        strides[r] = static_cast<index_t>(e.strides()[r]);
+    }
+    return view<Elem, R>(data, extents, strides);
+}
+}  // namespace detail
+
+template <class E>
+    requires detail::xtensor_storage<std::remove_reference_t<E>> &&
+             (xt::get_rank<std::remove_cvref_t<E>>::value != SIZE_MAX)
+auto as_view(E&& e) {
+    return detail::xtensor_view<xt::get_rank<std::remove_cvref_t<E>>::value>(e);
+}
+
+template <std::size_t R, class E>
+    requires detail::xtensor_storage<std::remove_reference_t<E>>
+auto as_view(E&& e) {
+    return detail::xtensor_view<R>(e);
+}
+
+template <class T, std::size_t R>
+auto as_xtensor(const view<T, R, host_space>& v) {
+    std::array<std::size_t, R> shape;
+    std::array<std::ptrdiff_t, R> strides;
+    std::size_t span = 1;  // elements from the first to one past the last (non-negative strides)
+    for (std::size_t r = 0; r < R; ++r) {
+        detail::require(v.stride(r) >= 0, "focal::as_xtensor", "view strides", "non-negative", v.stride(r));
+        shape[r] = static_cast<std::size_t>(v.extent(r));
+        strides[r] = v.extent(r) == 1 ? 0 : v.stride(r);  // xtensor's convention for unit extents
+        if (v.extent(r) == 0) span = 0;
+        else if (span) span += static_cast<std::size_t>((v.extent(r) - 1) * v.stride(r));
+    }
+    return xt::adapt(v.data_handle(), span, xt::no_ownership(), shape, strides);
+}
+
+}  // namespace focal

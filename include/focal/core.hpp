@@ -1,0 +1,12 @@
+// focal/core.hpp: views, errors, math, execution policies.
+#pragma once
+
+#include "config.hpp"
+#include "core/checks.hpp"
+#include "core/error.hpp"
+#include "core/execution.hpp"
+#include "core/math.hpp"
+#include "core/memory_space.hpp"
+#include "core/packet.hpp"
+#include "core/thread_pool.hpp"
+#include "core/view.hpp"

@@ -1,0 +1,87 @@
+// focal/loss/box_regression_loss.hpp: a box loss over the positive anchors only.
+//
+//   double box_regression_loss(loss, predictions, targets, labels, reduction, grad)
+//
+// predictions and targets are N x 4 (encoded deltas for l1_loss / smooth_l1_loss, xyxy boxes for
+// giou_loss); labels has one entry per anchor and anchors with label >= 0 are positive (a
+// matcher's codes work as they are: -1 negative and -2 ignored are skipped). The value is the sum
+// over positive anchors of the per-box loss (the sum over coordinates for L1 types), reduced:
+// mean divides by the number of positive anchors; divide_by(n) by n (torchvision: max(1, positives)).
+// grad (optional, N x 4) receives d value / d predictions, 0 on rows that are not positive.
+// Positives are few (hundreds), so this runs on the calling thread.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <type_traits>
+
+#include "../config.hpp"
+#include "../core/checks.hpp"
+#include "../core/error.hpp"
+#include "../core/math.hpp"
+#include "../core/view.hpp"
+#include "reduction.hpp"
+#include "value_grad.hpp"
+
+namespace focal {
+
+template <class Loss, class TP, class TT, class Label>
+    requires std::floating_point<std::remove_const_t<TP>> && std::same_as<std::remove_const_t<TP>, std::remove_const_t<TT>> &&
+             std::integral<std::remove_const_t<Label>>
+double box_regression_loss(const Loss& loss, matrix_view<TP> predictions, matrix_view<TT> targets,
+                           vector_view<Label> labels, reduction r = reduction::sum(),
+                           std::type_identity_t<matrix_view<std::remove_const_t<TP>>> grad = {}) {
+    using T = std::remove_const_t<TP>;
+    constexpr const char* where = "focal::box_regression_loss";
+    validate(loss, where);
+    validate(r, where);
+    const matrix_view<const T> pred = predictions, target = targets;
+    detail::require_extent(pred, 1, 4, where, "predictions");
+    detail::require_same_shape(target, pred, where, "targets", "predictions");
+    detail::require_extent(labels, 0, pred.extent(0), where, "labels (one per predictions row)");
+    detail::require(r.how != reduction::kind::none, where, "reduction", "sum, mean or divide_by (box losses are per box)",
+                    "reduction::none");
+    detail::require_data(pred, where, "predictions");
+    detail::require_data(target, where, "targets");
+    detail::require_data(labels, where, "labels");
+    if (!grad.is_null()) {
+        detail::require_same_shape(grad, pred, where, "grad", "predictions");
+        detail::require_data(grad, where, "grad");
+    }
+    const index_t n = pred.extent(0);
+    index_t positives = 0;
+    for (index_t i = 0; i < n; ++i) {
+        const auto l = static_cast<std::int64_t>(labels(i));
+        detail::require(l >= -2, where, "labels", ">= -2 (-2 ignored, -1 negative, >= 0 positive)", l, " at anchor ", i);
+        if (l < 0) continue;
+        ++positives;
+        if constexpr (requires { requires Loss::xyxy_targets; }) {
+            const bool valid = target(i, 2) >= target(i, 0) && target(i, 3) >= target(i, 1) &&
+                               target(i, 2) - target(i, 0) < T(INFINITY) && target(i, 3) - target(i, 1) < T(INFINITY);
+            if (!valid)
+                detail::fail(where, "targets", "finite xyxy boxes with x2 >= x1 and y2 >= y1", "[", target(i, 0), ", ",
+                             target(i, 1), ", ", target(i, 2), ", ", target(i, 3), "] at anchor ", i);
+        }
+    }
+    const double scale = r.scale(static_cast<double>(positives));
+    double total = 0;
+    for (index_t i = 0; i < n; ++i) {
+        if (labels(i) < 0) {
+            if (!grad.is_null())
+                for (int c = 0; c < 4; ++c) grad(i, c) = T(0);
+            continue;
+        }
+        box4<T> p{}, g{};
+        for (int c = 0; c < 4; ++c) {
+            p[c] = pred(i, c);
+            g[c] = target(i, c);
+        }
+        const box_value_grad<T> vg = loss.value_and_grad(p, g);
+        total += static_cast<double>(vg.value);
+        if (!grad.is_null())
+            for (int c = 0; c < 4; ++c) grad(i, c) = static_cast<T>(vg.grad[c] * scale);
+    }
+    return total * scale;
+}
+
+}  // namespace focal

@@ -1,0 +1,220 @@
+// focal/loss/classification_loss.hpp: a classification loss over an N x K logits view.
+//
+//   double classification_loss(loss, logits, targets, reduction, output, exec)   dense 0/1 targets, N x K
+//   double classification_loss(loss, logits, labels,  reduction, output, exec)   labels, N
+//
+// Labels are per anchor: k >= 0 is class k (target 1 in column k, 0 elsewhere), -1 background
+// (all targets 0), -2 ignored (contributes nothing; gradient 0). One pass: each logit is read
+// once and each gradient written once. Any strides are accepted; rows with unit stride run
+// straight from the caller's memory, other layouts go through a small per-row buffer.
+// output.grad may be the logits' own memory (same view): every element is read before written.
+// On a thrown focal::error nothing has been written.
+#pragma once
+
+#include <algorithm>
+#include <concepts>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "../config.hpp"
+#include "../core/checks.hpp"
+#include "../core/error.hpp"
+#include "../core/execution.hpp"
+#include "../core/packet.hpp"
+#include "../core/view.hpp"
+#include "detail/loss_tile.hpp"
+#include "reduction.hpp"
+#include "value_grad.hpp"
+
+namespace focal {
+
+namespace detail {
+
+inline constexpr index_t tile_elements = 256;      // float partial sums go to double every tile
+inline constexpr index_t block_elements = 1 << 14;  // a block is the unit of threading and of summation order
+
+inline index_t rows_per_block(index_t cols) { return std::max<index_t>(1, block_elements / std::max<index_t>(cols, 1)); }
+
+// Runs block(b) for b in [0, n_blocks) and returns the partial sums added in block order, so the
+// result does not depend on the thread count.
+template <class Exec, class Block>
+double sum_over_blocks(const Exec& exec, index_t n_blocks, index_t elements, const Block& block) {
+    std::vector<double> partial(static_cast<std::size_t>(n_blocks), 0.0);
+    if constexpr (std::is_same_v<Exec, exec::parallel_policy>) {
+        if (static_cast<std::size_t>(elements) >= exec.min_elements && exec.thread_count() > 1) {
+            exec.get_pool().parallel_for(static_cast<std::size_t>(n_blocks), exec.thread_count(),
+                                         [&](std::size_t b) { partial[b] = block(static_cast<index_t>(b)); });
+            double total = 0;
+            for (double p : partial) total += p;
+            return total;
+        }
+    }
+    for (index_t b = 0; b < n_blocks; ++b) partial[static_cast<std::size_t>(b)] = block(b);
+    double total = 0;
+    for (double p : partial) total += p;
+    return total;
+}
+
+template <class T>
+void fill_row(const matrix_view<T>& v, index_t row, T value) {
+    for (index_t k = 0; k < v.extent(1); ++k) v(row, k) = value;
+}
+
+// A row's chunk [k0, k0 + n) of a view: the caller's memory when rows are contiguous, else a copy.
+template <class T>
+const T* row_chunk(const matrix_view<const T>& v, index_t row, index_t k0, index_t n, T* buffer) {
+    if (v.rows_contiguous()) return &v(row, k0);
+    for (index_t k = 0; k < n; ++k) buffer[k] = v(row, k0 + k);
+    return buffer;
+}
+
+// One row of the loss, chunk by chunk; make_targets(row, k0, n) gives the chunk's target source.
+template <class P, bool G, bool V, class Policy, class T, class MakeTargets>
+double row_loss(const Policy& policy, const matrix_view<const T>& x, const matrix_view<T>& g,
+                const matrix_view<T>& v, index_t row, T scale, MakeTargets& make_targets) {
+    T x_buf[tile_elements], g_buf[tile_elements], v_buf[tile_elements];
+    double total = 0;
+    const index_t cols = x.extent(1);
+    for (index_t k0 = 0; k0 < cols; k0 += tile_elements) {
+        const index_t n = std::min(tile_elements, cols - k0);
+        const T* xp = row_chunk(x, row, k0, n, x_buf);
+        T* gp = G && g.rows_contiguous() ? &g(row, k0) : g_buf;
+        T* vp = V && v.rows_contiguous() ? &v(row, k0) : v_buf;
+        total += loss_tile<P, G, V>(policy, xp, gp, vp, n, make_targets(row, k0, n), scale);
+        if (G && !g.rows_contiguous())
+            for (index_t k = 0; k < n; ++k) g(row, k0 + k) = g_buf[k];
+        if (V && !v.rows_contiguous())
+            for (index_t k = 0; k < n; ++k) v(row, k0 + k) = v_buf[k];
+    }
+    return total;
+}
+
+// Picks the packet from the execution policy and the output flags at compile time, then runs
+// rows in blocks. row_fn<P, G, V>(row) returns the row's sum.
+template <class T, class Exec, class RowFn>
+double run_rows(const Exec& exec, index_t rows, index_t cols, bool write_grad, bool write_values, const RowFn& row_fn) {
+    constexpr bool simd = !std::is_same_v<Exec, exec::scalar_policy>;
+    using P = host_packet_t<T, simd>;
+    const index_t per_block = rows_per_block(cols);
+    const index_t n_blocks = (rows + per_block - 1) / per_block;
+    auto run = [&]<bool G, bool V>() {
+        return sum_over_blocks(exec, n_blocks, rows * cols, [&](index_t b) {
+            double total = 0;
+            const index_t end = std::min(rows, (b + 1) * per_block);
+            for (index_t row = b * per_block; row < end; ++row) total += row_fn.template operator()<P, G, V>(row);
+            return total;
+        });
+    };
+    if (write_grad) return write_values ? run.template operator()<true, true>() : run.template operator()<true, false>();
+    return write_values ? run.template operator()<false, true>() : run.template operator()<false, false>();
+}
+
+template <class T>
+void check_outputs(const matrix_view<const T>& logits, const loss_output<T>& out, const reduction& r, const char* where) {
+    validate(r, where);
+    require_data(logits, where, "logits");
+    if (!out.grad.is_null()) {
+        require_same_shape(out.grad, logits, where, "output.grad", "logits");
+        require_data(out.grad, where, "output.grad");
+    }
+    if (!out.values.is_null()) {
+        require_same_shape(out.values, logits, where, "output.values", "logits");
+        require_data(out.values, where, "output.values");
+    }
+    require(r.how != reduction::kind::none || !out.values.is_null() || logits.empty(), where, "output.values",
+            "given for reduction::none (it receives the elementwise losses)", "a null view");
+}
+
+}  // namespace detail
+
+// Dense targets: targets has the logits' shape. Policies that need 0/1 targets
+// (sigmoid_focal_loss) get them checked; binary_cross_entropy accepts any target in [0, 1].
+template <class Loss, class TX, class TT, class Exec = exec::default_policy>
+    requires std::floating_point<std::remove_const_t<TX>> && std::same_as<std::remove_const_t<TX>, std::remove_const_t<TT>>
+double classification_loss(const Loss& loss, matrix_view<TX> logits, matrix_view<TT> targets,
+                           reduction r = reduction::sum(),
+                           std::type_identity_t<loss_output<std::remove_const_t<TX>>> out = {}, const Exec& exec = {}) {
+    using T = std::remove_const_t<TX>;
+    constexpr const char* where = "focal::classification_loss";
+    validate(loss, where);
+    matrix_view<const T> x = logits, t = targets;
+    detail::check_outputs(x, out, r, where);
+    detail::require_same_shape(t, x, where, "targets", "logits");
+    detail::require_data(t, where, "targets");
+    for (index_t i = 0; i < t.extent(0); ++i)
+        for (index_t k = 0; k < t.extent(1); ++k) {
+            const T tk = t(i, k);
+            const bool ok = requires_binary_targets_v<Loss> ? (tk == T(0) || tk == T(1)) : (tk >= T(0) && tk <= T(1));
+            if (!ok)
+                detail::fail(where, "targets", requires_binary_targets_v<Loss> ? "0 or 1" : "in [0, 1]", tk,
+                             " at (", i, ", ", k, ")");
+        }
+
+    // Elementwise, so a column-major set of views is processed as its row-major transpose.
+    const bool all_column_major = !x.rows_contiguous() && x.stride(0) == 1 && t.stride(0) == 1 &&
+                                  (out.grad.is_null() || out.grad.stride(0) == 1) &&
+                                  (out.values.is_null() || out.values.stride(0) == 1);
+    if (all_column_major) {
+        x = x.transposed();
+        t = t.transposed();
+        if (!out.grad.is_null()) out.grad = out.grad.transposed();
+        if (!out.values.is_null()) out.values = out.values.transposed();
+    }
+    const double scale = r.scale(static_cast<double>(x.size()));
+    const T scale_t = static_cast<T>(scale);
+    const double sum = detail::run_rows<T>(exec, x.extent(0), x.extent(1), !out.grad.is_null(), !out.values.is_null(),
+                                           [&]<class P, bool G, bool V>(index_t row) {
+        T t_buf[detail::tile_elements];
+        auto make_targets = [&](index_t i, index_t k0, index_t n) {
+            return detail::dense_target_source<T>{detail::row_chunk(t, i, k0, n, t_buf)};
+        };
+        return detail::row_loss<P, G, V>(loss, x, out.grad, out.values, row, scale_t, make_targets);
+    });
+    return sum * scale;
+}
+
+// Integer labels, one per anchor: >= 0 class, -1 background, -2 ignored.
+template <class Loss, class TX, class Label, class Exec = exec::default_policy>
+    requires std::floating_point<std::remove_const_t<TX>> && std::integral<std::remove_const_t<Label>>
+double classification_loss(const Loss& loss, matrix_view<TX> logits, vector_view<Label> labels,
+                           reduction r = reduction::sum(),
+                           std::type_identity_t<loss_output<std::remove_const_t<TX>>> out = {}, const Exec& exec = {}) {
+    using T = std::remove_const_t<TX>;
+    constexpr const char* where = "focal::classification_loss";
+    validate(loss, where);
+    const matrix_view<const T> x = logits;
+    detail::check_outputs(x, out, r, where);
+    detail::require_extent(labels, 0, x.extent(0), where, "labels (one per logits row)");
+    detail::require_data(labels, where, "labels");
+    const index_t classes = x.extent(1);
+    // Class indices are compared in T: float represents every integer up to 2^24 exactly.
+    detail::require(classes <= (index_t(1) << std::numeric_limits<T>::digits), where, "logits columns (classes)",
+                    "at most 2^digits of the value type", classes);
+    index_t ignored = 0;
+    for (index_t i = 0; i < labels.extent(0); ++i) {
+        const auto l = static_cast<std::int64_t>(labels(i));
+        if (l < -2 || l >= classes)
+            detail::fail(where, "labels", "in [-2, " + std::to_string(classes) + ") (-2 ignored, -1 background)", l,
+                         " at anchor ", i);
+        ignored += l == -2;
+    }
+    const double scale = r.scale(static_cast<double>((x.extent(0) - ignored) * classes));
+    const T scale_t = static_cast<T>(scale);
+    const double sum = detail::run_rows<T>(exec, x.extent(0), classes, !out.grad.is_null(), !out.values.is_null(),
+                                           [&]<class P, bool G, bool V>(index_t row) -> double {
+        const auto label = labels(row);
+        if (label == -2) {
+            if (G) detail::fill_row(out.grad, row, T(0));
+            if (V) detail::fill_row(out.values, row, T(0));
+            return 0.0;
+        }
+        auto make_targets = [&](index_t, index_t k0, index_t) {
+            return detail::row_label_target_source<T>{static_cast<T>(label), static_cast<T>(k0)};
+        };
+        return detail::row_loss<P, G, V>(loss, x, out.grad, out.values, row, scale_t, make_targets);
+    });
+    return sum * scale;
+}
+
+}  // namespace focal

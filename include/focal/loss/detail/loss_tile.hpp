@@ -1,0 +1,70 @@
+// focal/loss/detail/loss_tile.hpp: the one inner loop every host classification driver runs.
+//
+// loss_tile evaluates a policy over n contiguous logits, takes each target from a target source,
+// writes grad * scale and the values when asked, and returns the sum of the values. It is written
+// once against packet_traits<P>: P = float runs one element at a time, P = xsimd::batch<float>
+// runs width elements at a time and finishes the tail one element at a time.
+#pragma once
+
+#include "../../config.hpp"
+#include "../../core/math.hpp"
+#include "../../core/packet.hpp"
+#include "../../core/view.hpp"
+#include "../value_grad.hpp"
+
+namespace focal::detail {
+
+// Dense targets: target i of the tile is t[i].
+template <class T>
+struct dense_target_source {
+    const T* t;
+    template <class P>
+    FOCAL_INLINE P get(index_t i) const noexcept {
+        return packet_traits<P>::load(t + i);
+    }
+};
+
+// One anchor's row of classes: target k is 1 when k equals the anchor's label, else 0
+// (label -1, background, matches no class). first_class is the class of the tile's element 0.
+template <class T>
+struct row_label_target_source {
+    T label;
+    T first_class;
+    template <class P>
+    FOCAL_INLINE P get(index_t i) const noexcept {
+        const P cls = packet_traits<P>::lane_index() + P(first_class + static_cast<T>(i));
+        return math::select(cls == P(label), P(T(1)), P(T(0)));
+    }
+};
+
+// Sum of the policy's values over x[0, n); grad[i] = scale * d value_i / d x_i and values[i] =
+// value_i where WriteGrad / WriteValues.
+template <class P, bool WriteGrad, bool WriteValues, class Policy, class T, class Targets>
+FOCAL_INLINE double loss_tile(const Policy& policy, const T* x, T* grad, T* values, index_t n, const Targets& targets,
+                              T scale) noexcept {
+    using traits = packet_traits<P>;
+    constexpr index_t width = traits::width;
+    index_t i = 0;
+    double total = 0;
+    if constexpr (width > 1) {
+        P acc(T(0));
+        const P scale_p(scale);
+        for (; i + width <= n; i += width) {
+            const value_grad<P> r = policy.value_and_grad(traits::load(x + i), targets.template get<P>(i));
+            acc += r.value;
+            if constexpr (WriteGrad) traits::store(grad + i, r.grad * scale_p);
+            if constexpr (WriteValues) traits::store(values + i, r.value);
+        }
+        total = traits::sum(acc);
+    }
+    T acc_tail(0);  // the scalar path's accumulator: at most one tile of elements, then to double
+    for (; i < n; ++i) {
+        const value_grad<T> r = policy.value_and_grad(x[i], targets.template get<T>(i));
+        acc_tail += r.value;
+        if constexpr (WriteGrad) grad[i] = r.grad * scale;
+        if constexpr (WriteValues) values[i] = r.value;
+    }
+    return total + static_cast<double>(acc_tail);
+}
+
+}  // namespace focal::detail
