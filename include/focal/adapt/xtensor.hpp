@@ -55,19 +55,18 @@ auto as_view(E&& e) {
     return detail::xtensor_view<R>(e);
 }
 
+// xtensor sizes an adaptor's buffer by the number of elements (not by the span the strides
+// cover); element access goes through the strides, so strided views index correctly, while
+// storage-order functions (flat(), storage()) are meaningful for contiguous views only.
 template <class T, std::size_t R>
 auto as_xtensor(const view<T, R, host_space>& v) {
     std::array<std::size_t, R> shape;
     std::array<std::ptrdiff_t, R> strides;
-    std::size_t span = 1;  // elements from the first to one past the last (non-negative strides)
     for (std::size_t r = 0; r < R; ++r) {
-        detail::require(v.stride(r) >= 0, "focal::as_xtensor", "view strides", "non-negative", v.stride(r));
         shape[r] = static_cast<std::size_t>(v.extent(r));
         strides[r] = v.extent(r) == 1 ? 0 : v.stride(r);  // xtensor's convention for unit extents
-        if (v.extent(r) == 0) span = 0;
-        else if (span) span += static_cast<std::size_t>((v.extent(r) - 1) * v.stride(r));
     }
-    return xt::adapt(v.data_handle(), span, xt::no_ownership(), shape, strides);
+    return xt::adapt(v.data_handle(), static_cast<std::size_t>(v.size()), xt::no_ownership(), shape, strides);
 }
 
 }  // namespace focal

@@ -38,33 +38,45 @@ struct row_label_target_source {
 };
 
 // Sum of the policy's values over x[0, n); grad[i] = scale * d value_i / d x_i and values[i] =
-// value_i where WriteGrad / WriteValues.
+// value_i where WriteGrad / WriteValues. With a SIMD packet the last n % width elements run
+// through the same SIMD code on a padded copy, so an element's result never depends on its
+// position in the tile (or on the layout that put it there).
 template <class P, bool WriteGrad, bool WriteValues, class Policy, class T, class Targets>
 FOCAL_INLINE double loss_tile(const Policy& policy, const T* x, T* grad, T* values, index_t n, const Targets& targets,
                               T scale) noexcept {
     using traits = packet_traits<P>;
     constexpr index_t width = traits::width;
+    P acc(T(0));
+    const P scale_p(scale);
     index_t i = 0;
-    double total = 0;
+    for (; i + width <= n; i += width) {
+        const value_grad<P> r = policy.value_and_grad(traits::load(x + i), targets.template get<P>(i));
+        acc += r.value;
+        if constexpr (WriteGrad) traits::store(grad + i, r.grad * scale_p);
+        if constexpr (WriteValues) traits::store(values + i, r.value);
+    }
+    double total = traits::sum(acc);
     if constexpr (width > 1) {
-        P acc(T(0));
-        const P scale_p(scale);
-        for (; i + width <= n; i += width) {
-            const value_grad<P> r = policy.value_and_grad(traits::load(x + i), targets.template get<P>(i));
-            acc += r.value;
-            if constexpr (WriteGrad) traits::store(grad + i, r.grad * scale_p);
-            if constexpr (WriteValues) traits::store(values + i, r.value);
+        if (i < n) {
+            const index_t rest = n - i;
+            T x_pad[width] = {}, t_pad[width] = {}, v_pad[width], g_pad[width];
+            for (index_t j = 0; j < rest; ++j) {
+                x_pad[j] = x[i + j];
+                t_pad[j] = targets.template get<T>(i + j);
+            }
+            const value_grad<P> r = policy.value_and_grad(traits::load(x_pad), traits::load(t_pad));
+            traits::store(v_pad, r.value);
+            traits::store(g_pad, r.grad * scale_p);
+            T tail(0);
+            for (index_t j = 0; j < rest; ++j) {
+                tail += v_pad[j];
+                if constexpr (WriteGrad) grad[i + j] = g_pad[j];
+                if constexpr (WriteValues) values[i + j] = v_pad[j];
+            }
+            total += static_cast<double>(tail);
         }
-        total = traits::sum(acc);
     }
-    T acc_tail(0);  // the scalar path's accumulator: at most one tile of elements, then to double
-    for (; i < n; ++i) {
-        const value_grad<T> r = policy.value_and_grad(x[i], targets.template get<T>(i));
-        acc_tail += r.value;
-        if constexpr (WriteGrad) grad[i] = r.grad * scale;
-        if constexpr (WriteValues) values[i] = r.value;
-    }
-    return total + static_cast<double>(acc_tail);
+    return total;
 }
 
 }  // namespace focal::detail
