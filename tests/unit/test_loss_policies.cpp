@@ -264,3 +264,46 @@ TEST_CASE("policy parameters are validated with a message naming the parameter")
     // focal::error is a std::invalid_argument.
     CHECK_THROWS_AS(focal::validate(focal::sigmoid_focal_loss{2.0f, 2.0f}), std::invalid_argument);
 }
+
+#if FOCAL_HAS_XSIMD
+TEST_CASE("SIMD logistic (float batches, one shared division) is within a few ulps of double") {
+    using B = xsimd::batch<float>;
+    constexpr std::size_t W = B::size;
+    std::vector<float> xs;
+    for (float x = -110.0f; x <= 110.0f; x += 0.00731f) xs.push_back(x);
+    for (float x : {0.0f, -0.0f, 1e-8f, -1e-8f, 0.34657359f, -0.34657359f, 1e4f, -1e4f, 88.0f, -88.0f, 103.9f, -103.9f})
+        xs.push_back(x);
+    while (xs.size() % W) xs.push_back(1.0f);
+    long long worst[4] = {0, 0, 0, 0};
+    for (std::size_t i = 0; i < xs.size(); i += W) {
+        const auto parts = focal::logistic(B::load_unaligned(xs.data() + i));
+        float got[4][W];
+        parts.p.store_unaligned(got[0]);
+        parts.one_minus_p.store_unaligned(got[1]);
+        parts.neg_log_p.store_unaligned(got[2]);
+        parts.neg_log_1mp.store_unaligned(got[3]);
+        for (std::size_t j = 0; j < W; ++j) {
+            const auto want = focal::logistic(static_cast<double>(xs[i + j]));
+            const double w[4] = {want.p, want.one_minus_p, want.neg_log_p, want.neg_log_1mp};
+            for (int q = 0; q < 4; ++q) {
+                CAPTURE(xs[i + j]);
+                CAPTURE(q);
+                const float wf = static_cast<float>(w[q]);
+                // Below float's normal range (1.2e-38) only the absolute error counts.
+                if (std::abs(w[q]) < 1e-37) {
+                    CHECK(std::abs(double(got[q][j]) - w[q]) < 1.2e-38);  // xsimd flushes exp to 0 there
+                    continue;
+                }
+                const long long d = focal_test::ulp_distance(got[q][j], wf);
+                worst[q] = std::max(worst[q], d);
+                CHECK(d <= 4);
+            }
+        }
+    }
+    MESSAGE("worst ulps: sigmoid " << worst[0] << ", 1 - sigmoid " << worst[1] << ", softplus(-x) " << worst[2]
+                                   << ", softplus(x) " << worst[3]);
+    const auto nan = focal::logistic(B(std::nanf("")));
+    CHECK(xsimd::all(xsimd::isnan(nan.neg_log_p)));
+    CHECK(xsimd::all(xsimd::isnan(nan.p)));
+}
+#endif

@@ -9,8 +9,10 @@
 // bit-identical results for every n. exec::scalar agrees with them to float rounding.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <thread>
+#include <type_traits>
 
 #include "../config.hpp"
 #include "thread_pool.hpp"

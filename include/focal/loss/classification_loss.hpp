@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -63,7 +64,7 @@ void fill_row(const matrix_view<T>& v, index_t row, T value) {
 
 // A row's chunk [k0, k0 + n) of a view: the caller's memory when rows are contiguous, else a copy.
 template <class T>
-const T* row_chunk(const matrix_view<const T>& v, index_t row, index_t k0, index_t n, T* buffer) {
+FOCAL_INLINE const T* row_chunk(const matrix_view<const T>& v, index_t row, index_t k0, index_t n, T* buffer) {
     if (v.rows_contiguous()) return &v(row, k0);
     for (index_t k = 0; k < n; ++k) buffer[k] = v(row, k0 + k);
     return buffer;
@@ -71,7 +72,7 @@ const T* row_chunk(const matrix_view<const T>& v, index_t row, index_t k0, index
 
 // One row of the loss, chunk by chunk; make_targets(row, k0, n) gives the chunk's target source.
 template <class P, bool G, bool V, class Policy, class T, class MakeTargets>
-double row_loss(const Policy& policy, const matrix_view<const T>& x, const matrix_view<T>& g,
+FOCAL_INLINE double row_loss(const Policy& policy, const matrix_view<const T>& x, const matrix_view<T>& g,
                 const matrix_view<T>& v, index_t row, T scale, MakeTargets& make_targets) {
     T x_buf[tile_elements], g_buf[tile_elements], v_buf[tile_elements];
     double total = 0;

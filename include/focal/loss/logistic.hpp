@@ -34,3 +34,7 @@ FOCAL_HD FOCAL_INLINE logistic_parts<T> logistic(T x) noexcept {
 }
 
 }  // namespace focal
+
+#if FOCAL_HAS_XSIMD
+#include "../simd/logistic.hpp"  // float batches: one division for sigmoid and log1p
+#endif

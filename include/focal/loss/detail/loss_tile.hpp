@@ -42,8 +42,11 @@ struct row_label_target_source {
 // through the same SIMD code on a padded copy, so an element's result never depends on its
 // position in the tile (or on the layout that put it there).
 template <class P, bool WriteGrad, bool WriteValues, class Policy, class T, class Targets>
-FOCAL_INLINE double loss_tile(const Policy& policy, const T* x, T* grad, T* values, index_t n, const Targets& targets,
+FOCAL_INLINE double loss_tile(const Policy& policy_in, const T* x, T* grad, T* values, index_t n, const Targets& targets,
                               T scale) noexcept {
+    // A local copy: the stores to grad could alias the caller's policy object, which would make
+    // the compiler reload its parameters (and redo their branches) for every packet.
+    const Policy policy = policy_in;
     using traits = packet_traits<P>;
     constexpr index_t width = traits::width;
     P acc(T(0));
