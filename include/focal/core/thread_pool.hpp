@@ -3,7 +3,8 @@
 // parallel_for(n_tasks, threads, fn) runs fn(task) for task in [0, n_tasks) on up to `threads`
 // threads (the caller is one of them) and returns when all are done. Which thread runs which
 // task varies; drivers make results independent of that by giving every task its own output slot
-// and combining the slots in task order.
+// and combining the slots in task order. fn must not call parallel_for on the same pool (its
+// helpers could wait behind each other).
 #pragma once
 
 #include <algorithm>
