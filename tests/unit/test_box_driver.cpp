@@ -95,6 +95,18 @@ TEST_CASE("box_regression_loss over positives: value, reductions, zero gradient 
     SUBCASE("giou") { check_driver(focal::giou_loss{}); }
 }
 
+TEST_CASE("unsigned labels: -1 read as background in both the count and the sum") {
+    const box_problem b(24);
+    std::vector<std::size_t> unsigned_labels(b.labels.begin(), b.labels.end());  // -1 -> SIZE_MAX, -2 -> SIZE_MAX - 1
+    std::vector<double> g_signed(b.pred.size()), g_unsigned(b.pred.size());
+    const double s = focal::box_regression_loss(focal::smooth_l1_loss{}, b.p(), b.t(), b.y(), focal::reduction::mean(),
+                                                focal::make_view(g_signed.data(), b.n, 4));
+    const double u = focal::box_regression_loss(focal::smooth_l1_loss{}, b.p(), b.t(), focal::make_view(unsigned_labels.data(), b.n),
+                                                focal::reduction::mean(), focal::make_view(g_unsigned.data(), b.n, 4));
+    CHECK(u == s);
+    CHECK(g_unsigned == g_signed);
+}
+
 TEST_CASE("box_regression_loss: no positives gives 0; float works; bad input is reported") {
     box_problem b(12);
     std::vector<std::int32_t> negatives(12, -1);
@@ -128,4 +140,11 @@ TEST_CASE("box_regression_loss: no positives gives 0; float works; bad input is 
     CHECK(inverted.find("anchor 5") != std::string::npos);
     // L1 on deltas does not treat targets as boxes: the same numbers are fine there.
     CHECK_NOTHROW(focal::box_regression_loss(focal::l1_loss{}, b.p(), b.t(), b.y()));
+    std::swap(b.target[5 * 4 + 0], b.target[5 * 4 + 2]);
+    // An inverted prediction would make GIoU negative: rejected too. NaN predictions pass (NaN out).
+    std::swap(b.pred[5 * 4 + 1], b.pred[5 * 4 + 3]);
+    CHECK(message([&] { focal::box_regression_loss(focal::giou_loss{}, b.p(), b.t(), b.y()); }).find("predictions") != std::string::npos);
+    std::swap(b.pred[5 * 4 + 1], b.pred[5 * 4 + 3]);
+    b.pred[5 * 4 + 2] = std::nan("");
+    CHECK(std::isnan(focal::box_regression_loss(focal::giou_loss{}, b.p(), b.t(), b.y())));
 }

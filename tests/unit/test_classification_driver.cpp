@@ -59,6 +59,24 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 const focal::sigmoid_focal_loss focal_loss{0.25f, 2.0f};
 
+// Wrong kinds of arguments are rejected by the drivers' constraints (clean errors, no deep
+// template instantiation): a non-policy execution argument, a box loss as a classification loss.
+template <class Exec, class Loss = focal::sigmoid_focal_loss>
+concept classification_call_compiles = requires(focal::matrix_view<const float> x, focal::vector_view<const int> y, Exec e) {
+    focal::classification_loss(Loss{}, x, y, focal::reduction::sum(), {}, e);
+};
+static_assert(classification_call_compiles<focal::exec::simd_policy>);
+static_assert(classification_call_compiles<focal::exec::parallel_policy>);
+static_assert(!classification_call_compiles<int>);
+static_assert(!classification_call_compiles<focal::exec::simd_policy, focal::giou_loss>);
+template <class Loss>
+concept box_call_compiles = requires(focal::matrix_view<const float> b, focal::vector_view<const int> y) {
+    focal::box_regression_loss(Loss{}, b, b, y);
+};
+static_assert(box_call_compiles<focal::giou_loss>);
+static_assert(box_call_compiles<focal::smooth_l1_loss>);
+static_assert(!box_call_compiles<focal::sigmoid_focal_loss>);
+
 }  // namespace
 
 TEST_CASE("labels equal one-hot dense targets; ignored anchors contribute nothing and get gradient 0") {
@@ -311,6 +329,25 @@ TEST_CASE("bad input throws focal::error naming the argument, the expectation an
     m = error_message([&] { focal::classification_loss(focal_loss, focal::make_view<const float>(nullptr, 10, 4), p.y()); });
     CHECK(contains(m, "logits"));
     CHECK(contains(m, "null"));
+
+    m = error_message([&] { focal::classification_loss(focal_loss, focal::make_view<const float>(p.logits.data(), -10, 4), p.y()); });
+    CHECK(contains(m, "non-negative"));
+    // Output views whose elements overlap (stride 0, interleaved rows) would race between threads.
+    m = error_message([&] {
+        focal::classification_loss(focal_loss, p.x(), p.y(), focal::reduction::sum(),
+                                   {.grad = focal::matrix_view<float>(g.data(), {10, 4}, {0, 1})});
+    });
+    CHECK(contains(m, "output.grad"));
+    CHECK(contains(m, "overlap"));
+    CHECK_THROWS_AS(focal::classification_loss(focal_loss, p.x(), p.y(), focal::reduction::sum(),
+                                               {.values = focal::matrix_view<float>(g.data(), {10, 4}, {2, 1})}),
+                    focal::error);
+    CHECK_NOTHROW(focal::classification_loss(focal_loss, p.x(), p.y(), focal::reduction::sum(),
+                                             {.grad = focal::matrix_view<float>(g.data(), {10, 4}, {1, 10})}));
+    // A normalizer whose reciprocal is not a finite, non-zero float would zero or overflow every gradient.
+    m = error_message([&] { focal::classification_loss(focal_loss, p.x(), p.y(), focal::reduction::divide_by(1e-39)); });
+    CHECK(contains(m, "scale"));
+    CHECK_THROWS_AS(focal::classification_loss(focal_loss, p.x(), p.y(), focal::reduction::divide_by(1e300)), focal::error);
 
     // Nothing was written before the error.
     std::fill(g.begin(), g.end(), 5.0f);

@@ -238,6 +238,24 @@ TEST_CASE("NaN logits give NaN value and gradient; infinite logits give the limi
     CHECK(wrong_pos.grad == -0.25);
 }
 
+TEST_CASE("a term with weight 0 stays 0 at infinite logits: BCE, and the focal loss with alpha 0 or 1") {
+    const double inf = std::numeric_limits<double>::infinity();
+    const focal::binary_cross_entropy bce;
+    CHECK(bce.value(inf, 1.0) == 0.0);   // certain and right
+    CHECK(bce.value(-inf, 0.0) == 0.0);
+    CHECK(bce.value(inf, 0.0) == inf);   // certain and wrong
+    CHECK(bce.value(-inf, 1.0) == inf);
+    CHECK(bce.grad(inf, 1.0) == 0.0);
+    CHECK(bce.grad(inf, 0.0) == 1.0);
+    CHECK(focal::binary_cross_entropy{0.0f}.value(-inf, 1.0) == 0.0);  // pos_weight 0 ignores positives
+    // alpha = 1 gives negatives weight 0, alpha = 0 gives positives weight 0.
+    CHECK(focal::sigmoid_focal_loss{1.0f, 2.0f}.value(inf, 0.0) == 0.0);
+    CHECK(focal::sigmoid_focal_loss{0.0f, 2.0f}.value(-inf, 1.0) == 0.0);
+    CHECK(focal::sigmoid_focal_loss{0.0f, 2.0f}.value(-inf, 0.0) == 0.0);
+    CHECK(std::isnan(focal::sigmoid_focal_loss{0.0f, 2.0f}.value(std::nan(""), 1.0)));
+    CHECK(std::isnan(bce.value(std::nan(""), 0.0)));
+}
+
 TEST_CASE("policy parameters are validated with a message naming the parameter") {
     auto message_of = [](auto&& f) {
         try {

@@ -17,6 +17,13 @@
 namespace focal {
 
 namespace detail {
+// A view of a temporary Matrix / Array would dangle at the end of the statement; Maps, Refs and
+// blocks only refer to memory owned elsewhere, so their temporaries are fine.
+template <class M>
+inline constexpr bool eigen_owning_temporary_v =
+    !std::is_lvalue_reference_v<M> &&
+    std::is_base_of_v<Eigen::PlainObjectBase<std::remove_cvref_t<M>>, std::remove_cvref_t<M>>;
+
 template <class M>
 concept eigen_direct_access = std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<M>>, std::remove_cvref_t<M>> &&
                               (bool(Eigen::internal::traits<std::remove_cvref_t<M>>::Flags & Eigen::DirectAccessBit));
@@ -25,6 +32,8 @@ concept eigen_direct_access = std::is_base_of_v<Eigen::DenseBase<std::remove_cvr
 template <class M>
     requires detail::eigen_direct_access<M>
 auto as_matrix_view(M&& m) {
+    static_assert(!detail::eigen_owning_temporary_v<M>,
+                  "focal::as_matrix_view: the argument is a temporary Eigen matrix; the view would dangle");
     using D = std::remove_cvref_t<M>;
     auto* data = m.data();  // const Scalar* for const objects, Scalar* otherwise
     using E = std::remove_pointer_t<decltype(data)>;
@@ -36,13 +45,15 @@ auto as_matrix_view(M&& m) {
 template <class M>
     requires detail::eigen_direct_access<M>
 auto as_view(M&& m) {
+    static_assert(!detail::eigen_owning_temporary_v<M>,
+                  "focal::as_view: the argument is a temporary Eigen matrix; the view would dangle");
     using D = std::remove_cvref_t<M>;
     if constexpr (D::IsVectorAtCompileTime) {
         auto* data = m.data();
         using E = std::remove_pointer_t<decltype(data)>;
         return vector_view<E>(data, {index_t(m.size())}, {index_t(m.innerStride())});
     } else {
-        return as_matrix_view(std::forward<M>(m));
+        return as_matrix_view(m);
     }
 }
 

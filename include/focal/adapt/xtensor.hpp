@@ -12,6 +12,8 @@
 #include <type_traits>
 
 #include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xtensor.hpp>
 #include <xtensor/xutils.hpp>
 
 #include "../core/error.hpp"
@@ -27,6 +29,18 @@ concept xtensor_storage = requires(E& e) {
     e.strides();
     e.data_offset();
 };
+
+// xtensor and xarray containers own their memory, so a view of a temporary one would dangle at
+// the end of the statement; adaptors (xt::adapt) refer to memory owned elsewhere.
+template <class D>
+inline constexpr bool is_owning_container_v = false;
+template <class EC, std::size_t N, xt::layout_type L, class Tag>
+inline constexpr bool is_owning_container_v<xt::xtensor_container<EC, N, L, Tag>> = true;
+template <class EC, xt::layout_type L, class SC, class Tag>
+inline constexpr bool is_owning_container_v<xt::xarray_container<EC, L, SC, Tag>> = true;
+template <class E>
+inline constexpr bool xtensor_owning_temporary_v =
+    !std::is_lvalue_reference_v<E> && is_owning_container_v<std::remove_cvref_t<E>>;
 
 template <std::size_t R, class E>
 auto xtensor_view(E& e) {
@@ -46,12 +60,14 @@ template <class E>
     requires detail::xtensor_storage<std::remove_reference_t<E>> &&
              (xt::get_rank<std::remove_cvref_t<E>>::value != SIZE_MAX)
 auto as_view(E&& e) {
+    static_assert(!detail::xtensor_owning_temporary_v<E>, "focal::as_view: the argument is a temporary xtensor container; the view would dangle");
     return detail::xtensor_view<xt::get_rank<std::remove_cvref_t<E>>::value>(e);
 }
 
 template <std::size_t R, class E>
     requires detail::xtensor_storage<std::remove_reference_t<E>>
 auto as_view(E&& e) {
+    static_assert(!detail::xtensor_owning_temporary_v<E>, "focal::as_view: the argument is a temporary xtensor container; the view would dangle");
     return detail::xtensor_view<R>(e);
 }
 

@@ -1,6 +1,7 @@
 // focal/core/checks.hpp: shape and value checks shared by the checked entry points.
 #pragma once
 
+#include <cmath>
 #include <string>
 
 #include "error.hpp"
@@ -27,6 +28,37 @@ template <class T, std::size_t R, class S>
 void require_extent(const view<T, R, S>& v, std::size_t r, index_t expected, const char* where, const char* what) {
     require(v.extent(r) == expected, where, what,
             "of extent " + std::to_string(expected) + " in dimension " + std::to_string(r), shape_string(v));
+}
+
+// Every extent >= 0 (a view built from a negative size is a caller bug, not an empty input).
+template <class T, std::size_t R, class S>
+void require_valid_extents(const view<T, R, S>& v, const char* where, const char* what) {
+    for (std::size_t r = 0; r < R; ++r)
+        require(v.extent(r) >= 0, where, what, "of non-negative extents", shape_string(v));
+}
+
+// An output view whose elements do not share memory: a 0 stride, or strides that interleave rows,
+// would make two results (possibly from two threads) land on the same element.
+template <class T, class S>
+void require_non_overlapping(const view<T, 2, S>& v, const char* where, const char* what) {
+    const index_t n0 = v.extent(0), n1 = v.extent(1);
+    if (n0 <= 1 && n1 <= 1) return;
+    const index_t s0 = v.stride(0) < 0 ? -v.stride(0) : v.stride(0);
+    const index_t s1 = v.stride(1) < 0 ? -v.stride(1) : v.stride(1);
+    // Disjoint when the inner dimension fits between two steps of the outer one (either order).
+    const bool rows_outer = (n1 <= 1 || s1 >= 1) && (n0 <= 1 || s0 >= (n1 <= 1 ? 1 : n1 * s1));
+    const bool cols_outer = (n0 <= 1 || s0 >= 1) && (n1 <= 1 || s1 >= (n0 <= 1 ? 1 : n0 * s0));
+    require(rows_outer || cols_outer, where, what, "a view whose elements do not overlap",
+            "strides [" + std::to_string(v.stride(0)) + ", " + std::to_string(v.stride(1)) + "] for shape " + shape_string(v));
+}
+
+// The factor 1 / count or 1 / normalizer must stay a finite, non-zero T, or every gradient would
+// silently become inf or 0 (e.g. divide_by(1e-39) in float).
+template <class T>
+void require_representable_scale(double scale, const char* where) {
+    const auto t = static_cast<T>(scale);
+    require(scale == 0.0 || (std::isfinite(t) && t != T(0)), where, "the reduction's scale (1 / count or 1 / normalizer)",
+            "representable in the value type", scale);
 }
 
 }  // namespace focal::detail

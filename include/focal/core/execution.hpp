@@ -2,7 +2,8 @@
 //
 //   focal::exec::scalar          one thread, one element at a time (the reference path)
 //   focal::exec::simd            one thread, xsimd batches (falls back to scalar without xsimd)
-//   focal::exec::parallel{n}     SIMD on n threads of a pool (n = 0: all hardware threads)
+//   focal::exec::parallel        SIMD on all hardware threads of the shared pool
+//   focal::exec::parallel_policy{.threads = n}   ... on n threads (0: all)
 //
 // Work is cut into blocks whose size depends only on the input's shape, never on the thread
 // count, and partial sums are combined in block order: exec::simd and exec::parallel{n} give
@@ -38,8 +39,9 @@ inline constexpr simd_policy simd{};
 inline constexpr parallel_policy parallel{};
 
 template <class P>
-inline constexpr bool is_policy_v = std::is_same_v<P, scalar_policy> || std::is_same_v<P, simd_policy> ||
-                                    std::is_same_v<P, parallel_policy>;
+inline constexpr bool is_policy_v = std::is_same_v<std::remove_cvref_t<P>, scalar_policy> ||
+                                    std::is_same_v<std::remove_cvref_t<P>, simd_policy> ||
+                                    std::is_same_v<std::remove_cvref_t<P>, parallel_policy>;
 
 // What a driver uses when the caller does not say: SIMD when it is built in.
 using default_policy = simd_policy;

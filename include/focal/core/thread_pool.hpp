@@ -3,8 +3,9 @@
 // parallel_for(n_tasks, threads, fn) runs fn(task) for task in [0, n_tasks) on up to `threads`
 // threads (the caller is one of them) and returns when all are done. Which thread runs which
 // task varies; drivers make results independent of that by giving every task its own output slot
-// and combining the slots in task order. fn must not call parallel_for on the same pool (its
-// helpers could wait behind each other).
+// and combining the slots in task order. A parallel_for called from inside a task of the same
+// pool (a nested call) runs its tasks inline on the calling thread instead of waiting on
+// workers that are busy with the outer call.
 #pragma once
 
 #include <algorithm>
@@ -45,16 +46,19 @@ public:
         return pool;
     }
 
-    // Runs fn(0) ... fn(n_tasks - 1) on the caller and up to threads - 1 pool workers. The first
-    // exception thrown by fn is rethrown here after every started task has finished.
+    // Runs fn(0) ... fn(n_tasks - 1) on the caller and up to threads - 1 pool workers
+    // (threads = 0: all workers). The first exception thrown by fn is rethrown here after every
+    // started task has finished.
     template <class Fn>
     void parallel_for(std::size_t n_tasks, std::size_t threads, Fn&& fn) {
         if (n_tasks == 0) return;
-        const std::size_t helpers = std::min({threads > 0 ? threads - 1 : 0, workers(), n_tasks - 1});
+        const std::size_t wanted = threads == 0 ? workers() : threads - 1;
+        const std::size_t helpers = inside() ? 0 : std::min({wanted, workers(), n_tasks - 1});
         if (helpers == 0) {
             for (std::size_t t = 0; t < n_tasks; ++t) fn(t);
             return;
         }
+        const scope inside_this_pool(this);
         struct shared_state {
             std::atomic<std::size_t> next{0};
             std::size_t running = 0;
@@ -89,7 +93,22 @@ public:
     }
 
 private:
+    // Which pool's task the current thread is running (nullptr: none).
+    static const thread_pool*& current() noexcept {
+        static thread_local const thread_pool* pool = nullptr;
+        return pool;
+    }
+    bool inside() const noexcept { return current() == this; }
+    struct scope {
+        const thread_pool* previous;
+        explicit scope(const thread_pool* pool) noexcept : previous(current()) { current() = pool; }
+        ~scope() { current() = previous; }
+        scope(const scope&) = delete;
+        scope& operator=(const scope&) = delete;
+    };
+
     void work() {
+        const scope inside_this_pool(this);
         for (;;) {
             std::function<void()> job;
             {

@@ -6,7 +6,10 @@
 //   grad(x, t)  = p - t
 //   pos_weight multiplies the t log p term (torch's pos_weight); 1 is plain BCE.
 // For t in {0, 1} and pos_weight = 1 this equals sigmoid_focal_loss{alpha < 0, gamma = 0} bit for bit.
+// x = -+inf gives the limits: 0 for the right answer, inf for the wrong one; NaN gives NaN.
 #pragma once
+
+#include <cmath>
 
 #include "../config.hpp"
 #include "../core/error.hpp"
@@ -21,11 +24,14 @@ struct binary_cross_entropy {
 
     template <class T>
     FOCAL_HD FOCAL_INLINE value_grad<T> value_and_grad(T x, T t) const noexcept {
-        const T one(1);
+        const T zero(0), one(1);
         const logistic_parts<T> s = logistic(x);
-        const T wt = T(pos_weight) * t;
+        const T wt = T(pos_weight) * t, wn = one - t;
+        // A term whose weight is 0 is 0, even where its log is inf (x = -+inf): no 0 * inf = NaN.
+        // (NaN weights or logs still give NaN: NaN == 0 is false.)
+        const T value = math::select(wt == zero, zero, wt * s.neg_log_p) + math::select(wn == zero, zero, wn * s.neg_log_1mp);
         // d/dx [w t softplus(-x) + (1 - t) softplus(x)] = -w t (1 - p) + (1 - t) p
-        return {wt * s.neg_log_p + (one - t) * s.neg_log_1mp, (one - t) * s.p - wt * s.one_minus_p};
+        return {value, wn * s.p - wt * s.one_minus_p};
     }
     template <class T>
     FOCAL_HD FOCAL_INLINE T value(T x, T t) const noexcept {
@@ -38,7 +44,7 @@ struct binary_cross_entropy {
 };
 
 inline void validate(const binary_cross_entropy& loss, const char* where = "focal::binary_cross_entropy") {
-    detail::require(loss.pos_weight >= 0.0f && loss.pos_weight < 1e30f, where, "pos_weight", "finite and >= 0",
+    detail::require(std::isfinite(loss.pos_weight) && loss.pos_weight >= 0.0f, where, "pos_weight", "finite and >= 0",
                     loss.pos_weight);
 }
 

@@ -27,15 +27,16 @@ namespace focal {
 
 template <class Loss, class TP, class TT, class Label>
     requires std::floating_point<std::remove_const_t<TP>> && std::same_as<std::remove_const_t<TP>, std::remove_const_t<TT>> &&
-             std::integral<std::remove_const_t<Label>>
+             std::integral<std::remove_const_t<Label>> && box_loss<Loss, std::remove_const_t<TP>>
 double box_regression_loss(const Loss& loss, matrix_view<TP> predictions, matrix_view<TT> targets,
                            vector_view<Label> labels, reduction r = reduction::sum(),
                            std::type_identity_t<matrix_view<std::remove_const_t<TP>>> grad = {}) {
     using T = std::remove_const_t<TP>;
     constexpr const char* where = "focal::box_regression_loss";
-    validate(loss, where);
+    detail::validate_policy(loss, where);
     validate(r, where);
     const matrix_view<const T> pred = predictions, target = targets;
+    detail::require_valid_extents(pred, where, "predictions");
     detail::require_extent(pred, 1, 4, where, "predictions");
     detail::require_same_shape(target, pred, where, "targets", "predictions");
     detail::require_extent(labels, 0, pred.extent(0), where, "labels (one per predictions row)");
@@ -47,26 +48,36 @@ double box_regression_loss(const Loss& loss, matrix_view<TP> predictions, matrix
     if (!grad.is_null()) {
         detail::require_same_shape(grad, pred, where, "grad", "predictions");
         detail::require_data(grad, where, "grad");
+        detail::require_non_overlapping(grad, where, "grad");
     }
     const index_t n = pred.extent(0);
+    // A row is positive when its label, read as a signed 64-bit integer, is >= 0 (so an unsigned
+    // type's -1 is background here exactly as in classification_loss).
+    auto label_of = [&](index_t i) { return static_cast<std::int64_t>(labels(i)); };
     index_t positives = 0;
     for (index_t i = 0; i < n; ++i) {
-        const auto l = static_cast<std::int64_t>(labels(i));
+        const std::int64_t l = label_of(i);
         detail::require(l >= -2, where, "labels", ">= -2 (-2 ignored, -1 negative, >= 0 positive)", l, " at anchor ", i);
         if (l < 0) continue;
         ++positives;
         if constexpr (requires { requires Loss::xyxy_targets; }) {
+            // Targets must be real boxes. Predictions may be NaN (NaN out) but not inverted: an
+            // inverted prediction would make GIoU negative, a silent wrong answer.
             const bool valid = target(i, 2) >= target(i, 0) && target(i, 3) >= target(i, 1) &&
                                target(i, 2) - target(i, 0) < T(INFINITY) && target(i, 3) - target(i, 1) < T(INFINITY);
             if (!valid)
                 detail::fail(where, "targets", "finite xyxy boxes with x2 >= x1 and y2 >= y1", "[", target(i, 0), ", ",
                              target(i, 1), ", ", target(i, 2), ", ", target(i, 3), "] at anchor ", i);
+            if (pred(i, 2) < pred(i, 0) || pred(i, 3) < pred(i, 1))
+                detail::fail(where, "predictions", "xyxy boxes with x2 >= x1 and y2 >= y1", "[", pred(i, 0), ", ",
+                             pred(i, 1), ", ", pred(i, 2), ", ", pred(i, 3), "] at anchor ", i);
         }
     }
     const double scale = r.scale(static_cast<double>(positives));
+    detail::require_representable_scale<T>(scale, where);
     double total = 0;
     for (index_t i = 0; i < n; ++i) {
-        if (labels(i) < 0) {
+        if (label_of(i) < 0) {
             if (!grad.is_null())
                 for (int c = 0; c < 4; ++c) grad(i, c) = T(0);
             continue;

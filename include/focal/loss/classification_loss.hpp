@@ -114,14 +114,17 @@ double run_rows(const Exec& exec, index_t rows, index_t cols, bool write_grad, b
 template <class T>
 void check_outputs(const matrix_view<const T>& logits, const loss_output<T>& out, const reduction& r, const char* where) {
     validate(r, where);
+    require_valid_extents(logits, where, "logits");
     require_data(logits, where, "logits");
     if (!out.grad.is_null()) {
         require_same_shape(out.grad, logits, where, "output.grad", "logits");
         require_data(out.grad, where, "output.grad");
+        require_non_overlapping(out.grad, where, "output.grad");
     }
     if (!out.values.is_null()) {
         require_same_shape(out.values, logits, where, "output.values", "logits");
         require_data(out.values, where, "output.values");
+        require_non_overlapping(out.values, where, "output.values");
     }
     require(r.how != reduction::kind::none || !out.values.is_null() || logits.empty(), where, "output.values",
             "given for reduction::none (it receives the elementwise losses)", "a null view");
@@ -132,13 +135,14 @@ void check_outputs(const matrix_view<const T>& logits, const loss_output<T>& out
 // Dense targets: targets has the logits' shape. Policies that need 0/1 targets
 // (sigmoid_focal_loss) get them checked; binary_cross_entropy accepts any target in [0, 1].
 template <class Loss, class TX, class TT, class Exec = exec::default_policy>
-    requires std::floating_point<std::remove_const_t<TX>> && std::same_as<std::remove_const_t<TX>, std::remove_const_t<TT>>
+    requires std::floating_point<std::remove_const_t<TX>> && std::same_as<std::remove_const_t<TX>, std::remove_const_t<TT>> &&
+             elementwise_loss<Loss, std::remove_const_t<TX>> && exec::is_policy_v<Exec>
 double classification_loss(const Loss& loss, matrix_view<TX> logits, matrix_view<TT> targets,
                            reduction r = reduction::sum(),
                            std::type_identity_t<loss_output<std::remove_const_t<TX>>> out = {}, const Exec& exec = {}) {
     using T = std::remove_const_t<TX>;
     constexpr const char* where = "focal::classification_loss";
-    validate(loss, where);
+    detail::validate_policy(loss, where);
     matrix_view<const T> x = logits, t = targets;
     detail::check_outputs(x, out, r, where);
     detail::require_same_shape(t, x, where, "targets", "logits");
@@ -163,6 +167,7 @@ double classification_loss(const Loss& loss, matrix_view<TX> logits, matrix_view
         if (!out.values.is_null()) out.values = out.values.transposed();
     }
     const double scale = r.scale(static_cast<double>(x.size()));
+    detail::require_representable_scale<T>(scale, where);
     const T scale_t = static_cast<T>(scale);
     const double sum = detail::run_rows<T>(exec, x.extent(0), x.extent(1), !out.grad.is_null(), !out.values.is_null(),
                                            [&]<class P, bool G, bool V>(index_t row) {
@@ -177,13 +182,14 @@ double classification_loss(const Loss& loss, matrix_view<TX> logits, matrix_view
 
 // Integer labels, one per anchor: >= 0 class, -1 background, -2 ignored.
 template <class Loss, class TX, class Label, class Exec = exec::default_policy>
-    requires std::floating_point<std::remove_const_t<TX>> && std::integral<std::remove_const_t<Label>>
+    requires std::floating_point<std::remove_const_t<TX>> && std::integral<std::remove_const_t<Label>> &&
+             elementwise_loss<Loss, std::remove_const_t<TX>> && exec::is_policy_v<Exec>
 double classification_loss(const Loss& loss, matrix_view<TX> logits, vector_view<Label> labels,
                            reduction r = reduction::sum(),
                            std::type_identity_t<loss_output<std::remove_const_t<TX>>> out = {}, const Exec& exec = {}) {
     using T = std::remove_const_t<TX>;
     constexpr const char* where = "focal::classification_loss";
-    validate(loss, where);
+    detail::validate_policy(loss, where);
     const matrix_view<const T> x = logits;
     detail::check_outputs(x, out, r, where);
     detail::require_extent(labels, 0, x.extent(0), where, "labels (one per logits row)");
@@ -193,18 +199,21 @@ double classification_loss(const Loss& loss, matrix_view<TX> logits, vector_view
     detail::require(classes <= (index_t(1) << std::numeric_limits<T>::digits), where, "logits columns (classes)",
                     "at most 2^digits of the value type", classes);
     index_t ignored = 0;
+    // Labels are read as signed 64-bit integers everywhere (an unsigned type's -1 is background).
+    auto label_of = [&](index_t i) { return static_cast<std::int64_t>(labels(i)); };
     for (index_t i = 0; i < labels.extent(0); ++i) {
-        const auto l = static_cast<std::int64_t>(labels(i));
+        const std::int64_t l = label_of(i);
         if (l < -2 || l >= classes)
             detail::fail(where, "labels", "in [-2, " + std::to_string(classes) + ") (-2 ignored, -1 background)", l,
                          " at anchor ", i);
         ignored += l == -2;
     }
     const double scale = r.scale(static_cast<double>((x.extent(0) - ignored) * classes));
+    detail::require_representable_scale<T>(scale, where);
     const T scale_t = static_cast<T>(scale);
     const double sum = detail::run_rows<T>(exec, x.extent(0), classes, !out.grad.is_null(), !out.values.is_null(),
                                            [&]<class P, bool G, bool V>(index_t row) -> double {
-        const auto label = labels(row);
+        const std::int64_t label = label_of(row);
         if (label == -2) {
             if (G) detail::fill_row(out.grad, row, T(0));
             if (V) detail::fill_row(out.values, row, T(0));

@@ -3,7 +3,9 @@
 // Contract, for a predicted box b and a target box g (x1, y1, x2, y2, with x2 >= x1, y2 >= y1):
 //   I = intersection area (0 when the boxes do not overlap), U = area(b) + area(g) - I,
 //   C = area of the smallest box enclosing both,
-//   value = 1 - I / (U + eps) + (C - U) / (C + eps)          in [0, 2]
+//   value = 1 - I / (U + eps) + (C - U) / (C + eps)          in [0, 2] for valid boxes
+// (box_regression_loss rejects inverted predictions and targets; called directly, an inverted
+// prediction gives a meaningless, possibly negative value, as in torchvision).
 // exactly as torchvision.ops.generalized_box_iou_loss (eps = 1e-7), so two empty boxes give 1,
 // never NaN. The gradient is the closed form of that expression with respect to b; where min/max
 // tie (a coordinate shared by both boxes) it splits evenly, as torch's maximum/minimum backward does.

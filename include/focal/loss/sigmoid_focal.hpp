@@ -16,6 +16,8 @@
 // NaN logits give NaN value and gradient. x = +-inf gives the limits (0 or inf value, finite grad).
 #pragma once
 
+#include <cmath>
+
 #include "../config.hpp"
 #include "../core/error.hpp"
 #include "../core/math.hpp"
@@ -48,7 +50,8 @@ struct sigmoid_focal_loss {
         const T pt_ce = math::select(s.p > zero, s.p * ce, zero);
         const T focusing = gamma == 0.0f ? q : T(gamma) * pt_ce + q;
         const T grad_z = -(weight * focusing);
-        return {weight * ce, math::select(positive, grad_z, -grad_z)};
+        // weight = 0 (alpha 0 or 1, or a certain right answer) gives 0 even where ce = inf.
+        return {math::select(weight == zero, zero, weight * ce), math::select(positive, grad_z, -grad_z)};
     }
     template <class T>
     FOCAL_HD FOCAL_INLINE T value(T x, T t) const noexcept {
@@ -62,8 +65,8 @@ struct sigmoid_focal_loss {
 
 // Host-side check of the parameters; every checked entry point calls it.
 inline void validate(const sigmoid_focal_loss& loss, const char* where = "focal::sigmoid_focal_loss") {
-    detail::require(loss.alpha <= 1.0f, where, "alpha", "in [0, 1] (or < 0 to disable the weighting)", loss.alpha);
-    detail::require(loss.gamma >= 0.0f && loss.gamma < 1e30f, where, "gamma", "finite and >= 0", loss.gamma);
+    detail::require(!std::isnan(loss.alpha) && loss.alpha <= 1.0f, where, "alpha", "in [0, 1] (or < 0 to disable the weighting)", loss.alpha);
+    detail::require(std::isfinite(loss.gamma) && loss.gamma >= 0.0f, where, "gamma", "finite and >= 0", loss.gamma);
 }
 
 }  // namespace focal

@@ -9,6 +9,8 @@
 // coordinate. NaN in gives NaN out.
 #pragma once
 
+#include <cmath>
+
 #include "../config.hpp"
 #include "../core/error.hpp"
 #include "../core/math.hpp"
@@ -79,7 +81,7 @@ struct smooth_l1_loss {
 
 inline void validate(const l1_loss&, const char* = "focal::l1_loss") {}
 inline void validate(const smooth_l1_loss& loss, const char* where = "focal::smooth_l1_loss") {
-    detail::require(loss.beta >= 0.0f && loss.beta < 1e30f, where, "beta", "finite and >= 0", loss.beta);
+    detail::require(std::isfinite(loss.beta) && loss.beta >= 0.0f, where, "beta", "finite and >= 0", loss.beta);
 }
 
 }  // namespace focal

@@ -51,4 +51,13 @@ concept box_loss = requires(const Policy& p, box4<T> b) {
 template <class Policy>
 inline constexpr bool requires_binary_targets_v = requires { requires Policy::binary_targets; };
 
+namespace detail {
+// Checks a policy's parameters through its validate(policy, where) overload, found by ADL, when
+// it has one (focal's policies all do; a user's policy may define one in its own namespace).
+template <class Policy>
+void validate_policy(const Policy& policy, const char* where) {
+    if constexpr (requires { validate(policy, where); }) validate(policy, where);
+}
+}  // namespace detail
+
 }  // namespace focal
