@@ -3,6 +3,7 @@
 #   focal::xsimd    + xsimd, defines FOCAL_USE_XSIMD=1 (SIMD drivers)
 #   focal::eigen    + Eigen3::Eigen, for <focal/adapt/eigen.hpp>
 #   focal::xtensor  + xtensor, for <focal/adapt/xtensor.hpp>
+#   focal::json     + nlohmann_json, for COCO JSON reading and writing (<focal/eval/coco_json.hpp>)
 find_package(Threads REQUIRED)
 
 add_library(focal INTERFACE)
@@ -34,6 +35,14 @@ if(TARGET Eigen3::Eigen)
   add_library(focal::eigen ALIAS focal_eigen)
   set_target_properties(focal_eigen PROPERTIES EXPORT_NAME eigen)
   target_link_libraries(focal_eigen INTERFACE focal Eigen3::Eigen)
+endif()
+
+find_package(nlohmann_json 3 QUIET)
+if(TARGET nlohmann_json::nlohmann_json)
+  add_library(focal_json INTERFACE)
+  add_library(focal::json ALIAS focal_json)
+  set_target_properties(focal_json PROPERTIES EXPORT_NAME json)
+  target_link_libraries(focal_json INTERFACE focal nlohmann_json::nlohmann_json)
 endif()
 
 find_package(xtl QUIET)

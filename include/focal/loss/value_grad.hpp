@@ -3,6 +3,7 @@
 
 #include <concepts>
 
+#include "../box/box4.hpp"
 #include "../config.hpp"
 
 namespace focal {
@@ -12,14 +13,6 @@ template <class T>
 struct value_grad {
     T value;
     T grad;
-};
-
-// Four box coordinates (x1, y1, x2, y2 for boxes; dx, dy, dw, dh for encoded deltas).
-template <class T>
-struct box4 {
-    T v[4];
-    FOCAL_HD constexpr T& operator[](int i) noexcept { return v[i]; }
-    FOCAL_HD constexpr const T& operator[](int i) const noexcept { return v[i]; }
 };
 
 // A box loss value and its gradient with respect to the four predicted coordinates.

@@ -13,6 +13,7 @@
 
 #include "../../config.hpp"
 #include "../../core/execution.hpp"
+#include "../../core/parallel.hpp"
 #include "../../core/packet.hpp"
 #include "../../core/view.hpp"
 #include "loss_tile.hpp"
@@ -29,20 +30,11 @@ inline index_t rows_per_block(index_t cols) { return std::max<index_t>(1, block_
 template <class Exec, class Block>
 double sum_over_blocks(const Exec& exec, index_t n_blocks, index_t elements, const Block& block) {
     std::vector<double> partial(static_cast<std::size_t>(n_blocks), 0.0);
-    auto run_block = [&](std::size_t b) { partial[b] = block(static_cast<index_t>(b)); };
-    auto sum_in_block_order = [&] {
-        double total = 0;
-        for (double p : partial) total += p;
-        return total;
-    };
-    if constexpr (std::is_same_v<Exec, exec::parallel_policy>) {
-        if (static_cast<std::size_t>(elements) >= exec.min_elements && exec.thread_count() > 1) {
-            exec.get_pool().parallel_for(partial.size(), exec.thread_count(), run_block);
-            return sum_in_block_order();
-        }
-    }
-    for (std::size_t b = 0; b < partial.size(); ++b) run_block(b);
-    return sum_in_block_order();
+    const index_t elements_per_block = n_blocks > 0 ? elements / n_blocks : 0;
+    for_each_block(exec, n_blocks, 1, elements_per_block, [&](index_t b, index_t) { partial[b] = block(b); });
+    double total = 0;
+    for (double p : partial) total += p;  // in block order, whatever thread ran which block
+    return total;
 }
 
 template <class T>
