@@ -42,7 +42,7 @@ void require_valid_extents(const view<T, R, S>& v, const char* where, const char
 template <class T, class S>
 void require_non_overlapping(const view<T, 2, S>& v, const char* where, const char* what) {
     const index_t n0 = v.extent(0), n1 = v.extent(1);
-    if (n0 <= 1 && n1 <= 1) return;
+    if (v.size() == 0 || (n0 <= 1 && n1 <= 1)) return;
     const index_t s0 = v.stride(0) < 0 ? -v.stride(0) : v.stride(0);
     const index_t s1 = v.stride(1) < 0 ? -v.stride(1) : v.stride(1);
     // Disjoint when the inner dimension fits between two steps of the outer one (either order).

@@ -1,4 +1,4 @@
-"""Reference box losses from torch / torchvision, for focal's box-loss tests.
+"""Reference box losses and box IoU from torch / torchvision, for focal's box tests.
 Usage: /usr/bin/python3 make_box_loss_fixtures.py [OUT_DIR] (default: this file's directory).
 Writes OUT_DIR/<case>/<array>.npy and OUT_DIR/manifest.json. float64 throughout; gradients by
 autograd of the summed loss with respect to the predictions."""
@@ -43,6 +43,13 @@ loss = generalized_box_iou_loss(p, t, reduction="none", eps=f32(1e-7))
 grad, = torch.autograd.grad(loss.sum(), p)
 save("giou_0", {"eps": f32(1e-7), "note": "torchvision.ops.generalized_box_iou_loss, reduction none; rows 32-47 identical boxes (min/max ties)"},
      pred=p, target=t, loss=loss, grad=grad)
+
+# pairwise IoU and GIoU (torchvision.ops.box_iou / generalized_box_iou), float32, valid boxes
+from torchvision.ops import box_iou, generalized_box_iou
+a = torch.tensor(boxes(64, 200.0), dtype=torch.float32); b = torch.tensor(boxes(96, 200.0), dtype=torch.float32)
+b[:8] = a[:8]                                   # identical pairs
+save("pairwise_0", {"note": "torchvision.ops.box_iou(a, b) and generalized_box_iou(a, b), float32"},
+     a=a, b=b, iou=box_iou(a, b), giou=generalized_box_iou(a, b))
 
 with open(os.path.join(out, "manifest.json"), "w") as f: json.dump(manifest, f, indent=1)
 print("wrote", len(manifest["cases"]), "cases to", out)
