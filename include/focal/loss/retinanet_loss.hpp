@@ -1,0 +1,151 @@
+// focal/loss/retinanet_loss.hpp: the RetinaNet training loss as wiring of focal's pieces.
+//
+// For a batch of B images sharing one anchor set (A x 4), with head outputs cls_logits B x A x K
+// and bbox_regression B x A x 4 and each image's ground truth:
+//   per image: match_anchors + build_targets (assign/targets.hpp) -> per-anchor labels and
+//              encoded box targets, P_i positives;
+//   classification = sum_i focal(cls_logits_i, labels_i) / n_i     (ignored anchors excluded)
+//   box            = sum_i box_loss(bbox_regression_i, targets_i over positives) / n_i
+// with the normalizer n_i chosen by `normalizer`:
+//   per_image       B * max(1, P_i)                torchvision (per image, then mean over images)
+//   batch_ema       ema <- m ema + (1 - m) max(1, sum P_i), n = ema; state carries ema (init 100)
+//                                                  detectron2
+//   batch_plus_one  sum_i (P_i + 1)                Detectron (the paper's code)
+// Gradients (optional) are those of classification + box with respect to the head outputs.
+// The box loss works on encoded deltas (l1_loss: torchvision; smooth_l1_loss{1/9}: Detectron,
+// detectron2 with beta 0.1 / 0).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "../assign/max_iou_matcher.hpp"
+#include "../assign/targets.hpp"
+#include "../coder/delta_xywh.hpp"
+#include "../core/checks.hpp"
+#include "../core/execution.hpp"
+#include "../core/view.hpp"
+#include "box_regression_loss.hpp"
+#include "classification_loss.hpp"
+#include "sigmoid_focal.hpp"
+#include "smooth_l1.hpp"
+
+namespace focal {
+
+enum class loss_normalizer { per_image, batch_ema, batch_plus_one };
+
+template <class BoxLoss = l1_loss>
+struct retinanet_loss {
+    static_assert(!requires { requires BoxLoss::xyxy_targets; },
+                  "retinanet_loss: the box loss runs on encoded deltas (l1_loss, smooth_l1_loss)");
+    sigmoid_focal_loss classification{};
+    BoxLoss box{};
+    max_iou_matcher matcher{};
+    delta_xywh_coder coder{};
+    loss_normalizer normalizer = loss_normalizer::per_image;
+    float ema_momentum = 0.9f;  // batch_ema only
+
+    // torchvision 0.14's RetinaNet.compute_loss, number for number.
+    static retinanet_loss torchvision() {
+        retinanet_loss r;
+        r.matcher = matcher_presets::torchvision();
+        return r;
+    }
+};
+
+// The running normalizer for loss_normalizer::batch_ema; keep one per training run.
+struct retinanet_loss_state {
+    double ema = 100.0;  // detectron2's initial value
+};
+
+// One image's ground truth: boxes G x 4 (xyxy) and class labels G.
+template <class T, class L>
+struct ground_truth {
+    matrix_view<const T> boxes;
+    vector_view<const L> labels;
+};
+
+// Where gradients go (optional): B x A x K and B x A x 4, the shapes of the head outputs.
+template <class T>
+struct retinanet_gradients {
+    view<T, 3> cls_logits{};
+    view<T, 3> bbox_regression{};
+};
+
+struct retinanet_loss_value {
+    double classification = 0, box = 0;
+    index_t positives = 0;  // over the batch
+};
+
+template <class BoxLoss, class TC, class TR, class TA, class T, class L, class Exec = exec::default_policy>
+    requires std::floating_point<T> && exec::is_policy_v<Exec>
+retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss, view<TC, 3> cls_logits,
+                                            view<TR, 3> bbox_regression, matrix_view<TA> anchors,
+                                            std::span<const ground_truth<T, L>> targets,
+                                            const retinanet_gradients<T>& grads = {},
+                                            retinanet_loss_state* state = nullptr, const Exec& exec = {}) {
+    constexpr const char* where = "focal::compute_retinanet_loss";
+    const index_t batch = cls_logits.extent(0), a = cls_logits.extent(1), k = cls_logits.extent(2);
+    detail::require(static_cast<index_t>(targets.size()) == batch, where, "targets", "one per image (" + std::to_string(batch) + ")",
+                    targets.size());
+    detail::require(bbox_regression.extent(0) == batch && bbox_regression.extent(1) == a && bbox_regression.extent(2) == 4, where,
+                    "bbox_regression", "of shape [B x A x 4] = [" + std::to_string(batch) + " x " + std::to_string(a) + " x 4]",
+                    detail::shape_string(bbox_regression));
+    detail::require(anchors.extent(0) == a && anchors.extent(1) == 4, where, "anchors", "of shape [A x 4] with A = " + std::to_string(a),
+                    detail::shape_string(anchors));
+    const bool want_cls_grad = !grads.cls_logits.is_null(), want_box_grad = !grads.bbox_regression.is_null();
+    if (want_cls_grad) detail::require_same_shape(grads.cls_logits, view<T, 3>(nullptr, {batch, a, k}, {a * k, k, 1}), where,
+                                                  "grads.cls_logits", "cls_logits");
+    if (want_box_grad) detail::require_same_shape(grads.bbox_regression, view<T, 3>(nullptr, {batch, a, 4}, {a * 4, 4, 1}), where,
+                                                  "grads.bbox_regression", "bbox_regression");
+    detail::require(loss.normalizer != loss_normalizer::batch_ema || state != nullptr, where, "state",
+                    "given for loss_normalizer::batch_ema (it carries the running normalizer)", "nullptr");
+
+    // 1. Targets for every image (the batch normalizers need every image's positives first).
+    std::vector<std::int64_t> labels(static_cast<std::size_t>(batch * a));
+    std::vector<T> box_targets(static_cast<std::size_t>(batch * a * 4));
+    std::vector<index_t> positives(static_cast<std::size_t>(batch));
+    retinanet_loss_value result;
+    for (index_t i = 0; i < batch; ++i) {
+        const auto& gt = targets[static_cast<std::size_t>(i)];
+        positives[i] = assign_targets(loss.matcher, loss.coder, anchors, gt.boxes, gt.labels, make_view(labels.data() + i * a, a),
+                                      make_view(box_targets.data() + i * a * 4, a, 4), exec);
+        result.positives += positives[i];
+    }
+    // 2. Normalizers.
+    std::vector<double> norm(static_cast<std::size_t>(batch));
+    double batch_norm = 0;
+    if (loss.normalizer == loss_normalizer::batch_ema) {
+        const double m = loss.ema_momentum;
+        state->ema = m * state->ema + (1.0 - m) * std::max<double>(1.0, static_cast<double>(result.positives));
+        batch_norm = state->ema;
+    } else if (loss.normalizer == loss_normalizer::batch_plus_one) {
+        batch_norm = static_cast<double>(result.positives + batch);
+    }
+    for (index_t i = 0; i < batch; ++i)
+        norm[i] = loss.normalizer == loss_normalizer::per_image ? static_cast<double>(batch) * std::max<index_t>(1, positives[i])
+                                                                : batch_norm;
+    // 3. Losses and gradients, image by image (each driver threads within the image).
+    for (index_t i = 0; i < batch; ++i) {
+        const matrix_view<const std::remove_const_t<TC>> logits_i(&cls_logits(i, 0, 0), {a, k}, {cls_logits.stride(1), cls_logits.stride(2)});
+        const matrix_view<const std::remove_const_t<TR>> deltas_i(&bbox_regression(i, 0, 0), {a, 4},
+                                                                  {bbox_regression.stride(1), bbox_regression.stride(2)});
+        const vector_view<const std::int64_t> labels_i(labels.data() + i * a, a);
+        loss_output<T> cls_out;
+        if (want_cls_grad)
+            cls_out.grad = matrix_view<T>(&grads.cls_logits(i, 0, 0), {a, k}, {grads.cls_logits.stride(1), grads.cls_logits.stride(2)});
+        result.classification += classification_loss(loss.classification, logits_i, labels_i, reduction::divide_by(norm[i]), cls_out, exec);
+        matrix_view<T> box_grad;
+        if (want_box_grad)
+            box_grad = matrix_view<T>(&grads.bbox_regression(i, 0, 0), {a, 4},
+                                      {grads.bbox_regression.stride(1), grads.bbox_regression.stride(2)});
+        result.box += box_regression_loss(loss.box, deltas_i, matrix_view<const T>(box_targets.data() + i * a * 4, a, 4), labels_i,
+                                          reduction::divide_by(norm[i]), box_grad);
+    }
+    return result;
+}
+
+}  // namespace focal
