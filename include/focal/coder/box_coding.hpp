@@ -44,20 +44,43 @@ void code_rows(const Op& op, matrix_view<TI> in, matrix_view<TA> anchors, matrix
     using P = host_packet_t<T, simd>;
     using tr = packet_traits<P>;
     constexpr index_t width = tr::width;
+    // Packed rows (stride 4, 1) are read and written through plain pointers; anything else
+    // through the views. Either way width rows are transposed to four coordinate packets.
+    const bool packed = in.stride(0) == 4 && in.stride(1) == 1 && anchors.stride(0) == 4 && anchors.stride(1) == 1 &&
+                        out.stride(0) == 4 && out.stride(1) == 1;
     for_each_block(exec, n, 8192, 4, [&](index_t begin, index_t end) {
         alignas(64) T a[4][width], x[4][width], y[4][width];
-        for (index_t i0 = begin; i0 < end; i0 += width) {
+        auto run = [&] {
+            const box4<P> r = op(box4<P>{{tr::load(x[0]), tr::load(x[1]), tr::load(x[2]), tr::load(x[3])}},
+                                 box4<P>{{tr::load(a[0]), tr::load(a[1]), tr::load(a[2]), tr::load(a[3])}});
+            for (int c = 0; c < 4; ++c) tr::store(y[c], r[c]);
+        };
+        index_t i0 = begin;
+        if (packed) {
+            const auto* ip = in.data_handle();
+            const auto* ap = anchors.data_handle();
+            T* op_ = out.data_handle();
+            for (; i0 + width <= end; i0 += width) {
+                for (index_t k = 0; k < width; ++k)
+                    for (int c = 0; c < 4; ++c) {
+                        x[c][k] = static_cast<T>(ip[(i0 + k) * 4 + c]);
+                        a[c][k] = static_cast<T>(ap[(i0 + k) * 4 + c]);
+                    }
+                run();
+                for (index_t k = 0; k < width; ++k)
+                    for (int c = 0; c < 4; ++c) op_[(i0 + k) * 4 + c] = y[c][k];
+            }
+        }
+        for (; i0 < end; i0 += width) {
             const index_t m = std::min(width, end - i0);
-            for (index_t k = 0; k < width; ++k) {  // transpose width rows into 4 coordinate arrays
+            for (index_t k = 0; k < width; ++k) {
                 const index_t i = i0 + std::min(k, m - 1);  // pad with the last row: no special lanes
                 for (int c = 0; c < 4; ++c) {
                     x[c][k] = static_cast<T>(in(i, c));
                     a[c][k] = static_cast<T>(anchors(i, c));
                 }
             }
-            const box4<P> r = op(box4<P>{{tr::load(x[0]), tr::load(x[1]), tr::load(x[2]), tr::load(x[3])}},
-                                 box4<P>{{tr::load(a[0]), tr::load(a[1]), tr::load(a[2]), tr::load(a[3])}});
-            for (int c = 0; c < 4; ++c) tr::store(y[c], r[c]);
+            run();
             for (index_t k = 0; k < m; ++k)
                 for (int c = 0; c < 4; ++c) out(i0 + k, c) = y[c][k];
         }
