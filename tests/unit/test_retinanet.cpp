@@ -266,3 +266,35 @@ TEST_CASE("postprocess edge cases: no candidates, empty levels, score threshold 
     std::fill(logits.begin(), logits.end(), std::nanf(""));
     CHECK(run(focal::retinanet_postprocess{}) == 0);
 }
+
+TEST_CASE("postprocess_batch equals postprocess image by image, under every policy") {
+    const focal_test::fixture_set fx(focal_test::torchvision_fixtures());
+    for (const auto& c : fx.cases("retinanet")) {
+        CAPTURE(c);
+        const retinanet_case rc(fx, c);
+        const auto p = focal::retinanet_postprocess::torchvision();
+        const index_t d = p.detections_per_image;
+        std::vector<focal::image_size> sizes(static_cast<std::size_t>(rc.batch), focal::image_size{rc.height, rc.width});
+        std::vector<float> boxes(static_cast<std::size_t>(rc.batch * d * 4)), scores(static_cast<std::size_t>(rc.batch * d));
+        std::vector<std::int64_t> labels(scores.size());
+        std::vector<std::int32_t> counts(static_cast<std::size_t>(rc.batch));
+        auto run = [&](const auto& exec) {
+            focal::postprocess_batch(p, focal::view<const float, 3>(rc.cls.data(), rc.batch, rc.anchors, rc.classes),
+                                     focal::view<const float, 3>(rc.reg.data(), rc.batch, rc.anchors, index_t(4)), rc.anchor_view(),
+                                     std::span<const index_t>(rc.per_level), std::span<const focal::image_size>(sizes),
+                                     focal::view<float, 3>(boxes.data(), rc.batch, d, index_t(4)), focal::make_view(scores.data(), rc.batch, d),
+                                     focal::make_view(labels.data(), rc.batch, d), focal::make_view(counts.data(), rc.batch), exec);
+        };
+        for (int policy = 0; policy < 2; ++policy) {
+            if (policy == 0) run(focal::exec::simd);
+            else run(focal::exec::parallel_policy{.threads = 2, .min_elements = 0});
+            for (index_t b = 0; b < rc.batch; ++b) {
+                CHECK(counts[b] == static_cast<std::int32_t>(rc.det_scores[b].size()));
+                for (index_t i = 0; i < counts[b]; ++i) {
+                    CHECK(labels[b * d + i] == rc.det_labels[b](i));
+                    CHECK(close(scores[b * d + i], rc.det_scores[b](i), 1e-6));
+                }
+            }
+        }
+    }
+}

@@ -194,4 +194,44 @@ index_t postprocess(const retinanet_postprocess& p, matrix_view<TL> logits, matr
     return kept;
 }
 
+// A batch: logits B x A x K, deltas B x A x 4, one anchor set A x 4 shared by the images, one size
+// per image; out_boxes B x D x 4, out_scores B x D, out_labels B x D; counts[b] receives image b's
+// number of detections. Under exec::parallel the images run concurrently (each on one thread,
+// SIMD); an error in one image is rethrown after the others finish (their outputs are written).
+template <class TL, class TD, class TA, class T, class L, class TN, class Exec = exec::default_policy>
+    requires std::floating_point<std::remove_const_t<TL>> && std::floating_point<T> && std::integral<L> &&
+             std::integral<TN> && exec::is_policy_v<Exec>
+void postprocess_batch(const retinanet_postprocess& p, view<TL, 3> logits, view<TD, 3> deltas, matrix_view<TA> anchors,
+                       std::span<const index_t> anchors_per_level, std::span<const image_size> sizes, view<T, 3> out_boxes,
+                       matrix_view<T> out_scores, matrix_view<L> out_labels, vector_view<TN> counts, const Exec& exec = {}) {
+    constexpr const char* where = "focal::postprocess_batch";
+    const index_t batch = logits.extent(0);
+    detail::require(deltas.extent(0) == batch && static_cast<index_t>(sizes.size()) == batch && out_boxes.extent(0) == batch &&
+                        out_scores.extent(0) == batch && out_labels.extent(0) == batch && counts.extent(0) == batch,
+                    where, "deltas, sizes, outputs and counts", "one entry per image (" + std::to_string(batch) + ")",
+                    "deltas " + detail::shape_string(deltas) + ", " + std::to_string(sizes.size()) + " sizes, boxes " +
+                        detail::shape_string(out_boxes) + ", counts " + detail::shape_string(counts));
+    auto one = [&](index_t b, const auto& inner_exec) {
+        auto slice2 = [&](const auto& v, index_t cols) {
+            using E = std::remove_reference_t<decltype(*v.data_handle())>;
+            return matrix_view<E>(v.extent(0) ? &v(b, 0, 0) : v.data_handle(), {v.extent(1), cols}, {v.stride(1), v.stride(2)});
+        };
+        auto row = [&](const auto& m) {
+            using E = std::remove_reference_t<decltype(*m.data_handle())>;
+            return vector_view<E>(&m(b, 0), {m.extent(1)}, {m.stride(1)});
+        };
+        const detections_output<T, L> out{slice2(out_boxes, 4), row(out_scores), row(out_labels)};
+        counts(b) = static_cast<TN>(postprocess(p, slice2(logits, logits.extent(2)), slice2(deltas, 4), anchors, anchors_per_level,
+                                                sizes[static_cast<std::size_t>(b)], out, inner_exec));
+    };
+    if constexpr (std::is_same_v<Exec, exec::parallel_policy>) {
+        if (batch > 1) {
+            detail::for_each_block(exec, batch, 1, logits.extent(1) * logits.extent(2),
+                                   [&](index_t b, index_t) { one(b, exec::simd); });
+            return;
+        }
+    }
+    for (index_t b = 0; b < batch; ++b) one(b, exec);
+}
+
 }  // namespace focal
