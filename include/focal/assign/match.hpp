@@ -42,14 +42,6 @@ namespace focal {
 
 namespace detail::assign_impl {
 
-FOCAL_INLINE bool match_any(bool b) noexcept { return b; }
-#if FOCAL_HAS_XSIMD
-template <class T, class A>
-FOCAL_INLINE bool match_any(const xsimd::batch_bool<T, A>& b) noexcept {
-    return xsimd::any(b);
-}
-#endif
-
 // A vector output whose elements are distinct (a 0 stride would make anchors share one).
 template <class T, class S>
 void require_distinct(const view<T, 1, S>& v, const char* where, const char* what) {
@@ -228,7 +220,7 @@ void match_one_block(const Job& job, index_t b, const T* targets, match_scratch<
             P code = job.m == 0 ? neg_code : job.matcher.threshold_code(best, idx);
             if (!s.crowd_active.empty()) {
                 const mask negative = code == neg_code;
-                if (match_any(negative)) {
+                if (math::any(negative)) {
                     mask near = zero != zero;
                     for (index_t c : s.crowd_active) {
                         const box4<P> r{
@@ -256,7 +248,7 @@ void match_one_block(const Job& job, index_t b, const T* targets, match_scratch<
             }
         } else {
             const mask promote = eq & finite & (best >= P(job.low_quality_min));
-            if (match_any(promote)) {
+            if (math::any(promote)) {
                 tr::store(s.lane_a.data(), idx);
                 tr::store(s.lane_b.data(), math::select(promote, P(T(1)), zero));
                 for (index_t l = 0; l < lanes; ++l)

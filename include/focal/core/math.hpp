@@ -51,6 +51,9 @@ template <class T>
 FOCAL_HD FOCAL_INLINE constexpr bool isnan(T x) noexcept {
     return x != x;
 }
+// any(m): some lane of a comparison result is set (a bool here; an xsimd batch_bool in simd/).
+FOCAL_HD FOCAL_INLINE constexpr bool any(bool m) noexcept { return m; }
+
 // sign(x) in {-1, 0, +1}; sign(NaN) is NaN (as torch.sign).
 template <class T>
 FOCAL_HD FOCAL_INLINE constexpr T sign(T x) noexcept {

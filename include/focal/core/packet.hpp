@@ -17,7 +17,6 @@ struct packet_traits {
     static FOCAL_INLINE void store(scalar* p, P v) noexcept { *p = v; }
     static FOCAL_INLINE P lane_index() noexcept { return P(0); }
     static FOCAL_INLINE double sum(P v) noexcept { return static_cast<double>(v); }
-    static FOCAL_INLINE bool any_greater(P a, P b) noexcept { return a > b; }
 };
 
 }  // namespace focal

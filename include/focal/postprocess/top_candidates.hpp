@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/math.hpp"
 #include "../core/packet.hpp"
 #include "../core/view.hpp"
 
@@ -54,7 +55,7 @@ void top_candidates(const matrix_view<const T>& logits, T logit_threshold, index
         index_t c = 0;
         if (logits.rows_contiguous()) {
             for (; c + width <= classes; c += width) {
-                if (!tr::any_greater(tr::load(row + c), P(threshold))) continue;
+                if (!math::any(tr::load(row + c) > P(threshold))) continue;
                 for (index_t j = 0; j < width; ++j)
                     if (row[c + j] > threshold) push(row[c + j], a, c + j);
             }

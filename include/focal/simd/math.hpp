@@ -49,6 +49,10 @@ FOCAL_INLINE xsimd::batch_bool<T, A> isnan(const xsimd::batch<T, A>& x) noexcept
     return x != x;
 }
 template <class T, class A>
+FOCAL_INLINE bool any(const xsimd::batch_bool<T, A>& m) noexcept {
+    return xsimd::any(m);
+}
+template <class T, class A>
 FOCAL_INLINE xsimd::batch<T, A> sign(const xsimd::batch<T, A>& x) noexcept {
     const xsimd::batch<T, A> zero(T(0)), one(T(1));
     return xsimd::select(x > zero, one, xsimd::select(x < zero, -one, x));

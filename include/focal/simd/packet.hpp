@@ -21,7 +21,6 @@ struct packet_traits<xsimd::batch<T, A>> {
         return P::load_aligned(lanes);
     }
     static FOCAL_INLINE double sum(const P& v) noexcept { return static_cast<double>(xsimd::hadd(v)); }
-    static FOCAL_INLINE bool any_greater(const P& a, const P& b) noexcept { return xsimd::any(a > b); }
 };
 
 }  // namespace focal

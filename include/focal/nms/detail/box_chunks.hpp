@@ -24,7 +24,6 @@
 #include "../../core/math.hpp"
 #include "../../core/packet.hpp"
 #include "../../core/view.hpp"
-#include "lanes.hpp"
 #include "radix_sort.hpp"
 
 namespace focal::detail {
@@ -231,14 +230,14 @@ FOCAL_INLINE void for_overlapping_chunks(const box_chunks<T>& ch, index_t c0, in
     alignas(64) T hit_super[W], hit_chunk[W];
     for (index_t u0 = c0 / S / W * W; u0 * S < c1; u0 += W) {
         const auto may_super = chunk_may_overlap<P, T>(p, ch.template load_super_bounds<P>(u0), limit);
-        if (!any_lane(may_super)) continue;
+        if (!math::any(may_super)) continue;
         tr::store(hit_super, math::select(may_super, one, zero));
         for (index_t ku = 0; ku < W; ++ku) {
             if (hit_super[ku] == T(0)) continue;
             const index_t u = u0 + ku;
             for (index_t c = std::max(c0, u * S); c < std::min(c1, (u + 1) * S); c += W) {
                 const auto may = chunk_may_overlap<P, T>(p, ch.template load_bounds<P>(c), limit);
-                if (!any_lane(may)) continue;
+                if (!math::any(may)) continue;
                 tr::store(hit_chunk, math::select(may, one, zero));
                 for (index_t k = 0; k < W; ++k)
                     if (hit_chunk[k] != T(0)) visit(c + k);

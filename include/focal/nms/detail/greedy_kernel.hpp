@@ -15,7 +15,6 @@
 #include "../../core/math.hpp"
 #include "../../core/packet.hpp"
 #include "box_chunks.hpp"
-#include "lanes.hpp"
 
 namespace focal::detail {
 
@@ -35,8 +34,8 @@ FOCAL_INLINE void suppress_in_chunk(box_chunks<T>& ch, T* dead, index_t c, const
         tr::store(dead + s, now);
         any_alive = any_alive | (now == zero);
     }
-    if (!any_lane(any_alive)) ch.clear_bounds(c);
-    else if (any_lane(newly_dead)) ch.set_bounds(c, [dead](index_t s) { return dead[s] == T(0); });
+    if (!math::any(any_alive)) ch.clear_bounds(c);
+    else if (math::any(newly_dead)) ch.set_bounds(c, [dead](index_t s) { return dead[s] == T(0); });
 }
 
 // Marks dead every live slot of chunks [c0, c1) with IoU > t against the box in slot s.

@@ -16,7 +16,6 @@
 #include "../../core/math.hpp"
 #include "../../core/packet.hpp"
 #include "box_chunks.hpp"
-#include "lanes.hpp"
 
 namespace focal::detail {
 
@@ -91,7 +90,7 @@ FOCAL_INLINE bool decay_chunk(soft_boxes<T>& sb, index_t c, const Policy& policy
         any_dropped = any_dropped | (live & drop);
         tr::store(&sb.score[s], math::select(live, math::select(drop, dropped, decayed), old));
     }
-    return any_lane(any_dropped);
+    return math::any(any_dropped);
 }
 
 // Runs Soft-NMS; emit(box, score) receives the picks in order, at most max_picks (-1: all).
