@@ -19,51 +19,15 @@ times added (what RetinaNet.compute_loss runs per image to get its targets).
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-
-
-def run_focal(binary, min_time, repetitions, extra):
-    cmd = [
-        binary,
-        "--benchmark_format=json",
-        "--benchmark_filter=^(anchors|matcher|targets|coder)/",
-        f"--benchmark_min_time={min_time}",
-    ]
-    if repetitions > 1:
-        cmd += [f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"]
-    cmd += extra
-    print("running: " + " ".join(cmd), file=sys.stderr, flush=True)
-    doc = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
-    rows = {}
-    for b in doc["benchmarks"]:
-        if b.get("error_occurred"):
-            print(f"{b['name']}: error: {b.get('error_message')}", file=sys.stderr)
-            continue
-        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
-            continue
-        rows[b.get("run_name", b["name"])] = b
-    return doc.get("context", {}), rows
-
-
-def run_peers(python, repeats):
-    script = os.path.join(HERE, "peers_anchors_matcher.py")
-    if not python or not os.path.exists(python):
-        return None, f"python interpreter {python!r} not found"
-    cmd = [python, script, f"--repeats={repeats}"]
-    print("running: " + " ".join(cmd), file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        return None, f"{script} exited with {proc.returncode}"
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip().startswith("{")]
-    if not rows or not rows[0].get("available", False):
-        return None, rows[0].get("reason", "no output") if rows else "no output"
-    return rows, None
+sys.path.insert(0, HERE)
+from bench_common import (  # noqa: E402
+    add_gbench_arguments, add_torch_peer_arguments, binary_missing, parse_passthrough, problem_line, real_seconds,
+    run_gbench, run_torch_peer, torch_peer_line, write_json_out,
+)
 
 
 def op_of(name):
@@ -72,30 +36,15 @@ def op_of(name):
 
 
 def main():
-    default_python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("binary", nargs="?", default="build/benchmarks/bench_anchors_matcher")
-    p.add_argument("--min-time", default="0.3", help="--benchmark_min_time (Google Benchmark 1.7: seconds, no suffix)")
-    p.add_argument("--repetitions", type=int, default=3, help="Google Benchmark repetitions (median shown)")
-    p.add_argument("--python", default=default_python, help="interpreter for peers_anchors_matcher.py")
-    p.add_argument("--torch-repeats", type=int, default=7, help="timed torchvision calls per op and thread count")
-    p.add_argument("--no-torch", action="store_true", help="skip the torchvision peers")
-    p.add_argument("--json-out", help="write the raw results (both tools) to this file")
-    argv = sys.argv[1:]
-    extra = []  # everything after "--" goes to the binary, e.g. -- --benchmark_filter=matcher
-    if "--" in argv:
-        extra = argv[argv.index("--") + 1 :]
-        argv = argv[: argv.index("--")]
-    a = p.parse_args(argv)
-
-    if not os.path.exists(a.binary):
-        print(f"{a.binary} not found: build the bench_anchors_matcher target first", file=sys.stderr)
+    add_gbench_arguments(p, "build/benchmarks/bench_anchors_matcher", "0.3")
+    add_torch_peer_arguments(p, "peers_anchors_matcher.py", 7, "timed torchvision calls per op and thread count",
+                             "peers")
+    a, extra = parse_passthrough(p)  # after "--": to the binary, e.g. -- --benchmark_filter=matcher
+    if binary_missing(a.binary, "bench_anchors_matcher"):
         return 2
-    context, focal = run_focal(a.binary, a.min_time, a.repetitions, extra)
-    if a.no_torch:
-        tv, tv_error = None, "skipped (--no-torch)"
-    else:
-        tv, tv_error = run_peers(a.python, a.torch_repeats)
+    context, focal = run_gbench(a.binary, "^(anchors|matcher|targets|coder)/", a.min_time, a.repetitions, extra)
+    tv, tv_error = run_torch_peer(a, "peers_anchors_matcher.py")
 
     # torchvision seconds per op, at 1 thread and at all threads.
     tv1, tvall = {}, {}
@@ -118,7 +67,7 @@ def main():
     header = f"{'benchmark':<44} {'thr':>3} {'time':>11} {'rate':>16} {'x tv 1T':>9} {'x tv allT':>9}"
     lines = [header, "-" * len(header)]
     for name, b in focal.items():
-        seconds = b["real_time"] * UNIT_SECONDS[b.get("time_unit", "ns")]
+        seconds = real_seconds(b)
         rate = items / seconds if seconds else 0.0  # every benchmark handles N anchors per call
         op = op_of(name)
         t = int(round(b.get("focal_threads", 1)))
@@ -132,18 +81,12 @@ def main():
     print("\n".join(lines))
     print()
     keys = ("focal_anchors_N", "focal_gt_M", "focal_image", "focal_simd_arch")
-    print("problem: " + ", ".join(f"{k.replace('focal_', '')}={context[k]}" for k in keys if k in context)
-          + f"; host cpus={context.get('num_cpus')}; library_build_type={context.get('library_build_type')}")
+    print(problem_line(context, keys))
     print("focal times are wall-clock (real_time) medians; rates are anchors per wall-clock second")
-    if tv:
-        print(f"peer: torchvision {tv[0]['torchvision']} / torch {tv[0]['torch']} ({a.python}), "
-              f"median of {tv[0]['repeats']} calls per op and thread count")
-    else:
-        print(f"peer: torchvision unavailable ({tv_error}); focal's numbers only")
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            json.dump({"focal_context": context, "focal": focal, "torchvision": tv, "torchvision_error": tv_error},
-                      f, indent=2)
+    print(torch_peer_line(tv, tv_error, a.python,
+                          f"median of {tv[0]['repeats'] if tv else 0} calls per op and thread count"))
+    write_json_out(a.json_out, {"focal_context": context, "focal": focal, "torchvision": tv,
+                                "torchvision_error": tv_error})
     return 0
 
 

@@ -20,49 +20,25 @@ The last lines compare focal's 12 stats with pycocotools' (the largest absolute 
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import peers_coco_eval  # noqa: E402  (the data generator: standard library only)
+from bench_common import (  # noqa: E402
+    binary_missing, host_line, parse_passthrough, run_gbench, run_peer_lines, write_json_out,
+)
 
 STAT_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
 
 
-def run_focal(binary, data, min_time, repetitions, extra):
-    cmd = [binary, "--benchmark_format=json", "--benchmark_filter=^coco_eval/", f"--benchmark_min_time={min_time}"]
-    if repetitions > 1:
-        cmd += [f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"]
-    cmd += extra
-    env = dict(os.environ, FOCAL_COCO_EVAL_DATA=data)
-    print("running: FOCAL_COCO_EVAL_DATA=" + data + " " + " ".join(cmd), file=sys.stderr, flush=True)
-    doc = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env).stdout)
-    rows = {}
-    for b in doc["benchmarks"]:
-        if b.get("error_occurred"):
-            print(f"{b['name']}: error: {b.get('error_message')}", file=sys.stderr)
-            continue
-        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
-            continue
-        rows[b.get("run_name", b["name"])] = b
-    return doc.get("context", {}), rows
-
-
 def run_peer(python, data, repeats):
-    script = os.path.join(HERE, "peers_coco_eval.py")
-    cmd = [python, script, "--data", data, f"--repeats={repeats}"]
-    print("running: " + " ".join(cmd) + "   (pycocotools takes about a minute)", file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        return None, f"{script} exited with {proc.returncode}"
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip().startswith("{")]
-    if not rows or not rows[0].get("available", False):
-        return None, rows[0].get("reason", "no output") if rows else "no output"
-    return {r["name"]: r for r in rows}, None
+    rows, error = run_peer_lines(python, os.path.join(HERE, "peers_coco_eval.py"),
+                                 ["--data", data, f"--repeats={repeats}"],
+                                 note="   (pycocotools takes about a minute)")
+    return ({r["name"]: r for r in rows}, None) if rows else (None, error)
 
 
 def main():
@@ -76,14 +52,8 @@ def main():
     p.add_argument("--peer-repeats", type=int, default=1, help="timed pycocotools evaluations (median)")
     p.add_argument("--no-peer", action="store_true", help="skip pycocotools")
     p.add_argument("--json-out", help="write the raw results (both tools) to this file")
-    argv = sys.argv[1:]
-    extra = []
-    if "--" in argv:
-        extra = argv[argv.index("--") + 1 :]
-        argv = argv[: argv.index("--")]
-    a = p.parse_args(argv)
-    if not os.path.exists(a.binary):
-        print(f"{a.binary} not found: build the bench_coco_eval target first", file=sys.stderr)
+    a, extra = parse_passthrough(p)  # after "--": to the binary
+    if binary_missing(a.binary, "bench_coco_eval"):
         return 2
 
     with tempfile.TemporaryDirectory(prefix="focal_coco_eval_") as tmp:
@@ -91,7 +61,8 @@ def main():
         if not (os.path.exists(os.path.join(data, "gt.json")) and os.path.exists(os.path.join(data, "results.json"))):
             print(f"generating {a.images} images into {data}", file=sys.stderr, flush=True)
             peers_coco_eval.generate(data, a.images, 2017)
-        context, focal = run_focal(a.binary, data, a.min_time, a.repetitions, extra)
+        context, focal = run_gbench(a.binary, "^coco_eval/", a.min_time, a.repetitions, extra,
+                                    env={"FOCAL_COCO_EVAL_DATA": data})
         peer, peer_error = (None, "skipped (--no-peer)") if a.no_peer else run_peer(a.python, data, a.peer_repeats)
 
     images = int(context.get("focal_images", a.images))
@@ -123,7 +94,7 @@ def main():
     print()
     print(f"data: {images} images, {context.get('focal_annotations')} annotations, "
           f"{context.get('focal_detections')} detections, {context.get('focal_categories')} categories; "
-          f"host cpus={context.get('num_cpus')}; library_build_type={context.get('library_build_type')}")
+          + host_line(context))
     if peer:
         r = base_eval
         print(f"peer: pycocotools {r['pycocotools']} / numpy {r['numpy']} / python {r['python']} ({a.python}), "
@@ -137,10 +108,8 @@ def main():
             print(f"stats: {same}; AP {ours[0]:.6f} / pycocotools {r['stats'][0]:.6f}")
     else:
         print(f"peer: pycocotools unavailable ({peer_error}); focal's numbers only")
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            json.dump({"focal_context": context, "focal": focal, "pycocotools": peer, "peer_error": peer_error}, f,
-                      indent=2)
+    write_json_out(a.json_out, {"focal_context": context, "focal": focal, "pycocotools": peer,
+                                "peer_error": peer_error})
     return 0
 
 

@@ -18,78 +18,26 @@ With --repetitions > 1 the medians are shown.
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def run_focal(binary, min_time, repetitions, extra):
-    cmd = [
-        binary,
-        "--benchmark_format=json",
-        "--benchmark_filter=^(focal_loss|memory)/",
-        f"--benchmark_min_time={min_time}",
-    ]
-    if repetitions > 1:
-        cmd += [f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"]
-    cmd += extra
-    print("running: " + " ".join(cmd), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
-    doc = json.loads(out)
-    rows = {}
-    for b in doc["benchmarks"]:
-        if b.get("error_occurred"):
-            print(f"{b['name']}: error: {b.get('error_message')}", file=sys.stderr)
-            continue
-        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
-            continue
-        rows[b.get("run_name", b["name"])] = b
-    return doc.get("context", {}), rows
-
-
-def run_torchvision(python, repeats):
-    script = os.path.join(HERE, "torchvision_focal_loss.py")
-    if not python or not os.path.exists(python):
-        return None, f"python interpreter {python!r} not found"
-    cmd = [python, script, f"--repeats={repeats}"]
-    print("running: " + " ".join(cmd), file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        return None, f"{script} exited with {proc.returncode}"
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip().startswith("{")]
-    if not rows or not rows[0].get("available", False):
-        return None, rows[0].get("reason", "no output") if rows else "no output"
-    return rows, None
+sys.path.insert(0, HERE)
+from bench_common import (  # noqa: E402
+    add_gbench_arguments, add_torch_peer_arguments, binary_missing, parse_passthrough, problem_line, run_gbench,
+    run_torch_peer, torch_peer_line, write_json_out,
+)
 
 
 def main():
-    default_python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("binary", nargs="?", default="build/benchmarks/bench_focal_loss")
-    p.add_argument("--min-time", default="0.5", help="--benchmark_min_time (Google Benchmark 1.7: seconds, no suffix)")
-    p.add_argument("--repetitions", type=int, default=3, help="Google Benchmark repetitions (median shown)")
-    p.add_argument("--python", default=default_python, help="interpreter for torchvision_focal_loss.py")
-    p.add_argument("--torch-repeats", type=int, default=3, help="timed torchvision iterations per thread count")
-    p.add_argument("--no-torch", action="store_true", help="skip the torchvision peer")
-    p.add_argument("--json-out", help="write the raw results (both tools) to this file")
-    argv = sys.argv[1:]
-    extra = []  # everything after "--" goes to the binary, e.g. -- --benchmark_filter=simd
-    if "--" in argv:
-        extra = argv[argv.index("--") + 1 :]
-        argv = argv[: argv.index("--")]
-    a = p.parse_args(argv)
-
-    if not os.path.exists(a.binary):
-        print(f"{a.binary} not found: build the bench_focal_loss target first", file=sys.stderr)
+    add_gbench_arguments(p, "build/benchmarks/bench_focal_loss", "0.5")
+    add_torch_peer_arguments(p, "torchvision_focal_loss.py", 3, "timed torchvision iterations per thread count", "peer")
+    a, extra = parse_passthrough(p)  # after "--": to the binary, e.g. -- --benchmark_filter=simd
+    if binary_missing(a.binary, "bench_focal_loss"):
         return 2
-    context, focal = run_focal(a.binary, a.min_time, a.repetitions, extra)
-    if a.no_torch:
-        tv, tv_error = None, "skipped (--no-torch)"
-    else:
-        tv, tv_error = run_torchvision(a.python, a.torch_repeats)
+    context, focal = run_gbench(a.binary, "^(focal_loss|memory)/", a.min_time, a.repetitions, extra)
+    tv, tv_error = run_torch_peer(a, "torchvision_focal_loss.py")
 
     tv1 = tvall = None
     if tv:
@@ -139,18 +87,11 @@ def main():
     print("\n".join(lines))
     print()
     keys = ("focal_anchors_N", "focal_classes_K", "focal_positives", "focal_ignored", "focal_simd_arch")
-    print("problem: " + ", ".join(f"{k.replace('focal_', '')}={context[k]}" for k in keys if k in context)
-          + f"; host cpus={context.get('num_cpus')}; library_build_type={context.get('library_build_type')}")
-    if tv:
-        print(f"peer: torchvision {tv[0]['torchvision']} / torch {tv[0]['torch']} ({a.python}), "
-              f"sigmoid_focal_loss(reduction='sum') + backward, dense one-hot targets, "
-              f"median of {tv[0]['repeats']} iterations")
-    else:
-        print(f"peer: torchvision unavailable ({tv_error}); focal's numbers only")
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            json.dump({"focal_context": context, "focal": focal, "torchvision": tv, "torchvision_error": tv_error},
-                      f, indent=2)
+    print(problem_line(context, keys))
+    print(torch_peer_line(tv, tv_error, a.python, "sigmoid_focal_loss(reduction='sum') + backward, dense one-hot "
+                          f"targets, median of {tv[0]['repeats'] if tv else 0} iterations"))
+    write_json_out(a.json_out, {"focal_context": context, "focal": focal, "torchvision": tv,
+                                "torchvision_error": tv_error})
     return 0
 
 

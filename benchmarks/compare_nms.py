@@ -19,50 +19,14 @@ peers of nms/greedy and nms/batched of the same N.
 """
 
 import argparse
-import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def default_python():
-    return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-
-
-def run_peers(python, out_dir, repeats, sizes, soft_sizes):
-    cmd = [python, os.path.join(HERE, "peers_nms.py"), "--out", out_dir, f"--repeats={repeats}",
-           f"--sizes={sizes}", f"--soft-sizes={soft_sizes}"]
-    print("running: " + " ".join(cmd), file=sys.stderr, flush=True)
-    return json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
-
-
-def run_focal(binary, inputs, min_time, repetitions, extra):
-    cmd = [binary, "--benchmark_format=json", f"--benchmark_min_time={min_time}"]
-    if repetitions > 1:
-        cmd += [f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"]
-    cmd += extra
-    print(f"running: FOCAL_NMS_INPUTS={inputs} " + " ".join(cmd), file=sys.stderr, flush=True)
-    env = dict(os.environ, FOCAL_NMS_INPUTS=inputs)
-    doc = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env).stdout)
-    rows = {}
-    for b in doc["benchmarks"]:
-        if b.get("error_occurred"):
-            print(f"{b['name']}: error: {b.get('error_message')}", file=sys.stderr)
-            continue
-        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
-            continue
-        name = b.get("run_name", b["name"]).replace("/real_time", "")
-        rows[name] = b
-    return doc.get("context", {}), rows
-
-
-def seconds(b):
-    scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
-    return b["real_time"] * scale
+sys.path.insert(0, HERE)
+from bench_common import default_python, real_seconds, run_gbench, run_peer_json  # noqa: E402
 
 
 def peer_key(name):
@@ -87,8 +51,12 @@ def main():
     extra = [a for a in args.extra if a != "--"]
 
     with tempfile.TemporaryDirectory(prefix="focal_nms_") as tmp:
-        peers = run_peers(args.python, tmp, args.repeats, args.sizes, args.soft_sizes)
-        ctx, rows = run_focal(args.binary, tmp, args.min_time, args.repetitions, extra)
+        peers = run_peer_json(args.python, os.path.join(HERE, "peers_nms.py"),
+                              ["--out", tmp, f"--repeats={args.repeats}", f"--sizes={args.sizes}",
+                               f"--soft-sizes={args.soft_sizes}"])
+        ctx, rows = run_gbench(args.binary, None, args.min_time, args.repetitions, extra,
+                               env={"FOCAL_NMS_INPUTS": tmp})
+    rows = {name.replace("/real_time", ""): b for name, b in rows.items()}
 
     pc = peers.get("context", {})
     print(f"focal: {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz, {ctx.get('date', '')}")
@@ -98,7 +66,7 @@ def main():
     print("| benchmark | focal | boxes/s | kept | torchvision 1T | x tv | OpenCV 1T | x cv2 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, b in rows.items():
-        t = seconds(b)
+        t = real_seconds(b)
         kept = int(b.get("kept", 0))
         peer = peers.get("results", {}).get(peer_key(name), {})
         tv, cv = peer.get("torchvision"), peer.get("opencv")

@@ -31,6 +31,9 @@ import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import peer_unavailable  # noqa: E402
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -49,9 +52,7 @@ def main():
         from torchvision.models.detection.image_list import ImageList
         from torchvision.ops import box_iou
     except Exception as e:  # ImportError, or a broken install raising something else
-        msg = f"torch/torchvision not importable with {sys.executable}: {e!r}"
-        print(msg, file=sys.stderr)
-        print(json.dumps({"name": "torchvision", "available": False, "reason": msg}))
+        peer_unavailable("torchvision", "torch/torchvision", e)
         return 0
 
     H, W, M = 800, 1344, 20

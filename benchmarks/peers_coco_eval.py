@@ -33,6 +33,9 @@ import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import peer_unavailable  # noqa: E402
+
 COCO_CATEGORY_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 assert len(COCO_CATEGORY_IDS) == 80
 
@@ -107,9 +110,7 @@ def time_pycocotools(directory, repeats):
         from pycocotools.cocoeval import COCOeval
         from importlib.metadata import version
     except Exception as e:  # ImportError, or a broken install raising something else
-        msg = f"pycocotools not importable with {sys.executable}: {e!r}"
-        print(msg, file=sys.stderr)
-        print(json.dumps({"name": "pycocotools", "available": False, "reason": msg}))
+        peer_unavailable("pycocotools", "pycocotools", e)
         return 0
     del pycocotools
     sink = io.StringIO()

@@ -34,6 +34,9 @@ import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import peer_unavailable  # noqa: E402
+
 
 def anchors(h, w):
     # RetinaNet P3..P7, 9 anchors per location.
@@ -57,9 +60,7 @@ def main():
         import torchvision
         from torchvision.ops import sigmoid_focal_loss
     except Exception as e:  # ImportError, or a broken install raising something else
-        msg = f"torch/torchvision not importable with {sys.executable}: {e!r}"
-        print(msg, file=sys.stderr)
-        print(json.dumps({"name": "torchvision", "available": False, "reason": msg}))
+        peer_unavailable("torchvision", "torch/torchvision", e)
         return 0
 
     n, k = anchors(800, 1344), 80
