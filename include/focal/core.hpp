@@ -8,5 +8,6 @@
 #include "core/math.hpp"
 #include "core/memory_space.hpp"
 #include "core/packet.hpp"
+#include "core/size2d.hpp"
 #include "core/thread_pool.hpp"
 #include "core/view.hpp"

@@ -259,7 +259,7 @@ TEST_CASE("anchor errors are thrown before anything is written") {
                          focal::error);
     CHECK(out == std::vector<float>(16, 7.0f));
     CHECK_THROWS_WITH_AS(focal::anchor_count(spec, {-1, 64}),
-                         "focal::anchor_count: image must be of non-negative height and width, got [-1 x 64]",
+                         "focal::anchor_count: image must be of height and width in [0, 2^24], got [-1 x 64]",
                          focal::error);
     std::vector<size2d> grids(2);
     CHECK_THROWS_WITH_AS(focal::anchor_count(spec, std::span<const size2d>(grids)),

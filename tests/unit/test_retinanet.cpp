@@ -298,3 +298,28 @@ TEST_CASE("postprocess_batch equals postprocess image by image, under every poli
         }
     }
 }
+
+TEST_CASE("retinanet loss checks everything before writing: labels >= K, overlapping gradient images") {
+    small_problem p;
+    auto loss = focal::retinanet_loss<>{};
+    loss.normalizer = focal::loss_normalizer::batch_ema;
+    focal::retinanet_loss_state state;
+    std::vector<double> g_cls(p.cls.size(), 7.0), g_reg(p.reg.size(), 7.0);
+    const focal::retinanet_gradients<double> grads{focal::view<double, 3>(g_cls.data(), p.batch, p.anchors, p.classes),
+                                                   focal::view<double, 3>(g_reg.data(), p.batch, p.anchors, index_t(4))};
+    p.gt_labels[0][1] = static_cast<std::int32_t>(p.classes);  // == K
+    try {
+        p.run(loss, grads, &state);
+        FAIL("expected focal::error");
+    } catch (const focal::error& e) {
+        const std::string m = e.what();
+        CHECK(m.find("targets[0].labels") != std::string::npos);
+        CHECK(m.find("ground-truth box 1") != std::string::npos);
+    }
+    CHECK(state.ema == 100.0);                                 // untouched
+    CHECK(g_cls == std::vector<double>(p.cls.size(), 7.0));    // untouched
+    p.gt_labels[0][1] = 3;
+    // Both images' gradients in the same memory (batch stride 0) would overwrite each other.
+    const focal::retinanet_gradients<double> shared{focal::view<double, 3>(g_cls.data(), {p.batch, p.anchors, p.classes}, {0, p.classes, 1}), {}};
+    CHECK_THROWS_AS(p.run(loss, shared, &state), focal::error);
+}

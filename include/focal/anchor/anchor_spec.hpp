@@ -84,14 +84,16 @@ inline void validate(const anchor_spec& spec, const char* where = "focal::anchor
     };
     for (std::size_t l = 0; l < spec.levels.size(); ++l) {
         const anchor_level& level = spec.levels[l];
-        detail::require(std::isfinite(level.stride) && level.stride > 0, where,
-                        "levels[" + std::to_string(l) + "].stride", "finite and > 0", level.stride);
+        // Bounded so that grid sizes (image / stride) and anchor counts stay far from index overflow.
+        detail::require(level.stride >= 1e-3 && level.stride <= 1e6, where, "levels[" + std::to_string(l) + "].stride",
+                        "in [1e-3, 1e6]", level.stride);
         positive_list(level.sizes, l, "sizes");
         positive_list(level.scales, l, "scales");
         positive_list(level.ratios, l, "ratios");
     }
     detail::require(std::isfinite(spec.offset), where, "offset", "finite", spec.offset);
-    detail::require(spec.size_divisibility >= 1, where, "size_divisibility", ">= 1", spec.size_divisibility);
+    detail::require(spec.size_divisibility >= 1 && spec.size_divisibility <= (index_t(1) << 20), where, "size_divisibility",
+                    "in [1, 2^20]", spec.size_divisibility);
 }
 
 }  // namespace focal

@@ -12,15 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "../core/size2d.hpp"
 #include "../core/error.hpp"
 #include "../core/view.hpp"
 #include "anchor_spec.hpp"
 
 namespace focal {
-
-struct size2d {
-    index_t height = 0, width = 0;
-};
 
 inline size2d padded_size(const anchor_spec& spec, size2d image) {
     const index_t d = spec.size_divisibility;
@@ -30,7 +27,8 @@ inline size2d padded_size(const anchor_spec& spec, size2d image) {
 namespace detail::anchor_impl {
 
 inline void require_size(size2d s, const char* where, const std::string& what) {
-    detail::require(s.height >= 0 && s.width >= 0, where, what, "of non-negative height and width",
+    detail::require(s.height >= 0 && s.width >= 0 && s.height <= (index_t(1) << 24) && s.width <= (index_t(1) << 24), where, what,
+                    "of height and width in [0, 2^24]",
                     "[", s.height, " x ", s.width, "]");
 }
 

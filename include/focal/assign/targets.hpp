@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../box/box4.hpp"
@@ -76,12 +77,14 @@ index_t build_targets(const Coder& coder, vector_view<TM> matches, matrix_view<T
     constexpr index_t block = 4096;
     std::vector<index_t> positives((static_cast<std::size_t>(n) + block - 1) / block, 0);
     detail::for_each_block(exec, n, block, 5, [&](index_t begin, index_t end) {
-        std::vector<index_t> pos;
+        // (anchor, gt) of each positive, read before labels(i) is written: labels may be the
+        // matches' own memory (codes overwritten by classes in place).
+        std::vector<std::pair<index_t, index_t>> pos;
         for (index_t i = begin; i < end; ++i) {
             const auto code = static_cast<index_t>(matches(i));
             if (code >= 0) {
                 labels(i) = static_cast<TLO>(gt_labels(code));
-                pos.push_back(i);
+                pos.emplace_back(i, code);
             } else {
                 labels(i) = static_cast<TLO>(code);
                 for (index_t c = 0; c < 4; ++c) box_targets(i, c) = T(0);
@@ -92,8 +95,7 @@ index_t build_targets(const Coder& coder, vector_view<TM> matches, matrix_view<T
         for (index_t p0 = 0; p0 < np; p0 += width) {
             const index_t lanes = std::min(width, np - p0);
             for (index_t k = 0; k < width; ++k) {  // pad with the last positive: no special lanes
-                const index_t i = pos[static_cast<std::size_t>(p0 + std::min(k, lanes - 1))];
-                const auto j = static_cast<index_t>(matches(i));
+                const auto [i, j] = pos[static_cast<std::size_t>(p0 + std::min(k, lanes - 1))];
                 for (index_t c = 0; c < 4; ++c) {
                     g[c][k] = static_cast<T>(gt_boxes(j, c));
                     a[c][k] = static_cast<T>(anchors(i, c));
@@ -103,7 +105,7 @@ index_t build_targets(const Coder& coder, vector_view<TM> matches, matrix_view<T
                                            box4<P>{{tr::load(a[0]), tr::load(a[1]), tr::load(a[2]), tr::load(a[3])}});
             for (int c = 0; c < 4; ++c) tr::store(d[c], e[c]);
             for (index_t k = 0; k < lanes; ++k)
-                for (index_t c = 0; c < 4; ++c) box_targets(pos[static_cast<std::size_t>(p0 + k)], c) = d[c][k];
+                for (index_t c = 0; c < 4; ++c) box_targets(pos[static_cast<std::size_t>(p0 + k)].first, c) = d[c][k];
         }
         positives[static_cast<std::size_t>(begin / block)] = np;
     });

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <span>
 #include <string>
 #include <vector>
@@ -80,6 +81,25 @@ struct retinanet_loss_value {
     index_t positives = 0;  // over the batch
 };
 
+namespace detail {
+// Image b's first element, without forming a reference into an empty view.
+template <class T, class S>
+T* image_data(const view<T, 3, S>& v, index_t b) noexcept {
+    return v.extent(1) > 0 && v.extent(2) > 0 ? &v(b, 0, 0) : v.data_handle();
+}
+// A B x R x C output whose images do not share memory (each image's slice disjoint from the next).
+template <class T, class S>
+void require_disjoint_images(const view<T, 3, S>& v, const char* where, const char* what) {
+    require_data(v, where, what);
+    const matrix_view<T> first(v.data_handle(), {v.extent(1), v.extent(2)}, {v.stride(1), v.stride(2)});
+    require_non_overlapping(first, where, what);
+    if (v.extent(0) <= 1 || first.size() == 0) return;
+    const index_t span = (v.extent(1) - 1) * std::abs(v.stride(1)) + (v.extent(2) - 1) * std::abs(v.stride(2)) + 1;
+    require(std::abs(v.stride(0)) >= span, where, what, "a view whose images do not overlap",
+            "batch stride " + std::to_string(v.stride(0)) + " for images spanning " + std::to_string(span) + " elements");
+}
+}  // namespace detail
+
 template <class BoxLoss, class TC, class TR, class TA, class T, class L, class Exec = exec::default_policy>
     requires std::floating_point<T> && exec::is_policy_v<Exec>
 retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss, view<TC, 3> cls_logits,
@@ -103,6 +123,18 @@ retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss,
                                                   "grads.bbox_regression", "bbox_regression");
     detail::require(loss.normalizer != loss_normalizer::batch_ema || state != nullptr, where, "state",
                     "given for loss_normalizer::batch_ema (it carries the running normalizer)", "nullptr");
+    // Everything that could fail later is checked here, before any output or state is written.
+    for (index_t i = 0; i < batch; ++i) {
+        const auto& gt = targets[static_cast<std::size_t>(i)];
+        for (index_t g = 0; g < gt.labels.extent(0); ++g) {
+            const auto l = static_cast<std::int64_t>(gt.labels(g));
+            if (l < 0 || l >= k)
+                detail::fail(where, "targets[" + std::to_string(i) + "].labels", "in [0, " + std::to_string(k) + ") (the classes)", l,
+                             " for ground-truth box ", g);
+        }
+    }
+    if (want_cls_grad) detail::require_disjoint_images(grads.cls_logits, where, "grads.cls_logits");
+    if (want_box_grad) detail::require_disjoint_images(grads.bbox_regression, where, "grads.bbox_regression");
 
     // 1. Targets for every image (the batch normalizers need every image's positives first).
     std::vector<std::int64_t> labels(static_cast<std::size_t>(batch * a));
@@ -130,22 +162,35 @@ retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss,
                                                                 : batch_norm;
     // 3. Losses and gradients, image by image (each driver threads within the image).
     for (index_t i = 0; i < batch; ++i) {
-        const matrix_view<const std::remove_const_t<TC>> logits_i(&cls_logits(i, 0, 0), {a, k}, {cls_logits.stride(1), cls_logits.stride(2)});
-        const matrix_view<const std::remove_const_t<TR>> deltas_i(&bbox_regression(i, 0, 0), {a, 4},
+        const matrix_view<const std::remove_const_t<TC>> logits_i(detail::image_data(cls_logits, i), {a, k},
+                                                                  {cls_logits.stride(1), cls_logits.stride(2)});
+        const matrix_view<const std::remove_const_t<TR>> deltas_i(detail::image_data(bbox_regression, i), {a, 4},
                                                                   {bbox_regression.stride(1), bbox_regression.stride(2)});
         const vector_view<const std::int64_t> labels_i(labels.data() + i * a, a);
         loss_output<T> cls_out;
         if (want_cls_grad)
-            cls_out.grad = matrix_view<T>(&grads.cls_logits(i, 0, 0), {a, k}, {grads.cls_logits.stride(1), grads.cls_logits.stride(2)});
+            cls_out.grad = matrix_view<T>(detail::image_data(grads.cls_logits, i), {a, k}, {grads.cls_logits.stride(1), grads.cls_logits.stride(2)});
         result.classification += classification_loss(loss.classification, logits_i, labels_i, reduction::divide_by(norm[i]), cls_out, exec);
         matrix_view<T> box_grad;
         if (want_box_grad)
-            box_grad = matrix_view<T>(&grads.bbox_regression(i, 0, 0), {a, 4},
+            box_grad = matrix_view<T>(detail::image_data(grads.bbox_regression, i), {a, 4},
                                       {grads.bbox_regression.stride(1), grads.bbox_regression.stride(2)});
         result.box += box_regression_loss(loss.box, deltas_i, matrix_view<const T>(box_targets.data() + i * a * 4, a, 4), labels_i,
                                           reduction::divide_by(norm[i]), box_grad);
     }
     return result;
+}
+
+// The same with the ground truth in a std::vector.
+template <class BoxLoss, class TC, class TR, class TA, class T, class L, class Exec = exec::default_policy>
+    requires std::floating_point<T> && exec::is_policy_v<Exec>
+retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss, view<TC, 3> cls_logits,
+                                            view<TR, 3> bbox_regression, matrix_view<TA> anchors,
+                                            const std::vector<ground_truth<T, L>>& targets,
+                                            const retinanet_gradients<T>& grads = {},
+                                            retinanet_loss_state* state = nullptr, const Exec& exec = {}) {
+    return compute_retinanet_loss(loss, cls_logits, bbox_regression, anchors, std::span<const ground_truth<T, L>>(targets), grads,
+                                  state, exec);
 }
 
 }  // namespace focal

@@ -30,6 +30,7 @@
 #include "../core/execution.hpp"
 #include "../core/packet.hpp"
 #include "../core/parallel.hpp"
+#include "../core/size2d.hpp"
 #include "../core/view.hpp"
 #include "../nms/batched.hpp"
 #include "top_candidates.hpp"
@@ -63,9 +64,8 @@ inline void validate(const retinanet_postprocess& p, const char* where = "focal:
     validate(p.coder, where);
 }
 
-struct image_size {
-    index_t height = 0, width = 0;
-};
+// {height, width} of an image, the same type the anchor generator takes.
+using image_size = size2d;
 
 // Where one image's detections go: boxes D x 4 (xyxy), scores D, labels D (class index), with
 // D >= detections_per_image; the first count() rows are written, best first.
@@ -75,6 +75,9 @@ struct detections_output {
     vector_view<T> scores;
     vector_view<L> labels;
 };
+// focal::detections_output{boxes, scores, labels} deduces T and L (clang 14 has no aggregate CTAD).
+template <class T, class L>
+detections_output(matrix_view<T>, vector_view<T>, vector_view<L>) -> detections_output<T, L>;
 
 namespace detail {
 
@@ -93,6 +96,7 @@ inline float sigmoid_score(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 template <class P, class Exec, class T>
 std::vector<candidate> level_candidates(const Exec& exec, const matrix_view<const T>& logits, float logit_min, index_t k) {
     const index_t anchors = logits.extent(0);
+    k = std::min<index_t>(k, logits.size());
     index_t parts = 1;
     if constexpr (std::is_same_v<Exec, exec::parallel_policy>)
         if (static_cast<std::size_t>(logits.size()) >= exec.min_elements)
@@ -153,6 +157,9 @@ index_t postprocess(const retinanet_postprocess& p, matrix_view<TL> logits, matr
     detail::require(out.scores.extent(0) >= capacity && out.labels.extent(0) >= capacity, where, "out.scores and out.labels",
                     "of length >= detections_per_image = " + std::to_string(capacity),
                     detail::shape_string(out.scores) + " and " + detail::shape_string(out.labels));
+    detail::require_data(out.boxes, where, "out.boxes");
+    detail::require_data(out.scores, where, "out.scores");
+    detail::require_data(out.labels, where, "out.labels");
 
     using P = host_packet_t<std::remove_const_t<TL>, !std::is_same_v<Exec, exec::scalar_policy>>;
     const float logit_min = detail::logit_threshold(p.score_threshold);
@@ -211,6 +218,8 @@ void postprocess_batch(const retinanet_postprocess& p, view<TL, 3> logits, view<
                     where, "deltas, sizes, outputs and counts", "one entry per image (" + std::to_string(batch) + ")",
                     "deltas " + detail::shape_string(deltas) + ", " + std::to_string(sizes.size()) + " sizes, boxes " +
                         detail::shape_string(out_boxes) + ", counts " + detail::shape_string(counts));
+    detail::require(deltas.extent(2) == 4 && out_boxes.extent(2) == 4, where, "deltas and out_boxes", "of last extent 4",
+                    detail::shape_string(deltas) + " and " + detail::shape_string(out_boxes));
     auto one = [&](index_t b, const auto& inner_exec) {
         auto slice2 = [&](const auto& v, index_t cols) {
             using E = std::remove_reference_t<decltype(*v.data_handle())>;

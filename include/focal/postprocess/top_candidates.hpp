@@ -34,6 +34,7 @@ void top_candidates(const matrix_view<const T>& logits, T logit_threshold, index
     using tr = packet_traits<P>;
     constexpr index_t width = tr::width;
     const std::size_t first = out.size();
+    k = std::min<index_t>(k, logits.size());  // never more than there are pairs (and no 4k overflow)
     if (k <= 0) return;
     const std::size_t capacity = static_cast<std::size_t>(std::max<index_t>(4 * k, 1024));
     T threshold = logit_threshold;

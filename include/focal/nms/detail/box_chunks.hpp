@@ -135,8 +135,9 @@ box_chunks<T> make_box_chunks(index_t n, const std::vector<std::uint32_t>& candi
             const box4<T>& b = active_box[k];
             const double cx = 0.5 * (double(b[0]) + double(b[2])) - double(lo_x);
             const double cy = 0.5 * (double(b[1]) + double(b[3])) - double(lo_y);
-            const auto qx = static_cast<std::uint32_t>(std::clamp(cx * sx, 0.0, cells));
-            const auto qy = static_cast<std::uint32_t>(std::clamp(cy * sy, 0.0, cells));
+            // The cell of the centre; a non-finite centre (overflowing coordinates) goes to cell 0.
+            auto cell = [&](double v) { return std::isfinite(v) ? static_cast<std::uint32_t>(std::clamp(v, 0.0, cells)) : 0u; };
+            const std::uint32_t qx = cell(cx * sx), qy = cell(cy * sy);
             const std::uint32_t g = group_of(active[k]);
             ++per_group[g];
             keys[k] = Key(std::uint64_t(g) << group_shift) | spread_bits16(qx) | (spread_bits16(qy) << 1);
