@@ -568,3 +568,24 @@ TEST_CASE("build_targets: empty gt, errors before writing") {
     CHECK(std::all_of(labels.begin(), labels.end(), [](auto v) { return v == 9; }));
     CHECK(std::all_of(box.begin(), box.end(), [](auto v) { return v == 9.0f; }));
 }
+
+TEST_CASE("build_targets may write the labels over the matches (same memory)") {
+    const std::vector<float> anchors = {0, 0, 10, 10, 20, 20, 30, 30, 50, 50, 60, 60};
+    const std::vector<float> gt = {1, 1, 10, 10};
+    const std::vector<std::int64_t> gt_labels = {7};
+    std::vector<std::int64_t> codes = {0, -1, -2}, separate_labels(3);
+    std::vector<float> t1(12), t2(12);
+    const focal::delta_xywh_coder coder{};
+    const auto a = focal::make_view(anchors.data(), 3, 4);
+    const auto g = focal::make_view(gt.data(), 1, 4);
+    const auto l = focal::make_view(gt_labels.data(), 1);
+    const auto p1 = focal::build_targets(coder, focal::make_view<const std::int64_t>(codes.data(), 3), a, g, l,
+                                         focal::make_view(separate_labels.data(), 3), focal::make_view(t1.data(), 3, 4));
+    const auto p2 = focal::build_targets(coder, focal::make_view<const std::int64_t>(codes.data(), 3), a, g, l,
+                                         focal::make_view(codes.data(), 3), focal::make_view(t2.data(), 3, 4));
+    CHECK(p1 == 1);
+    CHECK(p2 == 1);
+    CHECK(codes == separate_labels);
+    CHECK(codes == std::vector<std::int64_t>{7, -1, -2});
+    CHECK(t1 == t2);
+}

@@ -323,3 +323,22 @@ TEST_CASE("retinanet loss checks everything before writing: labels >= K, overlap
     const focal::retinanet_gradients<double> shared{focal::view<double, 3>(g_cls.data(), {p.batch, p.anchors, p.classes}, {0, p.classes, 1}), {}};
     CHECK_THROWS_AS(p.run(loss, shared, &state), focal::error);
 }
+
+TEST_CASE("postprocess_batch rejects deltas or boxes whose last extent is not 4") {
+    const index_t b = 2, a = 3, k = 2, d = 100;
+    std::vector<float> logits(b * a * k, 0.0f), deltas(b * a * 4, 0.0f), anchors(a * 4, 1.0f), boxes(b * d * 4), scores(b * d);
+    std::vector<std::int64_t> labels(b * d);
+    std::vector<std::int32_t> counts(b);
+    std::vector<index_t> per_level = {a};
+    std::vector<focal::image_size> sizes(b, focal::image_size{10, 10});
+    auto run = [&](index_t delta_cols, index_t box_cols) {
+        focal::postprocess_batch(focal::retinanet_postprocess{}, focal::view<const float, 3>(logits.data(), b, a, k),
+                                 focal::view<const float, 3>(deltas.data(), b, a, delta_cols), focal::make_view<const float>(anchors.data(), a, 4),
+                                 std::span<const index_t>(per_level), std::span<const focal::image_size>(sizes),
+                                 focal::view<float, 3>(boxes.data(), b, d, box_cols), focal::make_view(scores.data(), b, d),
+                                 focal::make_view(labels.data(), b, d), focal::make_view(counts.data(), b));
+    };
+    CHECK_NOTHROW(run(4, 4));
+    CHECK_THROWS_AS(run(2, 4), focal::error);
+    CHECK_THROWS_AS(run(4, 2), focal::error);
+}
