@@ -21,6 +21,8 @@
 // benchmark carries "focal_threads" (the thread count it ran with).
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <focal/anchor/generate.hpp>
@@ -81,7 +83,7 @@ struct problem {
     }
 };
 
-std::size_t hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+using focal_bench::hardware_threads;
 
 void finish(benchmark::State& state, index_t items, std::size_t threads) {
     state.SetItemsProcessed(state.iterations() * items);
@@ -185,16 +187,5 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("focal_gt_M", std::to_string(num_gt));
     benchmark::AddCustomContext("focal_image", "800x1344");
     benchmark::AddCustomContext("focal_seed", std::to_string(seed));
-    benchmark::AddCustomContext("focal_hardware_threads", std::to_string(hardware_threads()));
-    benchmark::AddCustomContext("focal_simd", FOCAL_HAS_XSIMD ? "xsimd" : "none (scalar fallback)");
-#if FOCAL_HAS_XSIMD
-    benchmark::AddCustomContext("focal_simd_arch", xsimd::default_arch::name());
-    benchmark::AddCustomContext("focal_simd_width", std::to_string(xsimd::batch<float>::size));
-#endif
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return focal_bench::run(argc, argv, register_all);
 }

@@ -28,6 +28,8 @@
 // "focal_loss/value_and_grad/parallel/threads:2/real_time"; that suffix is part of the stable name.
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -123,7 +125,7 @@ struct problem {
 const focal::sigmoid_focal_loss loss_policy{};  // alpha = 0.25, gamma = 2 (torchvision's defaults)
 const focal::reduction reduce = focal::reduction::divide_by(static_cast<double>(num_positives));
 
-std::size_t hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+using focal_bench::hardware_threads;
 
 // 1, 2, 4, ... below the hardware thread count, then the hardware thread count.
 std::vector<std::size_t> thread_counts() {
@@ -246,16 +248,5 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("focal_positives", std::to_string(num_positives));
     benchmark::AddCustomContext("focal_ignored", std::to_string(num_ignored));
     benchmark::AddCustomContext("focal_seed", std::to_string(seed));
-    benchmark::AddCustomContext("focal_hardware_threads", std::to_string(hardware_threads()));
-    benchmark::AddCustomContext("focal_simd", FOCAL_HAS_XSIMD ? "xsimd" : "none (scalar fallback)");
-#if FOCAL_HAS_XSIMD
-    benchmark::AddCustomContext("focal_simd_arch", xsimd::default_arch::name());
-    benchmark::AddCustomContext("focal_simd_width", std::to_string(xsimd::batch<float>::size));
-#endif
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return focal_bench::run(argc, argv, register_all);
 }
