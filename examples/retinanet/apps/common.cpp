@@ -1,0 +1,49 @@
+#include "common.hpp"
+
+#include <iostream>
+
+#include <focal/core/error.hpp>
+
+#include "data/coco_dataset.hpp"
+#include "data/draw.hpp"
+#include "data/fmnist_det.hpp"
+#include "data/image.hpp"
+#include "train/checkpoint.hpp"
+
+namespace retinanet::apps {
+
+std::unique_ptr<data::dataset> open_dataset(const std::string& spec, const std::string& images, bool train, std::uint64_t seed,
+                                            std::size_t test_count) {
+    if (spec == "fmnist") {
+        data::fmnist_det_options options;
+        options.seed = seed;
+        if (train) return std::make_unique<data::fmnist_det_train>(options);
+        options.seed = seed + 1000003;  // the test split has its own seed, never the training stream's
+        return std::make_unique<data::fmnist_det_test>(options, test_count);
+    }
+    focal::detail::require(!images.empty(), "open_dataset", "the image folder of " + spec, "given (--images / --eval-images)", "nothing");
+    return std::make_unique<data::coco_dataset>(spec, images);
+}
+
+std::unique_ptr<model::retinanet_model<float>> make_model(const std::string& config, int num_classes, const std::string& weights,
+                                                          std::uint64_t seed) {
+    auto net = std::make_unique<model::retinanet_model<float>>(model::config_by_name(config, num_classes));
+    net->initialize(seed);
+    if (!weights.empty()) train::load_checkpoint(weights, net->parameters(), nullptr, nullptr);
+    return net;
+}
+
+void draw_mosaic(const std::filesystem::path& file, const data::dataset& data, const std::vector<train::image_detections>& detections,
+                 std::size_t count, float score_threshold, int columns) {
+    std::vector<data::image> tiles;
+    for (std::size_t i = 0; i < std::min(count, detections.size()); ++i) {
+        auto s = data.get(i);
+        const auto& d = detections[i];
+        data::draw_detections(s.picture, d.boxes, d.labels, d.scores, data.class_names(), score_threshold);
+        tiles.push_back(std::move(s.picture));
+    }
+    if (tiles.empty()) return;
+    data::write_png(file, data::tile_images(tiles, columns));
+}
+
+}  // namespace retinanet::apps

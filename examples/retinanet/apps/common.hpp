@@ -1,0 +1,30 @@
+// What the example programs share: choosing datasets from the command line, building the model
+// (optionally from a checkpoint or imported weights), and drawing detections.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/sample.hpp"
+#include "model/retinanet_model.hpp"
+#include "train/evaluate.hpp"
+
+namespace retinanet::apps {
+
+// "fmnist" (FMNIST-Det: the train stream, or the fixed t10k test set of `test_count` images), or a
+// COCO annotations JSON with its image folder.
+std::unique_ptr<data::dataset> open_dataset(const std::string& spec, const std::string& images, bool train, std::uint64_t seed,
+                                            std::size_t test_count);
+
+// The configuration by name with the dataset's class count; loads `weights` (a checkpoint or an
+// exported torchvision npz) when not empty.
+std::unique_ptr<model::retinanet_model<float>> make_model(const std::string& config, int num_classes, const std::string& weights,
+                                                          std::uint64_t seed);
+
+// A mosaic PNG of the first images of `data` with their detections drawn (score >= threshold).
+void draw_mosaic(const std::filesystem::path& file, const data::dataset& data, const std::vector<train::image_detections>& detections,
+                 std::size_t count, float score_threshold, int columns);
+
+}  // namespace retinanet::apps

@@ -1,0 +1,32 @@
+// Small constructors shared by the backbone, FPN and heads: conv (+ norm) (+ ReLU) chains named
+// as torchvision names them, and the initializations the paper and torchvision use.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "config.hpp"
+#include "nn/conv2d.hpp"
+#include "nn/norm.hpp"
+#include "nn/sequential.hpp"
+#include "nn/simple_layers.hpp"
+
+namespace retinanet::model {
+
+// A normalization layer of the configured kind named `name` (nullptr for norm_kind::none).
+template <class T>
+std::unique_ptr<nn::layer<T>> make_norm(norm_kind kind, const std::string& name, int channels, int groups);
+
+// conv weights ~ N(0, std), bias 0 (the paper's head initialization).
+template <class T>
+void init_normal(nn::conv2d<T>& conv, double std, std::mt19937_64& rng);
+// Kaiming normal, fan_out, ReLU gain (torchvision's ResNet): std = sqrt(2 / (C_out k k)).
+template <class T>
+void init_kaiming_fan_out(nn::conv2d<T>& conv, std::mt19937_64& rng);
+// Kaiming uniform with a = 1 (torchvision's FPN): bound = sqrt(3 / (C_in k k)), bias 0.
+template <class T>
+void init_kaiming_uniform_a1(nn::conv2d<T>& conv, std::mt19937_64& rng);
+
+}  // namespace retinanet::model

@@ -1,0 +1,142 @@
+#include "retinanet_model.hpp"
+
+#include <cmath>
+
+#include <focal/anchor/generate.hpp>
+#include <focal/core/error.hpp>
+
+namespace retinanet::model {
+namespace {
+
+// Head output [A*C][N][H][W] -> dst[n][offset + (y W + x) A + a][c] (or the reverse when gather).
+template <class T, bool Scatter>
+void reorder(std::conditional_t<Scatter, T*, const T*> head, std::conditional_t<Scatter, const T*, T*> flat, int anchors_per_cell,
+             int per_anchor, int n_images, int h, int w, std::ptrdiff_t offset, std::ptrdiff_t total_anchors) {
+    const std::size_t plane = static_cast<std::size_t>(h) * w, cstride = plane * n_images;
+    nn::parallel_tasks(static_cast<std::size_t>(n_images), [&](std::size_t n) {
+        for (std::size_t p = 0; p < plane; ++p)
+            for (int a = 0; a < anchors_per_cell; ++a) {
+                const std::size_t row = (n * total_anchors + offset + p * anchors_per_cell + a) * per_anchor;
+                for (int c = 0; c < per_anchor; ++c) {
+                    const std::size_t src = (static_cast<std::size_t>(a) * per_anchor + c) * cstride + n * plane + p;
+                    if constexpr (Scatter) head[src] = flat[row + c];
+                    else flat[row + c] = head[src];
+                }
+            }
+    });
+}
+
+}  // namespace
+
+template <class T>
+retinanet_model<T>::retinanet_model(const model_config& config)
+    : config_(config),
+      backbone_(config),
+      fpn_(config),
+      cls_head_(config, "head.classification_head", "cls_logits", config.num_classes),
+      box_head_(config, "head.regression_head", "bbox_reg", 4) {
+    focal::detail::require(config.num_classes > 0, "retinanet_model", "config.num_classes", "positive", config.num_classes);
+    focal::detail::require(config.anchors.levels.size() == 5, "retinanet_model", "config.anchors.levels", "five levels (P3..P7)",
+                           config.anchors.levels.size());
+    for (const auto& level : config.anchors.levels)
+        focal::detail::require(focal::anchors_per_cell(level) == config.anchors_per_cell(), "retinanet_model", "config.anchors",
+                               "the same anchors per cell on every level (the heads are shared)", focal::anchors_per_cell(level));
+    backbone_.parameters(parameters_);
+    fpn_.parameters(parameters_);
+    cls_head_.parameters(parameters_);
+    box_head_.parameters(parameters_);
+    initialize(0);
+}
+
+template <class T>
+void retinanet_model<T>::initialize(std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    backbone_.initialize(config_, rng);
+    fpn_.initialize(rng);
+    const double pi = config_.prior_probability;
+    cls_head_.initialize(rng, -std::log((1.0 - pi) / pi));
+    box_head_.initialize(rng, 0.0);
+    zero_grad();
+}
+
+template <class T>
+void retinanet_model<T>::zero_grad() {
+    for (auto* p : parameters_) std::fill(p->grad.begin(), p->grad.end(), T(0));
+}
+
+template <class T>
+void retinanet_model<T>::clear() {
+    backbone_.clear();
+    fpn_.clear();
+    cls_head_.clear();
+    box_head_.clear();
+}
+
+template <class T>
+head_outputs<T> retinanet_model<T>::forward(const nn::tensor<T>& images) {
+    focal::detail::require(images.c == 3 && images.n > 0, "retinanet_model::forward", "images", "[3 x N x H x W] with N > 0",
+                           focal::detail::concat("[", images.c, " x ", images.n, " x ", images.h, " x ", images.w, "]"));
+    const auto c = backbone_.forward(images);
+    const auto p = fpn_.forward(c);
+    head_outputs<T> out;
+    out.batch = images.n;
+    out.classes = config_.num_classes;
+    const int a = config_.anchors_per_cell();
+    for (const auto& level : p) {
+        out.grids.push_back({level.h, level.w});
+        out.anchors += static_cast<std::ptrdiff_t>(level.plane()) * a;
+    }
+    out.cls_logits.resize(static_cast<std::size_t>(out.batch) * out.anchors * out.classes);
+    out.bbox_regression.resize(static_cast<std::size_t>(out.batch) * out.anchors * 4);
+    std::ptrdiff_t offset = 0;
+    for (const auto& level : p) {  // P3 first: backward unwinds the shared heads from P7
+        const auto cls = cls_head_.forward(level);
+        reorder<T, false>(cls.data.data(), out.cls_logits.data(), a, out.classes, level.n, level.h, level.w, offset, out.anchors);
+        const auto box = box_head_.forward(level);
+        reorder<T, false>(box.data.data(), out.bbox_regression.data(), a, 4, level.n, level.h, level.w, offset, out.anchors);
+        offset += static_cast<std::ptrdiff_t>(level.plane()) * a;
+    }
+    grids_ = out.grids;
+    batch_ = out.batch;
+    return out;
+}
+
+template <class T>
+void retinanet_model<T>::backward(const std::vector<T>& d_cls, const std::vector<T>& d_box) {
+    const int a = config_.anchors_per_cell(), k = config_.num_classes;
+    std::ptrdiff_t total = 0;
+    for (const auto& g : grids_) total += g.height * g.width * a;
+    focal::detail::require(!grids_.empty() && d_cls.size() == static_cast<std::size_t>(batch_ * total * k) &&
+                               d_box.size() == static_cast<std::size_t>(batch_ * total * 4),
+                           "retinanet_model::backward", "gradients", "shaped as the last forward's outputs",
+                           focal::detail::concat(d_cls.size(), " and ", d_box.size(), " values"));
+    std::array<nn::tensor<T>, 5> dp;
+    std::ptrdiff_t offset = total;
+    for (int l = 4; l >= 0; --l) {
+        const auto g = grids_[l];
+        const int h = static_cast<int>(g.height), w = static_cast<int>(g.width);
+        offset -= static_cast<std::ptrdiff_t>(h) * w * a;
+        nn::tensor<T> dbox(4 * a, batch_, h, w), dcls(k * a, batch_, h, w);
+        reorder<T, true>(dbox.data.data(), d_box.data(), a, 4, batch_, h, w, offset, total);
+        reorder<T, true>(dcls.data.data(), d_cls.data(), a, k, batch_, h, w, offset, total);
+        dp[l] = box_head_.backward(dbox);
+        nn::add_in_place(dp[l], cls_head_.backward(dcls));
+    }
+    auto dc = fpn_.backward(dp);
+    backbone_.backward(dc);
+    grids_.clear();
+}
+
+template <class T>
+std::vector<T> retinanet_model<T>::anchors(focal::size2d image, const std::vector<focal::size2d>& grids) const {
+    std::ptrdiff_t count = 0;
+    for (const auto& g : grids) count += g.height * g.width * config_.anchors_per_cell();
+    std::vector<T> out(static_cast<std::size_t>(count) * 4);
+    focal::generate_anchors(config_.anchors, image, std::span<const focal::size2d>(grids), focal::make_view(out.data(), count, std::ptrdiff_t(4)));
+    return out;
+}
+
+template class retinanet_model<float>;
+template class retinanet_model<double>;
+
+}  // namespace retinanet::model

@@ -1,0 +1,48 @@
+// 2-D convolution (cross-correlation, as in every framework) over channel-major activations.
+//   forward:  Y = W * im2col(X) + b          W: C_out x (C_in k k), columns: N H_out W_out
+//   backward: dW += dY * cols^T,  db += sum dY,  dX = col2im(W^T * dY)
+// The GEMMs are Eigen's (SIMD); columns are split across the layers' threads.
+#pragma once
+
+#include <vector>
+
+#include "layer.hpp"
+
+namespace retinanet::nn {
+
+struct conv2d_options {
+    int in_channels = 0, out_channels = 0;
+    int kernel = 3, stride = 1;
+    int padding = -1;  // -1: kernel / 2 ("same" for odd kernels at stride 1)
+    bool bias = true;
+    bool input_grad = true;  // false for the first layer: no dX needed
+};
+
+template <class T>
+class conv2d final : public layer<T> {
+public:
+    conv2d(const std::string& name, const conv2d_options& options);
+
+    tensor<T> forward(const tensor<T>& x) override;
+    tensor<T> backward(const tensor<T>& dy) override;
+    void parameters(parameter_list<T>& out) override;
+    void clear() override { cache_.clear(); }
+
+    const conv2d_options& options() const noexcept { return opt_; }
+    int output_size(int input) const noexcept { return (input + 2 * opt_.padding - opt_.kernel) / opt_.stride + 1; }
+
+    parameter<T> weight;  // [C_out, C_in, k, k]
+    parameter<T> bias;    // [C_out] (empty when options.bias is false)
+
+private:
+    struct saved {
+        std::vector<T> cols;  // (C_in k k) x (N H_out W_out), or the input itself for 1x1 stride 1
+        int n, h, w, ho, wo;
+    };
+    bool pointwise() const noexcept { return opt_.kernel == 1 && opt_.stride == 1 && opt_.padding == 0; }
+    std::string name_;
+    conv2d_options opt_;
+    std::vector<saved> cache_;
+};
+
+}  // namespace retinanet::nn

@@ -1,0 +1,72 @@
+#include "gemm.hpp"
+
+#include <algorithm>
+
+#include <Eigen/Core>
+
+#include "tensor.hpp"
+
+namespace retinanet::nn {
+namespace {
+
+template <class T>
+using row_major = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using const_map = Eigen::Map<const row_major<T>>;
+template <class T>
+using map = Eigen::Map<row_major<T>>;
+
+// Splits [0, total) into at most threads() blocks, each a multiple of `align` except the last.
+template <class Fn>
+void split(std::ptrdiff_t total, std::ptrdiff_t align, const Fn& fn) {
+    const std::ptrdiff_t t = std::max<std::ptrdiff_t>(1, std::min<std::ptrdiff_t>(threads(), (total + align - 1) / align));
+    const std::ptrdiff_t block = ((total + t - 1) / t + align - 1) / align * align;
+    const std::ptrdiff_t tasks = (total + block - 1) / block;
+    parallel_tasks(static_cast<std::size_t>(tasks), [&](std::size_t i) {
+        const std::ptrdiff_t begin = static_cast<std::ptrdiff_t>(i) * block;
+        fn(begin, std::min(total, begin + block) - begin);
+    });
+}
+
+}  // namespace
+
+template <class T>
+void gemm_nn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, bool accumulate) {
+    const const_map<T> A(a, m, k), B(b, k, n);
+    map<T> C(c, m, n);
+    split(n, 64, [&](std::ptrdiff_t j, std::ptrdiff_t len) {
+        if (accumulate) C.middleCols(j, len).noalias() += A * B.middleCols(j, len);
+        else C.middleCols(j, len).noalias() = A * B.middleCols(j, len);
+    });
+}
+
+template <class T>
+void gemm_tn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, bool accumulate) {
+    const const_map<T> A(a, k, m), B(b, k, n);
+    map<T> C(c, m, n);
+    split(n, 64, [&](std::ptrdiff_t j, std::ptrdiff_t len) {
+        if (accumulate) C.middleCols(j, len).noalias() += A.transpose() * B.middleCols(j, len);
+        else C.middleCols(j, len).noalias() = A.transpose() * B.middleCols(j, len);
+    });
+}
+
+template <class T>
+void gemm_nt_accumulate(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k) {
+    const const_map<T> A(a, m, k), B(b, n, k);
+    map<T> C(c, m, n);
+    // Split the larger output dimension; each thread owns its rows or columns of C.
+    if (m >= n)
+        split(m, 8, [&](std::ptrdiff_t i, std::ptrdiff_t len) { C.middleRows(i, len).noalias() += A.middleRows(i, len) * B.transpose(); });
+    else
+        split(n, 16, [&](std::ptrdiff_t j, std::ptrdiff_t len) { C.middleCols(j, len).noalias() += A * B.middleRows(j, len).transpose(); });
+}
+
+#define RETINANET_GEMM(T)                                                                                      \
+    template void gemm_nn<T>(const T*, const T*, T*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, bool); \
+    template void gemm_tn<T>(const T*, const T*, T*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, bool); \
+    template void gemm_nt_accumulate<T>(const T*, const T*, T*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t);
+RETINANET_GEMM(float)
+RETINANET_GEMM(double)
+#undef RETINANET_GEMM
+
+}  // namespace retinanet::nn

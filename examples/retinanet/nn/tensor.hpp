@@ -1,0 +1,65 @@
+// Activations and parameters of the example network.
+//
+// Activations are channel-major, [C][N][H][W]: a convolution over the whole batch is then one
+// GEMM, weights (C_out x C_in*k*k) times im2col columns (C_in*k*k x N*H*W), whose result is
+// already the next activation. Parameters keep torchvision's layouts ([C_out, C_in, kh, kw]) so
+// checkpoints and imported state dicts share names and shapes.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace retinanet::nn {
+
+template <class T>
+struct tensor {
+    int c = 0, n = 0, h = 0, w = 0;
+    std::vector<T> data;
+
+    tensor() = default;
+    tensor(int channels, int batch, int height, int width, T fill = T(0))
+        : c(channels), n(batch), h(height), w(width), data(static_cast<std::size_t>(channels) * batch * height * width, fill) {}
+
+    std::size_t size() const noexcept { return data.size(); }
+    std::size_t plane() const noexcept { return static_cast<std::size_t>(h) * w; }           // one image, one channel
+    std::size_t channel_stride() const noexcept { return static_cast<std::size_t>(n) * plane(); }
+    T& at(int ci, int ni, int y, int x) noexcept { return data[(static_cast<std::size_t>(ci) * n + ni) * plane() + static_cast<std::size_t>(y) * w + x]; }
+    const T& at(int ci, int ni, int y, int x) const noexcept {
+        return data[(static_cast<std::size_t>(ci) * n + ni) * plane() + static_cast<std::size_t>(y) * w + x];
+    }
+    bool same_shape(const tensor& o) const noexcept { return c == o.c && n == o.n && h == o.h && w == o.w; }
+};
+
+// A learnable (or frozen) array with its gradient. `decay`: whether weight decay applies
+// (detectron2 and torchvision decay every parameter; the example exempts norm parameters).
+template <class T>
+struct parameter {
+    std::string name;
+    std::vector<std::size_t> shape;
+    std::vector<T> value, grad;
+    bool trainable = true;
+    bool decay = true;
+
+    parameter() = default;
+    parameter(std::string n, std::vector<std::size_t> s, T fill = T(0));
+    std::size_t size() const noexcept { return value.size(); }
+};
+
+// Every parameter of a module, in a stable order (the checkpoint's and optimizer's order).
+template <class T>
+using parameter_list = std::vector<parameter<T>*>;
+
+// Threads the layers use (focal's shared fork-join pool). Default: all hardware threads.
+void set_threads(int threads);
+int threads();
+
+// Training mode: layers keep what backward needs. Inference (false) keeps nothing.
+void set_grad_enabled(bool enabled);
+bool grad_enabled();
+
+// Runs fn(task) for task in [0, tasks) on the layers' threads.
+void parallel_tasks(std::size_t tasks, const std::function<void(std::size_t)>& fn);
+
+}  // namespace retinanet::nn

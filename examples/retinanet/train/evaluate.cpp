@@ -1,0 +1,102 @@
+#include "evaluate.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <focal/eval/coco_eval.hpp>
+
+#include "batch.hpp"
+#include "data/coco_dataset.hpp"
+
+namespace retinanet::train {
+namespace {
+
+// Grad mode off for the scope (inference keeps no forward state).
+struct no_grad {
+    bool previous = nn::grad_enabled();
+    no_grad() { nn::set_grad_enabled(false); }
+    ~no_grad() { nn::set_grad_enabled(previous); }
+};
+
+}  // namespace
+
+std::vector<image_detections> detect(model::retinanet_model<float>& net, std::vector<data::sample> samples,
+                                     const inference_options& options) {
+    focal::validate(options.postprocess);
+    const no_grad guard;
+    const auto& config = net.config();
+    const std::size_t per_batch = static_cast<std::size_t>(std::max(1, options.batch));
+    const auto d = static_cast<std::ptrdiff_t>(options.postprocess.detections_per_image);
+    std::vector<image_detections> result;
+    std::map<std::pair<std::ptrdiff_t, std::ptrdiff_t>, std::vector<float>> anchors_by_size;
+    for (std::size_t first = 0; first < samples.size(); first += per_batch) {
+        const std::size_t n = std::min(per_batch, samples.size() - first);
+        std::vector<float> scales;
+        for (std::size_t i = first; i < first + n; ++i) scales.push_back(resize_for_model(samples[i], config));
+        const batch b = make_batch(std::span<const data::sample>(samples.data() + first, n), config);
+        const auto out = net.forward(b.images);
+        auto& anchors = anchors_by_size[{b.images.h, b.images.w}];
+        if (anchors.empty()) anchors = net.anchors(b.padded(), out.grids);
+        std::vector<focal::index_t> per_level;
+        for (const auto& g : out.grids) per_level.push_back(g.height * g.width * config.anchors_per_cell());
+        const auto bn = static_cast<std::ptrdiff_t>(n);
+        std::vector<float> boxes(static_cast<std::size_t>(bn * d * 4)), scores(static_cast<std::size_t>(bn * d));
+        std::vector<std::int64_t> labels(static_cast<std::size_t>(bn * d)), counts(n);
+        focal::postprocess_batch(options.postprocess, focal::view<const float, 3>(out.cls_logits.data(), bn, out.anchors, out.classes),
+                                 focal::view<const float, 3>(out.bbox_regression.data(), bn, out.anchors, 4),
+                                 focal::make_view(anchors.data(), out.anchors, 4), std::span<const focal::index_t>(per_level),
+                                 std::span<const focal::image_size>(b.sizes), focal::view<float, 3>(boxes.data(), bn, d, 4),
+                                 focal::make_view(scores.data(), bn, d), focal::make_view(labels.data(), bn, d),
+                                 focal::make_view(counts.data(), bn), focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
+        for (std::size_t i = 0; i < n; ++i) {
+            image_detections det;
+            det.image_id = samples[first + i].image_id;
+            const float inv = 1.0f / scales[i];
+            for (std::int64_t j = 0; j < counts[i]; ++j) {
+                const float* bx = &boxes[(i * d + j) * 4];
+                det.boxes.push_back({bx[0] * inv, bx[1] * inv, bx[2] * inv, bx[3] * inv});
+                det.scores.push_back(scores[i * d + j]);
+                det.labels.push_back(static_cast<int>(labels[i * d + j]));
+            }
+            result.push_back(std::move(det));
+        }
+        if (options.progress) options.progress(first + n, samples.size());
+    }
+    return result;
+}
+
+std::vector<image_detections> detect(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,
+                                     const inference_options& options) {
+    count = count == 0 ? data.size() : std::min(count, data.size());
+    std::vector<image_detections> result;
+    const std::size_t chunk = static_cast<std::size_t>(std::max(1, options.batch)) * 8;  // bounded memory
+    for (std::size_t first = 0; first < count; first += chunk) {
+        std::vector<data::sample> samples;
+        for (std::size_t i = first; i < std::min(count, first + chunk); ++i) samples.push_back(data.get(i));
+        inference_options inner = options;
+        if (options.progress) inner.progress = [&](std::size_t done, std::size_t) { options.progress(first + done, count); };
+        auto part = detect(net, std::move(samples), inner);
+        std::move(part.begin(), part.end(), std::back_inserter(result));
+    }
+    return result;
+}
+
+std::vector<focal::coco_detection> to_coco(const std::vector<image_detections>& detections) {
+    std::vector<focal::coco_detection> out;
+    for (const auto& img : detections)
+        for (std::size_t j = 0; j < img.boxes.size(); ++j) {
+            const auto& b = img.boxes[j];
+            out.push_back({img.image_id, img.labels[j] + 1, {b[0], b[1], b[2] - b[0], b[3] - b[1]}, img.scores[j]});
+        }
+    return out;
+}
+
+focal::coco_eval_result evaluate(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,
+                                 const inference_options& options) {
+    count = count == 0 ? data.size() : std::min(count, data.size());
+    const auto detections = to_coco(detect(net, data, count, options));
+    const auto ground_truth = data::make_coco_ground_truth(data, count);
+    return focal::coco_evaluate(ground_truth, std::span<const focal::coco_detection>(detections));
+}
+
+}  // namespace retinanet::train

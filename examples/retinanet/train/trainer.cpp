@@ -1,0 +1,172 @@
+#include "trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+#include <map>
+#include <iostream>
+#include <sstream>
+
+#include <focal/loss/binary_cross_entropy.hpp>
+
+#include "batch.hpp"
+#include "checkpoint.hpp"
+#include "data/augment.hpp"
+#include "data/prefetch.hpp"
+#include "data/random.hpp"
+#include "evaluate.hpp"
+
+namespace retinanet::train {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::string duration_text(double seconds) {
+    const auto s = static_cast<long>(std::max(0.0, seconds));
+    std::ostringstream out;
+    if (s >= 3600) out << s / 3600 << "h";
+    out << std::setw(s >= 3600 ? 2 : 1) << std::setfill('0') << (s / 60) % 60 << "m" << std::setw(2) << s % 60 << "s";
+    return out.str();
+}
+
+// Step `step`'s batch: stream samples step*B .. step*B + B - 1, each flipped and scale-jittered by
+// draws from its own seed.
+batch training_batch(const data::dataset& source, const model::model_config& config, const train_options& o, std::size_t step) {
+    std::vector<data::sample> samples;
+    for (int b = 0; b < o.batch; ++b) {
+        const std::size_t index = (step * static_cast<std::size_t>(o.batch) + static_cast<std::size_t>(b)) % source.size();
+        data::sample s = source.get(index);
+        resize_for_model(s, config);
+        // Augmentation draws: their own stream ("aug"), never the generator's.
+        data::random rng(data::seed_for(o.seed, 0x617567ULL, index));
+        if (rng.uniform() < o.flip_probability) data::horizontal_flip(s);
+        if (o.max_scale > o.min_scale) {
+            data::scale_jitter_options j;
+            const double scale = rng.log_uniform(o.min_scale, o.max_scale);
+            j.crop_x = static_cast<float>(rng.uniform());
+            j.crop_y = static_cast<float>(rng.uniform());
+            s = data::scale_jitter(s, static_cast<float>(scale), j);
+        }
+        samples.push_back(std::move(s));
+    }
+    return make_batch(samples, config);
+}
+
+}  // namespace
+
+train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,
+                   const train_options& o, const std::function<bool()>& stop) {
+    constexpr const char* where = "train";
+    focal::detail::require(o.iterations > 0 || o.minutes > 0, where, "options.iterations or options.minutes", "positive", "neither");
+    focal::detail::require(o.batch > 0, where, "options.batch", "positive", o.batch);
+    std::ostream& log = o.log ? *o.log : std::cout;
+    if (o.threads > 0) nn::set_threads(o.threads);
+    const auto& config = net.config();
+
+    auto loss = focal::retinanet_loss<focal::smooth_l1_loss>::torchvision();
+    loss.box.beta = o.smooth_l1_beta;
+    loss.normalizer = o.normalizer;
+    loss.classification.alpha = o.focal_alpha;
+    loss.classification.gamma = o.focal_loss ? o.focal_gamma : 0.0f;
+
+    run_state state;
+    state.config_name = config.name;
+    state.total_iterations = o.iterations;
+    std::vector<std::vector<float>> velocity;
+    const auto checkpoint_file = o.output.empty() ? std::filesystem::path{} : o.output / "checkpoint.npz";
+    if (o.resume && !checkpoint_file.empty() && std::filesystem::exists(checkpoint_file)) {
+        load_checkpoint(checkpoint_file, net.parameters(), &velocity, &state);
+        focal::detail::require(state.config_name == config.name, where, "the checkpoint's configuration", "'" + config.name + "'",
+                               "'" + state.config_name + "'");
+        log << "resuming " << checkpoint_file.string() << " at iteration " << state.iteration << " of " << state.total_iterations << "\n";
+    }
+    focal::retinanet_loss_state loss_state{state.loss_normalizer};
+    auto save = [&] {
+        if (checkpoint_file.empty()) return;
+        state.loss_normalizer = loss_state.ema;
+        save_checkpoint(checkpoint_file, net.parameters(), velocity, state);
+    };
+
+    data::prefetcher<batch> batches([&](std::size_t step) { return training_batch(train_data, config, o, step); },
+                                    static_cast<std::size_t>(state.iteration), 3);
+    std::map<std::pair<int, int>, std::vector<float>> anchor_cache;
+    const auto start = clock_type::now();
+    auto window_start = start;
+    double window_loss = 0, window_cls = 0, window_box = 0, last_loss = 0;
+    std::int64_t window_steps = 0, done = 0;
+    const std::int64_t first_iteration = state.iteration;
+    train_result result;
+    while (state.total_iterations == 0 || state.iteration < state.total_iterations) {
+        if (stop && stop()) break;
+        const batch b = batches.next();
+        net.zero_grad();
+        const auto out = net.forward(b.images);
+        auto& anchors = anchor_cache[{b.images.h, b.images.w}];
+        if (anchors.empty()) anchors = net.anchors(b.padded(), out.grids);
+        std::vector<focal::ground_truth<float, std::int64_t>> targets;
+        for (std::size_t i = 0; i < b.labels.size(); ++i)
+            targets.push_back({focal::make_view(b.boxes[i].data(), static_cast<std::ptrdiff_t>(b.labels[i].size()), 4),
+                               focal::make_view(b.labels[i].data(), static_cast<std::ptrdiff_t>(b.labels[i].size()))});
+        const auto n = static_cast<std::ptrdiff_t>(out.batch);
+        std::vector<float> d_cls(out.cls_logits.size()), d_box(out.bbox_regression.size());
+        const auto value = focal::compute_retinanet_loss(
+            loss, focal::view<const float, 3>(out.cls_logits.data(), n, out.anchors, out.classes),
+            focal::view<const float, 3>(out.bbox_regression.data(), n, out.anchors, 4), focal::make_view(anchors.data(), out.anchors, 4),
+            std::span<const focal::ground_truth<float, std::int64_t>>(targets),
+            focal::retinanet_gradients<float>{focal::view<float, 3>(d_cls.data(), n, out.anchors, out.classes),
+                                              focal::view<float, 3>(d_box.data(), n, out.anchors, 4)},
+            &loss_state, focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
+        net.backward(d_cls, d_box);
+
+        if (state.total_iterations == 0 && done == 9) {
+            // Time budget: the first 10 steps' speed (data included) sets the schedule's length.
+            const double per_step = std::chrono::duration<double>(clock_type::now() - start).count() / 10.0;
+            state.total_iterations = std::max<std::int64_t>(state.iteration + 1, static_cast<std::int64_t>(o.minutes * 60.0 / per_step));
+            log << "time budget " << o.minutes << " min at " << std::fixed << std::setprecision(3) << per_step
+                << " s/step: " << state.total_iterations << " iterations\n";
+        }
+        const std::int64_t total_for_lr = std::max<std::int64_t>(state.total_iterations, 1);
+        const double lr = o.schedule.at(state.iteration, total_for_lr);
+        const double grad_norm = o.optimizer.step(net.parameters(), velocity, lr);
+        const double total_loss = value.classification + value.box;
+        focal::detail::require(std::isfinite(total_loss) && std::isfinite(grad_norm), where, "the loss", "finite (training diverged)",
+                               focal::detail::concat(total_loss, " at iteration ", state.iteration, ", gradient norm ", grad_norm,
+                                                     ": lower the learning rate or raise warmup"));
+        ++state.iteration;
+        ++done;
+        window_loss += total_loss, window_cls += value.classification, window_box += value.box;
+        ++window_steps;
+
+        const bool last = state.total_iterations > 0 && state.iteration >= state.total_iterations;
+        if (state.iteration % o.log_every == 0 || last) {
+            const auto now = clock_type::now();
+            const double window_s = std::chrono::duration<double>(now - window_start).count();
+            const double ips = static_cast<double>(window_steps * o.batch) / std::max(window_s, 1e-9);
+            const double eta = static_cast<double>(state.total_iterations - state.iteration) * window_s / static_cast<double>(window_steps);
+            last_loss = window_loss / static_cast<double>(window_steps);
+            log << "iter " << std::setw(6) << state.iteration << "/" << state.total_iterations << std::fixed << std::setprecision(4)
+                << "  loss " << last_loss << " (cls " << window_cls / static_cast<double>(window_steps) << ", box "
+                << window_box / static_cast<double>(window_steps) << ")  lr " << std::setprecision(5) << lr << std::setprecision(1)
+                << "  " << ips << " img/s  ETA " << duration_text(eta) << std::endl;
+            window_loss = window_cls = window_box = 0;
+            window_steps = 0;
+            window_start = now;
+        }
+        if (o.checkpoint_every > 0 && state.iteration % o.checkpoint_every == 0 && !last) save();
+        if (eval_data && o.eval_every > 0 && state.iteration % o.eval_every == 0 && !last) {
+            const auto r = evaluate(net, *eval_data, o.eval_images);
+            log << "eval at " << state.iteration << ": AP " << std::setprecision(4) << r.stats[0] << "  AP50 " << r.stats[1] << "  AP75 "
+                << r.stats[2] << std::endl;
+        }
+        if (last) break;
+    }
+    save();
+    result.iterations = state.iteration - first_iteration;
+    result.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    result.images_per_second = static_cast<double>(result.iterations * o.batch) / std::max(result.seconds, 1e-9);
+    result.final_loss = window_steps ? window_loss / static_cast<double>(window_steps) : last_loss;
+    return result;
+}
+
+}  // namespace retinanet::train

@@ -1,0 +1,57 @@
+// The training loop: batches generated one step ahead on a background thread (sample i of the
+// stream and its augmentation are pure functions of the seed and i, so runs are reproducible and
+// resume exactly), focal's RetinaNet loss, backward, SGD; a progress line, periodic evaluation
+// and atomic checkpoints.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+
+#include <focal/loss/retinanet_loss.hpp>
+
+#include "data/sample.hpp"
+#include "model/retinanet_model.hpp"
+#include "optimizer.hpp"
+
+namespace retinanet::train {
+
+struct train_options {
+    std::int64_t iterations = 0;  // the schedule's length; 0: derived from `minutes`
+    double minutes = 0;           // time budget (the first steps' speed sets the iteration count)
+    int batch = 16;
+    int threads = 0;              // 0: all hardware threads
+    std::uint64_t seed = 1;
+    lr_schedule schedule{};
+    sgd optimizer{};
+    focal::loss_normalizer normalizer = focal::loss_normalizer::batch_ema;
+    float focal_alpha = 0.25f, focal_gamma = 2.0f;
+    bool focal_loss = true;  // false: alpha-balanced cross entropy (the ablation's baseline)
+    float smooth_l1_beta = 0.1f;
+    float flip_probability = 0.5f;
+    float min_scale = 0.8f, max_scale = 1.25f;  // scale jitter (log-uniform), on the model's canvas
+    std::filesystem::path output;               // checkpoints (empty: none)
+    bool resume = false;                         // continue from output/checkpoint.npz when present
+    std::int64_t checkpoint_every = 500;
+    std::int64_t log_every = 20;
+    std::int64_t eval_every = 0;  // 0: only at the end (when an eval set is given)
+    std::size_t eval_images = 500;
+    std::ostream* log = nullptr;  // progress lines (nullptr: std::cout)
+};
+
+struct train_result {
+    std::int64_t iterations = 0;
+    double seconds = 0;
+    double images_per_second = 0;
+    double final_loss = 0;  // mean of the last log window
+};
+
+// Trains `net` on `train_data` (typically data::fmnist_det_train); evaluates on `eval_data` when
+// given. Stops early, keeping a consistent checkpoint, when `stop` returns true.
+train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,
+                   const train_options& options, const std::function<bool()>& stop = {});
+
+}  // namespace retinanet::train

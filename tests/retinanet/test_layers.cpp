@@ -1,0 +1,193 @@
+// The example network's layers: forward against direct definitions, backward against central
+// finite differences in double, for every layer and parameter.
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include <doctest/doctest.h>
+#include <focal/core/error.hpp>
+
+#include "nn/conv2d.hpp"
+#include "nn/norm.hpp"
+#include "nn/simple_layers.hpp"
+
+using namespace retinanet::nn;
+
+namespace {
+
+tensor<double> random_tensor(int c, int n, int h, int w, std::mt19937& rng, double scale = 1.0) {
+    tensor<double> t(c, n, h, w);
+    std::normal_distribution<double> d(0.0, scale);
+    for (auto& v : t.data) v = d(rng);
+    return t;
+}
+
+double dot(const tensor<double>& a, const tensor<double>& b) {
+    double s = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) s += a.data[i] * b.data[i];
+    return s;
+}
+
+// Checks backward of f(x) = <r, layer(x)> against central differences for x and every parameter.
+void check_gradients(layer<double>& l, tensor<double> x, std::mt19937& rng, double tolerance = 1e-6) {
+    set_grad_enabled(true);
+    const tensor<double> y = l.forward(x);
+    const tensor<double> r = random_tensor(y.c, y.n, y.h, y.w, rng);
+    parameter_list<double> params;
+    l.parameters(params);
+    for (auto* p : params) std::fill(p->grad.begin(), p->grad.end(), 0.0);
+    const tensor<double> dx = l.backward(r);
+
+    set_grad_enabled(false);
+    const double h = 1e-6;
+    auto objective = [&] { return dot(r, l.forward(x)); };
+    auto check = [&](double& value, double analytic, const std::string& what) {
+        const double saved = value;
+        value = saved + h;
+        const double up = objective();
+        value = saved - h;
+        const double down = objective();
+        value = saved;
+        const double numeric = (up - down) / (2 * h);
+        INFO(what << ": analytic " << analytic << ", numeric " << numeric);
+        CHECK(std::abs(analytic - numeric) <= tolerance * (1 + std::abs(numeric)));
+    };
+    REQUIRE(dx.same_shape(x));
+    for (std::size_t i = 0; i < x.size(); i += 1 + x.size() / 97) check(x.data[i], dx.data[i], "dx[" + std::to_string(i) + "]");
+    for (auto* p : params) {
+        if (!p->trainable) continue;
+        for (std::size_t i = 0; i < p->size(); i += 1 + p->size() / 53) check(p->value[i], p->grad[i], p->name + "[" + std::to_string(i) + "]");
+    }
+    set_grad_enabled(true);
+}
+
+void randomize(layer<double>& l, std::mt19937& rng) {
+    parameter_list<double> params;
+    l.parameters(params);
+    std::normal_distribution<double> d(0.0, 0.5);
+    for (auto* p : params)
+        for (auto& v : p->value) v = d(rng);
+}
+
+}  // namespace
+
+TEST_CASE("conv2d forward equals the direct definition of cross-correlation") {
+    std::mt19937 rng(1);
+    for (auto [k, s, pad] : {std::tuple{3, 1, 1}, {3, 2, 1}, {1, 1, 0}, {1, 2, 0}, {7, 2, 3}, {3, 2, 0}}) {
+        conv2d<double> conv("c", {.in_channels = 3, .out_channels = 4, .kernel = k, .stride = s, .padding = pad});
+        randomize(conv, rng);
+        const auto x = random_tensor(3, 2, 9, 11, rng);
+        set_grad_enabled(false);
+        const auto y = conv.forward(x);
+        set_grad_enabled(true);
+        REQUIRE(y.h == (9 + 2 * pad - k) / s + 1);
+        REQUIRE(y.w == (11 + 2 * pad - k) / s + 1);
+        for (int o = 0; o < 4; ++o)
+            for (int n = 0; n < 2; ++n)
+                for (int oy = 0; oy < y.h; ++oy)
+                    for (int ox = 0; ox < y.w; ++ox) {
+                        double expected = conv.bias.value[o];
+                        for (int c = 0; c < 3; ++c)
+                            for (int i = 0; i < k; ++i)
+                                for (int j = 0; j < k; ++j) {
+                                    const int iy = oy * s - pad + i, ix = ox * s - pad + j;
+                                    if (iy < 0 || iy >= 9 || ix < 0 || ix >= 11) continue;
+                                    expected += conv.weight.value[((o * 3 + c) * k + i) * k + j] * x.at(c, n, iy, ix);
+                                }
+                        CHECK(y.at(o, n, oy, ox) == doctest::Approx(expected).epsilon(1e-12));
+                    }
+    }
+}
+
+TEST_CASE("conv2d gradients match finite differences (kernels 1, 3, 7; strides 1, 2; threads 1 and 2)") {
+    std::mt19937 rng(2);
+    for (int t : {1, 2}) {
+        set_threads(t);
+        for (auto [k, s, pad, bias] : {std::tuple{3, 1, 1, true}, {3, 2, 1, false}, {1, 1, 0, true}, {1, 2, 0, true}, {7, 2, 3, true}}) {
+            conv2d<double> conv("c", {.in_channels = 3, .out_channels = 5, .kernel = k, .stride = s, .padding = pad, .bias = bias});
+            randomize(conv, rng);
+            check_gradients(conv, random_tensor(3, 2, 10, 7, rng), rng);
+        }
+    }
+    set_threads(2);
+}
+
+TEST_CASE("group_norm: normalized output and gradients") {
+    std::mt19937 rng(3);
+    group_norm<double> gn("gn", 6, 3);
+    randomize(gn, rng);
+    const auto x = random_tensor(6, 2, 4, 5, rng, 3.0);
+    set_grad_enabled(false);
+    const auto y = gn.forward(x);
+    set_grad_enabled(true);
+    // Undo the affine part: every (image, group) is then mean 0, variance var/(var + eps).
+    for (int n = 0; n < 2; ++n)
+        for (int g = 0; g < 3; ++g) {
+            double sum = 0, sq = 0, xs = 0, xsq = 0;
+            for (int c = 2 * g; c < 2 * g + 2; ++c)
+                for (int i = 0; i < 20; ++i) {
+                    const double v = (y.data[(c * 2 + n) * 20 + i] - gn.bias.value[c]) / gn.weight.value[c];
+                    sum += v, sq += v * v;
+                    xs += x.data[(c * 2 + n) * 20 + i];
+                    xsq += x.data[(c * 2 + n) * 20 + i] * x.data[(c * 2 + n) * 20 + i];
+                }
+            const double var = xsq / 40 - (xs / 40) * (xs / 40);
+            CHECK(sum / 40 == doctest::Approx(0.0).epsilon(1e-12).scale(1));
+            CHECK(sq / 40 == doctest::Approx(var / (var + 1e-5)).epsilon(1e-10));
+        }
+    check_gradients(gn, x, rng);
+    CHECK_THROWS_AS(group_norm<double>("bad", 6, 4), focal::error);
+}
+
+TEST_CASE("frozen_batch_norm applies torchvision's scale and shift and passes gradients") {
+    std::mt19937 rng(4);
+    frozen_batch_norm<double> bn("bn", 3);
+    randomize(bn, rng);
+    for (auto& v : bn.running_var.value) v = std::abs(v) + 0.1;
+    const auto x = random_tensor(3, 2, 3, 3, rng);
+    set_grad_enabled(false);
+    const auto y = bn.forward(x);
+    set_grad_enabled(true);
+    for (int c = 0; c < 3; ++c) {
+        const double scale = bn.weight.value[c] / std::sqrt(bn.running_var.value[c] + 1e-5);
+        CHECK(y.at(c, 1, 2, 0) == doctest::Approx(x.at(c, 1, 2, 0) * scale + bn.bias.value[c] - bn.running_mean.value[c] * scale));
+    }
+    check_gradients(bn, x, rng);
+}
+
+TEST_CASE("relu, max_pool2d and upsample_nearest: values and gradients") {
+    std::mt19937 rng(5);
+    relu<double> r;
+    check_gradients(r, random_tensor(2, 2, 5, 5, rng), rng);
+
+    max_pool2d<double> pool;  // 3x3, stride 2, padding 1
+    auto x = random_tensor(2, 2, 7, 6, rng);
+    set_grad_enabled(false);
+    const auto y = pool.forward(x);
+    set_grad_enabled(true);
+    REQUIRE(y.h == 4);
+    REQUIRE(y.w == 3);
+    CHECK(y.at(1, 1, 0, 0) == std::max({x.at(1, 1, 0, 0), x.at(1, 1, 0, 1), x.at(1, 1, 1, 0), x.at(1, 1, 1, 1)}));
+    check_gradients(pool, x, rng);
+
+    upsample_nearest<double> up;
+    up.set_output_size(6, 8);
+    x = random_tensor(2, 2, 3, 4, rng);
+    set_grad_enabled(false);
+    const auto u = up.forward(x);
+    set_grad_enabled(true);
+    CHECK(u.at(1, 0, 5, 7) == x.at(1, 0, 2, 3));
+    CHECK(u.at(1, 0, 2, 1) == x.at(1, 0, 1, 0));
+    check_gradients(up, x, rng);
+    up.set_output_size(5, 7);  // a non-integer ratio: torch's floor(dst * in / out)
+    check_gradients(up, random_tensor(1, 1, 3, 4, rng), rng);
+}
+
+TEST_CASE("layers reject wrong inputs with focal::error") {
+    conv2d<float> conv("head.conv", {.in_channels = 4, .out_channels = 8});
+    tensor<float> x(3, 1, 8, 8);
+    CHECK_THROWS_WITH_AS(conv.forward(x), doctest::Contains("head.conv input channels"), focal::error);
+    CHECK_THROWS_AS(conv.backward(tensor<float>(8, 1, 8, 8)), focal::error);  // no forward state
+    tensor<float> a(1, 1, 2, 2), b(1, 1, 2, 3);
+    CHECK_THROWS_AS(add_in_place(a, b), focal::error);
+}
