@@ -7,7 +7,8 @@
 #                                      package: `pip install pycocotools` into a python you own)
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev)
+packages=(cmake g++ make libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
+          zlib1g-dev libstb-dev dataset-fashion-mnist)  # the last three: the example RetinaNet
 if [[ "${1:-}" == "--sanitizers" ]]; then
   packages+=(clang)
 fi
