@@ -74,6 +74,7 @@ void retinanet_model<T>::clear() {
 
 template <class T>
 head_outputs<T> retinanet_model<T>::forward(const nn::tensor<T>& images) {
+    nn::keep_freed_memory();
     focal::detail::require(images.c == 3 && images.n > 0, "retinanet_model::forward", "images", "[3 x N x H x W] with N > 0",
                            focal::detail::concat("[", images.c, " x ", images.n, " x ", images.h, " x ", images.w, "]"));
     const auto c = backbone_.forward(images);
@@ -116,7 +117,7 @@ void retinanet_model<T>::backward(const std::vector<T>& d_cls, const std::vector
         const auto g = grids_[l];
         const int h = static_cast<int>(g.height), w = static_cast<int>(g.width);
         offset -= static_cast<std::ptrdiff_t>(h) * w * a;
-        nn::tensor<T> dbox(4 * a, batch_, h, w), dcls(k * a, batch_, h, w);
+        nn::tensor<T> dbox(4 * a, batch_, h, w, nn::uninitialized), dcls(k * a, batch_, h, w, nn::uninitialized);
         reorder<T, true>(dbox.data.data(), d_box.data(), a, 4, batch_, h, w, offset, total);
         reorder<T, true>(dcls.data.data(), d_cls.data(), a, k, batch_, h, w, offset, total);
         dp[l] = box_head_.backward(dbox);

@@ -71,7 +71,10 @@ void col2im(const T* dcols, T* dx, const geometry& g) {
                         if (iy < 0 || iy >= g.h) continue;
                         const T* src = row + (static_cast<std::size_t>(n) * g.ho + oy) * g.wo;
                         T* out = dst_plane + static_cast<std::size_t>(iy) * g.w - g.p + j;
-                        for (int ox = lo; ox < hi; ++ox) out[ox * g.s] += src[ox];
+                        if (g.s == 1)
+                            for (int ox = lo; ox < hi; ++ox) out[ox] += src[ox];
+                        else
+                            for (int ox = lo; ox < hi; ++ox) out[ox * g.s] += src[ox];
                     }
                 }
             }
@@ -111,7 +114,7 @@ tensor<T> conv2d<T>::forward(const tensor<T>& x) {
         s.cols.resize(static_cast<std::size_t>(kdim) * m);
         im2col(x.data.data(), s.cols.data(), g);
     }
-    tensor<T> y(opt_.out_channels, x.n, ho, wo);
+    tensor<T> y(opt_.out_channels, x.n, ho, wo, uninitialized);
     if (opt_.bias)
         for (int o = 0; o < opt_.out_channels; ++o) std::fill_n(y.data.begin() + o * m, m, bias.value[o]);
     gemm_nn(weight.value.data(), s.cols.data(), y.data.data(), opt_.out_channels, m, kdim, opt_.bias);
@@ -139,11 +142,12 @@ tensor<T> conv2d<T>::backward(const tensor<T>& dy) {
         }
     if (weight.trainable) gemm_nt_accumulate(dy.data.data(), s.cols.data(), weight.grad.data(), opt_.out_channels, kdim, m);
     if (!opt_.input_grad) return {};
-    tensor<T> dx(opt_.in_channels, s.n, s.h, s.w);
     if (pointwise()) {
+        tensor<T> dx(opt_.in_channels, s.n, s.h, s.w, uninitialized);
         gemm_tn(weight.value.data(), dy.data.data(), dx.data.data(), kdim, m, opt_.out_channels, false);
         return dx;
     }
+    tensor<T> dx(opt_.in_channels, s.n, s.h, s.w);  // col2im accumulates
     s.cols.resize(static_cast<std::size_t>(kdim) * m);  // reuse the buffer for dcols
     gemm_tn(weight.value.data(), dy.data.data(), s.cols.data(), kdim, m, opt_.out_channels, false);
     col2im(s.cols.data(), dx.data.data(), g);

@@ -36,7 +36,7 @@ public:
 
 private:
     struct saved {
-        std::vector<T> cols;  // (C_in k k) x (N H_out W_out), or the input itself for 1x1 stride 1
+        buffer<T> cols;  // (C_in k k) x (N H_out W_out), or the input itself for 1x1 stride 1
         int n, h, w, ho, wo;
     };
     bool pointwise() const noexcept { return opt_.kernel == 1 && opt_.stride == 1 && opt_.padding == 0; }

@@ -31,8 +31,8 @@ tensor<T> group_norm<T>::forward(const tensor<T>& x) {
     const int per_group = channels_ / groups_;
     const std::size_t plane = x.plane(), cstride = x.channel_stride();
     const double count = static_cast<double>(per_group) * static_cast<double>(plane);
-    tensor<T> y(x.c, x.n, x.h, x.w);
-    saved s{grad_enabled() ? std::vector<T>(x.size()) : std::vector<T>{}, std::vector<T>(static_cast<std::size_t>(x.n) * groups_), x.n,
+    tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
+    saved s{grad_enabled() ? buffer<T>(x.size()) : buffer<T>{}, std::vector<T>(static_cast<std::size_t>(x.n) * groups_), x.n,
             x.h, x.w};
     parallel_tasks(static_cast<std::size_t>(x.n) * groups_, [&](std::size_t task) {
         const std::size_t n = task / groups_, g = task % groups_;
@@ -75,7 +75,7 @@ tensor<T> group_norm<T>::backward(const tensor<T>& dy) {
     const int per_group = channels_ / groups_;
     const std::size_t plane = dy.plane(), cstride = dy.channel_stride();
     const double count = static_cast<double>(per_group) * static_cast<double>(plane);
-    tensor<T> dx(dy.c, dy.n, dy.h, dy.w);
+    tensor<T> dx(dy.c, dy.n, dy.h, dy.w, uninitialized);
     // Parameter gradients: per channel, so one task per channel.
     parallel_tasks(static_cast<std::size_t>(channels_), [&](std::size_t ch) {
         double dgamma = 0, dbeta = 0;
@@ -128,7 +128,7 @@ frozen_batch_norm<T>::frozen_batch_norm(const std::string& name, int channels, d
 template <class T>
 tensor<T> frozen_batch_norm<T>::forward(const tensor<T>& x) {
     require_channels(x, channels_, "frozen_batch_norm::forward", weight.name);
-    tensor<T> y(x.c, x.n, x.h, x.w);
+    tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
     const std::size_t cstride = x.channel_stride();
     for (int c = 0; c < channels_; ++c) {
         // torchvision: scale = w * rsqrt(rv + eps), computed in the parameters' precision.
@@ -148,7 +148,7 @@ tensor<T> frozen_batch_norm<T>::backward(const tensor<T>& dy) {
                            "no saved forward state");
     --cache_;
     require_channels(dy, channels_, "frozen_batch_norm::backward", weight.name);
-    tensor<T> dx(dy.c, dy.n, dy.h, dy.w);
+    tensor<T> dx(dy.c, dy.n, dy.h, dy.w, uninitialized);
     const std::size_t cstride = dy.channel_stride();
     for (int c = 0; c < channels_; ++c) {
         const T scale = weight.value[c] / std::sqrt(running_var.value[c] + static_cast<T>(eps_));

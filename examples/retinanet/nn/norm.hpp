@@ -24,7 +24,7 @@ public:
 
 private:
     struct saved {
-        std::vector<T> normalized;  // x hat
+        buffer<T> normalized;  // x hat
         std::vector<T> inv_std;     // per (image, group)
         int n, h, w;
     };

@@ -19,13 +19,13 @@ std::string shape_text(int c, int n, int h, int w) {
 
 template <class T>
 tensor<T> relu<T>::forward(const tensor<T>& x) {
-    tensor<T> y = x;
-    std::vector<std::uint8_t> positive(grad_enabled() ? x.size() : 0);
-    for (std::size_t i = 0; i < y.size(); ++i) {
-        const bool p = y.data[i] > T(0);
-        if (!p && !(y.data[i] != y.data[i])) y.data[i] = T(0);  // NaN propagates, as torch
-        if (!positive.empty()) positive[i] = p;
-    }
+    tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
+    const T* in = x.data.data();
+    T* out = y.data.data();
+    const std::size_t size = x.size();
+    for (std::size_t i = 0; i < size; ++i) out[i] = (in[i] > T(0) || in[i] != in[i]) ? in[i] : T(0);  // NaN propagates, as torch
+    std::vector<std::uint8_t> positive(grad_enabled() ? size : 0);
+    for (std::size_t i = 0; i < positive.size(); ++i) positive[i] = out[i] > T(0);
     if (grad_enabled()) cache_.push_back(std::move(positive));
     return y;
 }
@@ -36,9 +36,12 @@ tensor<T> relu<T>::backward(const tensor<T>& dy) {
     auto positive = std::move(cache_.back());
     cache_.pop_back();
     focal::detail::require(positive.size() == dy.size(), "relu::backward", "dy", "the forward output's size", dy.size());
-    tensor<T> dx = dy;
-    for (std::size_t i = 0; i < dx.size(); ++i)
-        if (!positive[i]) dx.data[i] = T(0);
+    tensor<T> dx(dy.c, dy.n, dy.h, dy.w, uninitialized);
+    const std::uint8_t* mask = positive.data();
+    const T* g = dy.data.data();
+    T* out = dx.data.data();
+    const std::size_t size = dx.size();
+    for (std::size_t i = 0; i < size; ++i) out[i] = mask[i] ? g[i] : T(0);
     return dx;
 }
 
@@ -46,7 +49,7 @@ template <class T>
 tensor<T> max_pool2d<T>::forward(const tensor<T>& x) {
     const int ho = (x.h + 2 * padding_ - kernel_) / stride_ + 1, wo = (x.w + 2 * padding_ - kernel_) / stride_ + 1;
     focal::detail::require(ho > 0 && wo > 0, "max_pool2d::forward", "x", "at least one output pixel", shape_text(x.c, x.n, x.h, x.w));
-    tensor<T> y(x.c, x.n, ho, wo);
+    tensor<T> y(x.c, x.n, ho, wo, uninitialized);
     saved s{std::vector<std::uint32_t>(grad_enabled() ? y.size() : 0), x.n, x.h, x.w};
     parallel_tasks(static_cast<std::size_t>(x.c) * x.n, [&](std::size_t plane_index) {
         const T* in = x.data.data() + plane_index * x.plane();
@@ -103,7 +106,7 @@ template <class T>
 tensor<T> upsample_nearest<T>::forward(const tensor<T>& x) {
     focal::detail::require(out_h_ > 0 && out_w_ > 0, "upsample_nearest::forward", "output size", "set and positive",
                            std::to_string(out_h_) + "x" + std::to_string(out_w_));
-    tensor<T> y(x.c, x.n, out_h_, out_w_);
+    tensor<T> y(x.c, x.n, out_h_, out_w_, uninitialized);
     std::vector<int> cols(static_cast<std::size_t>(out_w_));
     for (int ox = 0; ox < out_w_; ++ox) cols[ox] = nearest_source(ox, x.w, out_w_);
     for (std::size_t p = 0; p < static_cast<std::size_t>(x.c) * x.n; ++p)

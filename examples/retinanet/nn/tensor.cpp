@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <memory>
+
+#include <malloc.h>
 #include <thread>
 
 #include <focal/core/thread_pool.hpp>
@@ -23,6 +25,17 @@ int thread_count = static_cast<int>(std::max(1u, std::thread::hardware_concurren
 std::unique_ptr<focal::thread_pool> pool;  // thread_count - 1 workers; the caller is the last thread
 thread_local bool grad_mode = true;
 }  // namespace
+
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+    static const bool done = [] {
+        mallopt(M_MMAP_THRESHOLD, 1 << 30);  // large blocks from the heap, reused after free
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);  // and not returned to the OS between steps
+        return true;
+    }();
+    (void)done;
+#endif
+}
 
 // Not thread-safe: call before training starts.
 void set_threads(int threads) {

@@ -8,19 +8,51 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
+#include <type_traits>
 #include <string>
 #include <vector>
 
 namespace retinanet::nn {
 
+// Leaves elements default-initialized (for float: not written) on resize, so outputs that a
+// layer overwrites completely are not zeroed first.
+template <class T>
+struct default_init_allocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = default_init_allocator<U>;
+    };
+    default_init_allocator() = default;
+    template <class U>
+    default_init_allocator(const default_init_allocator<U>&) noexcept {}
+    template <class U>
+    void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+
+template <class T>
+using buffer = std::vector<T, default_init_allocator<T>>;
+
+struct uninitialized_t {};
+inline constexpr uninitialized_t uninitialized{};
+
 template <class T>
 struct tensor {
     int c = 0, n = 0, h = 0, w = 0;
-    std::vector<T> data;
+    buffer<T> data;
 
     tensor() = default;
     tensor(int channels, int batch, int height, int width, T fill = T(0))
         : c(channels), n(batch), h(height), w(width), data(static_cast<std::size_t>(channels) * batch * height * width, fill) {}
+    // For outputs the caller writes completely.
+    tensor(int channels, int batch, int height, int width, uninitialized_t)
+        : c(channels), n(batch), h(height), w(width), data(static_cast<std::size_t>(channels) * batch * height * width) {}
 
     std::size_t size() const noexcept { return data.size(); }
     std::size_t plane() const noexcept { return static_cast<std::size_t>(h) * w; }           // one image, one channel
@@ -50,6 +82,10 @@ struct parameter {
 // Every parameter of a module, in a stable order (the checkpoint's and optimizer's order).
 template <class T>
 using parameter_list = std::vector<parameter<T>*>;
+
+// Keeps freed activation buffers in the process (glibc mallopt: no mmap/munmap and page faults
+// for every large tensor of every step). Called by the trainer and inference; idempotent.
+void keep_freed_memory();
 
 // Threads the layers use (focal's shared fork-join pool). Default: all hardware threads.
 void set_threads(int threads);
