@@ -125,12 +125,13 @@ TEST_CASE("group_norm: normalized output and gradients") {
         for (int g = 0; g < 3; ++g) {
             double sum = 0, sq = 0, xs = 0, xsq = 0;
             for (int c = 2 * g; c < 2 * g + 2; ++c)
-                for (int i = 0; i < 20; ++i) {
-                    const double v = (y.data[(c * 2 + n) * 20 + i] - gn.bias.value[c]) / gn.weight.value[c];
-                    sum += v, sq += v * v;
-                    xs += x.data[(c * 2 + n) * 20 + i];
-                    xsq += x.data[(c * 2 + n) * 20 + i] * x.data[(c * 2 + n) * 20 + i];
-                }
+                for (int yy = 0; yy < 4; ++yy)
+                    for (int xx = 0; xx < 5; ++xx) {
+                        const double v = (y.at(c, n, yy, xx) - gn.bias.value[c]) / gn.weight.value[c];
+                        sum += v, sq += v * v;
+                        xs += x.at(c, n, yy, xx);
+                        xsq += x.at(c, n, yy, xx) * x.at(c, n, yy, xx);
+                    }
             const double var = xsq / 40 - (xs / 40) * (xs / 40);
             CHECK(sum / 40 == doctest::Approx(0.0).epsilon(1e-12).scale(1));
             CHECK(sq / 40 == doctest::Approx(var / (var + 1e-5)).epsilon(1e-10));

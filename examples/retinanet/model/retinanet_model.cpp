@@ -8,22 +8,16 @@
 namespace retinanet::model {
 namespace {
 
-// Head output [A*C][N][H][W] -> dst[n][offset + (y W + x) A + a][c] (or the reverse when gather).
+// Head output [N][H][W][A C] <-> flat[n][offset + (y W + x) A + a][c]: per image and level one
+// contiguous block of H W A C values (channels-last is focal's anchor order already).
 template <class T, bool Scatter>
-void reorder(std::conditional_t<Scatter, T*, const T*> head, std::conditional_t<Scatter, const T*, T*> flat, int anchors_per_cell,
-             int per_anchor, int n_images, int h, int w, std::ptrdiff_t offset, std::ptrdiff_t total_anchors) {
-    const std::size_t plane = static_cast<std::size_t>(h) * w, cstride = plane * n_images;
-    nn::parallel_tasks(static_cast<std::size_t>(n_images), [&](std::size_t n) {
-        for (std::size_t p = 0; p < plane; ++p)
-            for (int a = 0; a < anchors_per_cell; ++a) {
-                const std::size_t row = (n * total_anchors + offset + p * anchors_per_cell + a) * per_anchor;
-                for (int c = 0; c < per_anchor; ++c) {
-                    const std::size_t src = (static_cast<std::size_t>(a) * per_anchor + c) * cstride + n * plane + p;
-                    if constexpr (Scatter) head[src] = flat[row + c];
-                    else flat[row + c] = head[src];
-                }
-            }
-    });
+void reorder(std::conditional_t<Scatter, T*, const T*> head, std::conditional_t<Scatter, const T*, T*> flat, std::size_t block,
+             int n_images, std::ptrdiff_t offset, std::ptrdiff_t total_anchors, int per_anchor) {
+    for (int n = 0; n < n_images; ++n) {
+        const std::size_t at = (static_cast<std::size_t>(n) * total_anchors + offset) * per_anchor;
+        if constexpr (Scatter) std::copy(flat + at, flat + at + block, head + n * block);
+        else std::copy(head + n * block, head + (n + 1) * block, flat + at);
+    }
 }
 
 }  // namespace
@@ -85,17 +79,18 @@ head_outputs<T> retinanet_model<T>::forward(const nn::tensor<T>& images) {
     const int a = config_.anchors_per_cell();
     for (const auto& level : p) {
         out.grids.push_back({level.h, level.w});
-        out.anchors += static_cast<std::ptrdiff_t>(level.plane()) * a;
+        out.anchors += static_cast<std::ptrdiff_t>(level.h) * level.w * a;
     }
     out.cls_logits.resize(static_cast<std::size_t>(out.batch) * out.anchors * out.classes);
     out.bbox_regression.resize(static_cast<std::size_t>(out.batch) * out.anchors * 4);
     std::ptrdiff_t offset = 0;
     for (const auto& level : p) {  // P3 first: backward unwinds the shared heads from P7
         const auto cls = cls_head_.forward(level);
-        reorder<T, false>(cls.data.data(), out.cls_logits.data(), a, out.classes, level.n, level.h, level.w, offset, out.anchors);
+        const std::size_t cells = static_cast<std::size_t>(level.h) * level.w * a;
+        reorder<T, false>(cls.data.data(), out.cls_logits.data(), cells * out.classes, level.n, offset, out.anchors, out.classes);
         const auto box = box_head_.forward(level);
-        reorder<T, false>(box.data.data(), out.bbox_regression.data(), a, 4, level.n, level.h, level.w, offset, out.anchors);
-        offset += static_cast<std::ptrdiff_t>(level.plane()) * a;
+        reorder<T, false>(box.data.data(), out.bbox_regression.data(), cells * 4, level.n, offset, out.anchors, 4);
+        offset += static_cast<std::ptrdiff_t>(cells);
     }
     grids_ = out.grids;
     batch_ = out.batch;
@@ -118,8 +113,9 @@ void retinanet_model<T>::backward(const std::vector<T>& d_cls, const std::vector
         const int h = static_cast<int>(g.height), w = static_cast<int>(g.width);
         offset -= static_cast<std::ptrdiff_t>(h) * w * a;
         nn::tensor<T> dbox(4 * a, batch_, h, w, nn::uninitialized), dcls(k * a, batch_, h, w, nn::uninitialized);
-        reorder<T, true>(dbox.data.data(), d_box.data(), a, 4, batch_, h, w, offset, total);
-        reorder<T, true>(dcls.data.data(), d_cls.data(), a, k, batch_, h, w, offset, total);
+        const std::size_t cells = static_cast<std::size_t>(h) * w * a;
+        reorder<T, true>(dbox.data.data(), d_box.data(), cells * 4, batch_, offset, total, 4);
+        reorder<T, true>(dcls.data.data(), d_cls.data(), cells * k, batch_, offset, total, k);
         dp[l] = box_head_.backward(dbox);
         nn::add_in_place(dp[l], cls_head_.backward(dcls));
     }

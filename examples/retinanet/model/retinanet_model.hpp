@@ -1,5 +1,5 @@
 // The RetinaNet: ResNet backbone -> FPN (P3..P7) -> class and box subnets shared across levels.
-// forward() takes normalized images ([3][N][H][W], H and W multiples of the anchors'
+// forward() takes normalized channels-last images (N x H x W x 3, H and W multiples of the anchors'
 // size_divisibility) and returns the head outputs in focal's layout: per image, anchors ordered
 // by level, row, column, cell anchor (torchvision's order), i.e. [N][A][K] logits and [N][A][4]
 // deltas. backward() takes the loss gradients in the same layout.

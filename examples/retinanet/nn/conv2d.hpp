@@ -1,7 +1,7 @@
-// 2-D convolution (cross-correlation, as in every framework) over channel-major activations.
-//   forward:  Y = W * im2col(X) + b          W: C_out x (C_in k k), columns: N H_out W_out
-//   backward: dW += dY * cols^T,  db += sum dY,  dX = col2im(W^T * dY)
-// The GEMMs are Eigen's (SIMD); columns are split across the layers' threads.
+// 2-D convolution (cross-correlation, as in every framework) over channels-last activations.
+//   forward:  Y = im2col(X) Wt + b     rows: N H_out W_out,  Wt: (k k C_in) x C_out (W transposed)
+//   backward: dWt += cols^T dY,  db += column sums of dY,  dX = col2im(dY Wt^T)
+// The GEMMs are Eigen's (SIMD), split across the layers' threads.
 #pragma once
 
 #include <vector>
@@ -36,12 +36,15 @@ public:
 
 private:
     struct saved {
-        buffer<T> cols;  // (C_in k k) x (N H_out W_out), or the input itself for 1x1 stride 1
+        buffer<T> cols;  // (N H_out W_out) x (k k C_in), or the input itself for 1x1 stride 1
         int n, h, w, ho, wo;
     };
     bool pointwise() const noexcept { return opt_.kernel == 1 && opt_.stride == 1 && opt_.padding == 0; }
+    void transpose_weight();  // weight [o][c][i][j] -> wt_[(i k + j) C_in + c][o]
+
     std::string name_;
     conv2d_options opt_;
+    std::vector<T> wt_;
     std::vector<saved> cache_;
 };
 

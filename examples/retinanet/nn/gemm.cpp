@@ -34,37 +34,54 @@ template <class T>
 void gemm_nn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, bool accumulate) {
     const const_map<T> A(a, m, k), B(b, k, n);
     map<T> C(c, m, n);
-    split(n, 64, [&](std::ptrdiff_t j, std::ptrdiff_t len) {
+    const auto rows = [&](std::ptrdiff_t i, std::ptrdiff_t len) {
+        if (accumulate) C.middleRows(i, len).noalias() += A.middleRows(i, len) * B;
+        else C.middleRows(i, len).noalias() = A.middleRows(i, len) * B;
+    };
+    const auto cols = [&](std::ptrdiff_t j, std::ptrdiff_t len) {
         if (accumulate) C.middleCols(j, len).noalias() += A * B.middleCols(j, len);
         else C.middleCols(j, len).noalias() = A * B.middleCols(j, len);
-    });
+    };
+    if (m >= n) split(m, 48, rows);
+    else split(n, 16, cols);
 }
 
 template <class T>
 void gemm_tn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, bool accumulate) {
     const const_map<T> A(a, k, m), B(b, k, n);
     map<T> C(c, m, n);
-    split(n, 64, [&](std::ptrdiff_t j, std::ptrdiff_t len) {
+    const auto rows = [&](std::ptrdiff_t i, std::ptrdiff_t len) {
+        if (accumulate) C.middleRows(i, len).noalias() += A.middleCols(i, len).transpose() * B;
+        else C.middleRows(i, len).noalias() = A.middleCols(i, len).transpose() * B;
+    };
+    const auto cols = [&](std::ptrdiff_t j, std::ptrdiff_t len) {
         if (accumulate) C.middleCols(j, len).noalias() += A.transpose() * B.middleCols(j, len);
         else C.middleCols(j, len).noalias() = A.transpose() * B.middleCols(j, len);
-    });
+    };
+    if (m >= n) split(m, 48, rows);
+    else split(n, 16, cols);
 }
 
 template <class T>
-void gemm_nt_accumulate(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k) {
+void gemm_nt(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, bool accumulate) {
     const const_map<T> A(a, m, k), B(b, n, k);
     map<T> C(c, m, n);
-    // Split the larger output dimension; each thread owns its rows or columns of C.
-    if (m >= n)
-        split(m, 8, [&](std::ptrdiff_t i, std::ptrdiff_t len) { C.middleRows(i, len).noalias() += A.middleRows(i, len) * B.transpose(); });
-    else
-        split(n, 16, [&](std::ptrdiff_t j, std::ptrdiff_t len) { C.middleCols(j, len).noalias() += A * B.middleRows(j, len).transpose(); });
+    const auto rows = [&](std::ptrdiff_t i, std::ptrdiff_t len) {
+        if (accumulate) C.middleRows(i, len).noalias() += A.middleRows(i, len) * B.transpose();
+        else C.middleRows(i, len).noalias() = A.middleRows(i, len) * B.transpose();
+    };
+    const auto cols = [&](std::ptrdiff_t j, std::ptrdiff_t len) {
+        if (accumulate) C.middleCols(j, len).noalias() += A * B.middleRows(j, len).transpose();
+        else C.middleCols(j, len).noalias() = A * B.middleRows(j, len).transpose();
+    };
+    if (m >= n) split(m, 48, rows);
+    else split(n, 16, cols);
 }
 
 #define RETINANET_GEMM(T)                                                                                      \
     template void gemm_nn<T>(const T*, const T*, T*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, bool); \
     template void gemm_tn<T>(const T*, const T*, T*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, bool); \
-    template void gemm_nt_accumulate<T>(const T*, const T*, T*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t);
+    template void gemm_nt<T>(const T*, const T*, T*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, bool);
 RETINANET_GEMM(float)
 RETINANET_GEMM(double)
 #undef RETINANET_GEMM

@@ -1,5 +1,6 @@
 #include "norm.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -25,46 +26,65 @@ group_norm<T>::group_norm(const std::string& name, int channels, int groups, dou
     weight.decay = bias.decay = false;
 }
 
+// Channels-last: every pass runs along whole pixel rows of C channels (vectorizable), keeping
+// per-channel sums that are folded into group statistics; one task per image.
 template <class T>
 tensor<T> group_norm<T>::forward(const tensor<T>& x) {
     require_channels(x, channels_, "group_norm::forward", weight.name);
-    const int per_group = channels_ / groups_;
-    const std::size_t plane = x.plane(), cstride = x.channel_stride();
-    const double count = static_cast<double>(per_group) * static_cast<double>(plane);
+    const int per_group = channels_ / groups_, c = channels_;
+    const std::size_t pixels = static_cast<std::size_t>(x.h) * x.w;
+    const double count = static_cast<double>(per_group) * static_cast<double>(pixels);
     tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
-    saved s{grad_enabled() ? buffer<T>(x.size()) : buffer<T>{}, std::vector<T>(static_cast<std::size_t>(x.n) * groups_), x.n,
-            x.h, x.w};
-    parallel_tasks(static_cast<std::size_t>(x.n) * groups_, [&](std::size_t task) {
-        const std::size_t n = task / groups_, g = task % groups_;
-        // Two passes in double: mean, then the centred sum of squares (no cancellation).
-        double sum = 0;
-        for (int c = 0; c < per_group; ++c) {
-            const T* p = x.data.data() + (g * per_group + c) * cstride + n * plane;
-            for (std::size_t i = 0; i < plane; ++i) sum += p[i];
-        }
-        const double mean = sum / count;
-        double sq = 0;
-        for (int c = 0; c < per_group; ++c) {
-            const T* p = x.data.data() + (g * per_group + c) * cstride + n * plane;
-            for (std::size_t i = 0; i < plane; ++i) sq += (p[i] - mean) * (p[i] - mean);
-        }
-        const T inv_std = static_cast<T>(1.0 / std::sqrt(sq / count + eps_));
-        s.inv_std[task] = inv_std;
-        for (int c = 0; c < per_group; ++c) {
-            const std::size_t ch = g * per_group + c, off = ch * cstride + n * plane;
-            const T gamma = weight.value[ch], beta = bias.value[ch], m = static_cast<T>(mean);
-            for (std::size_t i = 0; i < plane; ++i) {
-                const T xhat = (x.data[off + i] - m) * inv_std;
-                if (!s.normalized.empty()) s.normalized[off + i] = xhat;
-                y.data[off + i] = xhat * gamma + beta;
+    saved s{grad_enabled() ? buffer<T>(x.size()) : buffer<T>{}, std::vector<T>(static_cast<std::size_t>(x.n) * groups_), x.n, x.h, x.w};
+    parallel_tasks(static_cast<std::size_t>(x.n), [&](std::size_t n) {
+        const T* in = x.data.data() + n * x.image_size();
+        // Pass 1: per-channel sums (float lanes per pixel row, accumulated in double per row).
+        std::vector<double> channel(static_cast<std::size_t>(c), 0.0), group_mean(static_cast<std::size_t>(groups_));
+        std::vector<T> row_sum(static_cast<std::size_t>(c));
+        auto accumulate = [&](auto&& value) {
+            std::fill(channel.begin(), channel.end(), 0.0);
+            for (std::size_t p0 = 0; p0 < pixels; p0 += 64) {  // float partial sums over <= 64 pixels
+                std::fill(row_sum.begin(), row_sum.end(), T(0));
+                for (std::size_t p = p0; p < std::min(pixels, p0 + 64); ++p)
+                    for (int k = 0; k < c; ++k) row_sum[k] += value(in[p * c + k], k);
+                for (int k = 0; k < c; ++k) channel[k] += row_sum[k];
             }
+        };
+        accumulate([](T v, int) { return v; });
+        for (int g = 0; g < groups_; ++g) {
+            double sum = 0;
+            for (int k = 0; k < per_group; ++k) sum += channel[g * per_group + k];
+            group_mean[g] = sum / count;
+        }
+        // Pass 2: centred squares (no cancellation).
+        std::vector<T> mean_c(static_cast<std::size_t>(c));
+        for (int k = 0; k < c; ++k) mean_c[k] = static_cast<T>(group_mean[k / per_group]);
+        accumulate([&](T v, int k) { return (v - mean_c[k]) * (v - mean_c[k]); });
+        std::vector<T> inv_c(static_cast<std::size_t>(c)), scale(static_cast<std::size_t>(c)), shift(static_cast<std::size_t>(c));
+        for (int g = 0; g < groups_; ++g) {
+            double sq = 0;
+            for (int k = 0; k < per_group; ++k) sq += channel[g * per_group + k];
+            const T inv_std = static_cast<T>(1.0 / std::sqrt(sq / count + eps_));
+            s.inv_std[n * groups_ + g] = inv_std;
+            for (int k = g * per_group; k < (g + 1) * per_group; ++k) inv_c[k] = inv_std;
+        }
+        for (int k = 0; k < c; ++k) scale[k] = inv_c[k] * weight.value[k], shift[k] = bias.value[k] - mean_c[k] * scale[k];
+        T* out = y.data.data() + n * x.image_size();
+        T* xhat = s.normalized.empty() ? nullptr : s.normalized.data() + n * x.image_size();
+        for (std::size_t p = 0; p < pixels; ++p) {
+            const T* xi = in + p * c;
+            T* yo = out + p * c;
+            for (int k = 0; k < c; ++k) yo[k] = xi[k] * scale[k] + shift[k];
+            if (xhat)
+                for (int k = 0; k < c; ++k) xhat[p * c + k] = (xi[k] - mean_c[k]) * inv_c[k];
         }
     });
     if (grad_enabled()) cache_.push_back(std::move(s));
     return y;
 }
 
-// dx = inv_std (g - mean(g) - xhat mean(g xhat)) with g = dy gamma, means over the group.
+// dx = inv_std (g - mean(g) - xhat mean(g xhat)) with g = dy gamma, means over the group:
+// per channel, dx = a dy + b + d xhat with a = inv_std gamma, b = -inv_std mean(g), d = -inv_std mean(g xhat).
 template <class T>
 tensor<T> group_norm<T>::backward(const tensor<T>& dy) {
     focal::detail::require(!cache_.empty(), "group_norm::backward", weight.name, "a forward pass in training mode first",
@@ -72,45 +92,52 @@ tensor<T> group_norm<T>::backward(const tensor<T>& dy) {
     saved s = std::move(cache_.back());
     cache_.pop_back();
     require_channels(dy, channels_, "group_norm::backward", weight.name);
-    const int per_group = channels_ / groups_;
-    const std::size_t plane = dy.plane(), cstride = dy.channel_stride();
-    const double count = static_cast<double>(per_group) * static_cast<double>(plane);
+    const int per_group = channels_ / groups_, c = channels_;
+    const std::size_t pixels = static_cast<std::size_t>(dy.h) * dy.w;
+    const double count = static_cast<double>(per_group) * static_cast<double>(pixels);
     tensor<T> dx(dy.c, dy.n, dy.h, dy.w, uninitialized);
-    // Parameter gradients: per channel, so one task per channel.
-    parallel_tasks(static_cast<std::size_t>(channels_), [&](std::size_t ch) {
-        double dgamma = 0, dbeta = 0;
-        for (int n = 0; n < s.n; ++n) {
-            const std::size_t off = ch * cstride + n * plane;
-            for (std::size_t i = 0; i < plane; ++i) {
-                dgamma += static_cast<double>(dy.data[off + i]) * s.normalized[off + i];
-                dbeta += dy.data[off + i];
+    // Per (image, channel) sums of dy and dy xhat, reduced over images afterwards.
+    std::vector<double> sum_dy(static_cast<std::size_t>(s.n) * c), sum_dyx(static_cast<std::size_t>(s.n) * c);
+    parallel_tasks(static_cast<std::size_t>(s.n), [&](std::size_t n) {
+        const T* d = dy.data.data() + n * dy.image_size();
+        const T* xhat = s.normalized.data() + n * dy.image_size();
+        double* sd = sum_dy.data() + n * c;
+        double* sdx = sum_dyx.data() + n * c;
+        std::vector<T> part_d(static_cast<std::size_t>(c)), part_dx(static_cast<std::size_t>(c));
+        for (std::size_t p0 = 0; p0 < pixels; p0 += 64) {
+            std::fill(part_d.begin(), part_d.end(), T(0));
+            std::fill(part_dx.begin(), part_dx.end(), T(0));
+            for (std::size_t p = p0; p < std::min(pixels, p0 + 64); ++p)
+                for (int k = 0; k < c; ++k) {
+                    part_d[k] += d[p * c + k];
+                    part_dx[k] += d[p * c + k] * xhat[p * c + k];
+                }
+            for (int k = 0; k < c; ++k) sd[k] += part_d[k], sdx[k] += part_dx[k];
+        }
+        std::vector<T> a(static_cast<std::size_t>(c)), b(static_cast<std::size_t>(c)), e(static_cast<std::size_t>(c));
+        for (int g = 0; g < groups_; ++g) {
+            double mean_g = 0, mean_gx = 0;
+            for (int k = g * per_group; k < (g + 1) * per_group; ++k) {
+                mean_g += weight.value[k] * sd[k];
+                mean_gx += weight.value[k] * sdx[k];
+            }
+            const double inv_std = s.inv_std[n * groups_ + g];
+            for (int k = g * per_group; k < (g + 1) * per_group; ++k) {
+                a[k] = static_cast<T>(inv_std * weight.value[k]);
+                b[k] = static_cast<T>(-inv_std * mean_g / count);
+                e[k] = static_cast<T>(-inv_std * mean_gx / count);
             }
         }
-        weight.grad[ch] += static_cast<T>(dgamma);
-        bias.grad[ch] += static_cast<T>(dbeta);
+        T* out = dx.data.data() + n * dy.image_size();
+        for (std::size_t p = 0; p < pixels; ++p)
+            for (int k = 0; k < c; ++k) out[p * c + k] = a[k] * d[p * c + k] + b[k] + e[k] * xhat[p * c + k];
     });
-    parallel_tasks(static_cast<std::size_t>(s.n) * groups_, [&](std::size_t task) {
-        const std::size_t n = task / groups_, g = task % groups_;
-        double mean_g = 0, mean_gx = 0;
-        for (int c = 0; c < per_group; ++c) {
-            const std::size_t ch = g * per_group + c, off = ch * cstride + n * plane;
-            const double gamma = weight.value[ch];
-            for (std::size_t i = 0; i < plane; ++i) {
-                const double gi = dy.data[off + i] * gamma;
-                mean_g += gi;
-                mean_gx += gi * s.normalized[off + i];
-            }
-        }
-        mean_g /= count;
-        mean_gx /= count;
-        const double inv_std = s.inv_std[task];
-        for (int c = 0; c < per_group; ++c) {
-            const std::size_t ch = g * per_group + c, off = ch * cstride + n * plane;
-            const double gamma = weight.value[ch];
-            for (std::size_t i = 0; i < plane; ++i)
-                dx.data[off + i] = static_cast<T>(inv_std * (dy.data[off + i] * gamma - mean_g - s.normalized[off + i] * mean_gx));
-        }
-    });
+    for (int ch = 0; ch < c; ++ch) {
+        double sg = 0, sb = 0;
+        for (int n = 0; n < s.n; ++n) sg += sum_dyx[static_cast<std::size_t>(n) * c + ch], sb += sum_dy[static_cast<std::size_t>(n) * c + ch];
+        weight.grad[ch] += static_cast<T>(sg);
+        bias.grad[ch] += static_cast<T>(sb);
+    }
     return dx;
 }
 
@@ -125,19 +152,32 @@ frozen_batch_norm<T>::frozen_batch_norm(const std::string& name, int channels, d
     for (auto* p : {&weight, &bias, &running_mean, &running_var}) p->trainable = p->decay = false;
 }
 
+namespace {
+// torchvision's FrozenBatchNorm2d: scale = w * rsqrt(rv + eps), shift = b - rm * scale.
+template <class T>
+void frozen_scale_shift(const frozen_batch_norm<T>& bn, double eps, std::vector<T>& scale, std::vector<T>& shift) {
+    const std::size_t c = bn.weight.size();
+    scale.resize(c), shift.resize(c);
+    for (std::size_t i = 0; i < c; ++i) {
+        scale[i] = bn.weight.value[i] / std::sqrt(bn.running_var.value[i] + static_cast<T>(eps));
+        shift[i] = bn.bias.value[i] - bn.running_mean.value[i] * scale[i];
+    }
+}
+}  // namespace
+
 template <class T>
 tensor<T> frozen_batch_norm<T>::forward(const tensor<T>& x) {
     require_channels(x, channels_, "frozen_batch_norm::forward", weight.name);
+    std::vector<T> scale, shift;
+    frozen_scale_shift(*this, eps_, scale, shift);
     tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
-    const std::size_t cstride = x.channel_stride();
-    for (int c = 0; c < channels_; ++c) {
-        // torchvision: scale = w * rsqrt(rv + eps), computed in the parameters' precision.
-        const T scale = weight.value[c] / std::sqrt(running_var.value[c] + static_cast<T>(eps_));
-        const T shift = bias.value[c] - running_mean.value[c] * scale;
-        const T* in = x.data.data() + c * cstride;
-        T* out = y.data.data() + c * cstride;
-        for (std::size_t i = 0; i < cstride; ++i) out[i] = in[i] * scale + shift;
-    }
+    const std::size_t c = static_cast<std::size_t>(channels_);
+    parallel_tasks(static_cast<std::size_t>(x.n), [&](std::size_t n) {
+        const T* in = x.data.data() + n * x.image_size();
+        T* out = y.data.data() + n * x.image_size();
+        for (std::size_t p = 0; p < static_cast<std::size_t>(x.h) * x.w; ++p)
+            for (std::size_t k = 0; k < c; ++k) out[p * c + k] = in[p * c + k] * scale[k] + shift[k];
+    });
     if (grad_enabled()) ++cache_;
     return y;
 }
@@ -148,12 +188,11 @@ tensor<T> frozen_batch_norm<T>::backward(const tensor<T>& dy) {
                            "no saved forward state");
     --cache_;
     require_channels(dy, channels_, "frozen_batch_norm::backward", weight.name);
+    std::vector<T> scale, shift;
+    frozen_scale_shift(*this, eps_, scale, shift);
     tensor<T> dx(dy.c, dy.n, dy.h, dy.w, uninitialized);
-    const std::size_t cstride = dy.channel_stride();
-    for (int c = 0; c < channels_; ++c) {
-        const T scale = weight.value[c] / std::sqrt(running_var.value[c] + static_cast<T>(eps_));
-        for (std::size_t i = 0; i < cstride; ++i) dx.data[c * cstride + i] = dy.data[c * cstride + i] * scale;
-    }
+    const std::size_t c = static_cast<std::size_t>(channels_);
+    for (std::size_t i = 0; i < dy.size(); ++i) dx.data[i] = dy.data[i] * scale[i % c];
     return dx;
 }
 

@@ -51,31 +51,35 @@ tensor<T> max_pool2d<T>::forward(const tensor<T>& x) {
     focal::detail::require(ho > 0 && wo > 0, "max_pool2d::forward", "x", "at least one output pixel", shape_text(x.c, x.n, x.h, x.w));
     tensor<T> y(x.c, x.n, ho, wo, uninitialized);
     saved s{std::vector<std::uint32_t>(grad_enabled() ? y.size() : 0), x.n, x.h, x.w};
-    parallel_tasks(static_cast<std::size_t>(x.c) * x.n, [&](std::size_t plane_index) {
-        const T* in = x.data.data() + plane_index * x.plane();
-        const std::size_t out_base = plane_index * y.plane();
-        for (int oy = 0; oy < ho; ++oy)
-            for (int ox = 0; ox < wo; ++ox) {
+    const std::size_t c = static_cast<std::size_t>(x.c);
+    parallel_tasks(static_cast<std::size_t>(x.n) * ho, [&](std::size_t task) {
+        const std::size_t n = task / ho;
+        const int oy = static_cast<int>(task % ho);
+        const T* in = x.data.data() + n * x.image_size();
+        for (int ox = 0; ox < wo; ++ox) {
+            const std::size_t out = ((n * ho + oy) * wo + ox) * c;
+            for (std::size_t k = 0; k < c; ++k) {
                 T best = -std::numeric_limits<T>::infinity();
                 std::uint32_t arg = 0;
                 bool any = false;
-                for (int i = 0; i < kernel_; ++i) {
+                for (int i = 0; i < kernel_ && !(any && best != best); ++i) {
                     const int iy = oy * stride_ - padding_ + i;
                     if (iy < 0 || iy >= x.h) continue;
                     for (int j = 0; j < kernel_; ++j) {
                         const int ix = ox * stride_ - padding_ + j;
                         if (ix < 0 || ix >= x.w) continue;
-                        const T v = in[iy * x.w + ix];
-                        if (!any || v > best || v != v) {  // NaN propagates, as torch
-                            best = v, arg = static_cast<std::uint32_t>(iy * x.w + ix), any = true;
-                            if (v != v) goto done;
+                        const auto idx = static_cast<std::uint32_t>((static_cast<std::size_t>(iy) * x.w + ix) * c + k);
+                        const T v = in[idx];
+                        if (!any || v > best || v != v) {  // first maximum wins; NaN propagates, as torch
+                            best = v, arg = idx, any = true;
+                            if (v != v) break;
                         }
                     }
                 }
-            done:
-                y.data[out_base + static_cast<std::size_t>(oy) * wo + ox] = best;
-                if (!s.argmax.empty()) s.argmax[out_base + static_cast<std::size_t>(oy) * wo + ox] = arg;
+                y.data[out + k] = best;
+                if (!s.argmax.empty()) s.argmax[out + k] = arg;
             }
+        }
     });
     if (grad_enabled()) cache_.push_back(std::move(s));
     return y;
@@ -88,9 +92,9 @@ tensor<T> max_pool2d<T>::backward(const tensor<T>& dy) {
     cache_.pop_back();
     focal::detail::require(s.argmax.size() == dy.size(), "max_pool2d::backward", "dy", "the forward output's size", dy.size());
     tensor<T> dx(dy.c, s.n, s.h, s.w);
-    const std::size_t in_plane = dx.plane(), out_plane = dy.plane();
-    parallel_tasks(static_cast<std::size_t>(dy.c) * dy.n, [&](std::size_t p) {
-        for (std::size_t i = 0; i < out_plane; ++i) dx.data[p * in_plane + s.argmax[p * out_plane + i]] += dy.data[p * out_plane + i];
+    const std::size_t in_image = dx.image_size(), out_image = dy.image_size();
+    parallel_tasks(static_cast<std::size_t>(dy.n), [&](std::size_t n) {
+        for (std::size_t i = 0; i < out_image; ++i) dx.data[n * in_image + s.argmax[n * out_image + i]] += dy.data[n * out_image + i];
     });
     return dx;
 }
@@ -107,13 +111,14 @@ tensor<T> upsample_nearest<T>::forward(const tensor<T>& x) {
     focal::detail::require(out_h_ > 0 && out_w_ > 0, "upsample_nearest::forward", "output size", "set and positive",
                            std::to_string(out_h_) + "x" + std::to_string(out_w_));
     tensor<T> y(x.c, x.n, out_h_, out_w_, uninitialized);
-    std::vector<int> cols(static_cast<std::size_t>(out_w_));
-    for (int ox = 0; ox < out_w_; ++ox) cols[ox] = nearest_source(ox, x.w, out_w_);
-    for (std::size_t p = 0; p < static_cast<std::size_t>(x.c) * x.n; ++p)
+    const std::size_t c = static_cast<std::size_t>(x.c);
+    for (int n = 0; n < x.n; ++n)
         for (int oy = 0; oy < out_h_; ++oy) {
-            const T* src = x.data.data() + p * x.plane() + static_cast<std::size_t>(nearest_source(oy, x.h, out_h_)) * x.w;
-            T* dst = y.data.data() + p * y.plane() + static_cast<std::size_t>(oy) * out_w_;
-            for (int ox = 0; ox < out_w_; ++ox) dst[ox] = src[cols[ox]];
+            const int iy = nearest_source(oy, x.h, out_h_);
+            for (int ox = 0; ox < out_w_; ++ox) {
+                const T* src = &x.at(0, n, iy, nearest_source(ox, x.w, out_w_));
+                std::copy(src, src + c, &y.at(0, n, oy, ox));
+            }
         }
     if (grad_enabled()) cache_.push_back({x.h, x.w});
     return y;
@@ -125,13 +130,15 @@ tensor<T> upsample_nearest<T>::backward(const tensor<T>& dy) {
     const saved s = cache_.back();
     cache_.pop_back();
     tensor<T> dx(dy.c, dy.n, s.h, s.w);
-    std::vector<int> cols(static_cast<std::size_t>(dy.w));
-    for (int ox = 0; ox < dy.w; ++ox) cols[ox] = nearest_source(ox, s.w, dy.w);
-    for (std::size_t p = 0; p < static_cast<std::size_t>(dy.c) * dy.n; ++p)
+    const std::size_t c = static_cast<std::size_t>(dy.c);
+    for (int n = 0; n < dy.n; ++n)
         for (int oy = 0; oy < dy.h; ++oy) {
-            T* dst = dx.data.data() + p * dx.plane() + static_cast<std::size_t>(nearest_source(oy, s.h, dy.h)) * s.w;
-            const T* src = dy.data.data() + p * dy.plane() + static_cast<std::size_t>(oy) * dy.w;
-            for (int ox = 0; ox < dy.w; ++ox) dst[cols[ox]] += src[ox];
+            const int iy = nearest_source(oy, s.h, dy.h);
+            for (int ox = 0; ox < dy.w; ++ox) {
+                const T* src = &dy.at(0, n, oy, ox);
+                T* dst = &dx.at(0, n, iy, nearest_source(ox, s.w, dy.w));
+                for (std::size_t k = 0; k < c; ++k) dst[k] += src[k];
+            }
         }
     return dx;
 }

@@ -32,7 +32,7 @@ public:
 
 private:
     struct saved {
-        std::vector<std::uint32_t> argmax;  // index within the input channel-plane of each output
+        std::vector<std::uint32_t> argmax;  // offset of each output's maximum within its input image
         int n, h, w;
     };
     int kernel_, stride_, padding_;

@@ -1,8 +1,10 @@
 // Activations and parameters of the example network.
 //
-// Activations are channel-major, [C][N][H][W]: a convolution over the whole batch is then one
-// GEMM, weights (C_out x C_in*k*k) times im2col columns (C_in*k*k x N*H*W), whose result is
-// already the next activation. Parameters keep torchvision's layouts ([C_out, C_in, kh, kw]) so
+// Activations are channels-last, [N][H][W][C]: a convolution over the whole batch is then one
+// GEMM, im2col rows (N*H*W x k*k*C_in) times the transposed weights (k*k*C_in x C_out), whose
+// result is already the next activation, with the long N*H*W side as the GEMM's row dimension
+// (the SIMD kernel's 48-row blocks stay full even for 16-channel layers). The head outputs are
+// then already in focal's anchor order (level, row, column, cell anchor, class). Parameters keep torchvision's layouts ([C_out, C_in, kh, kw]) so
 // checkpoints and imported state dicts share names and shapes.
 #pragma once
 
@@ -55,12 +57,13 @@ struct tensor {
         : c(channels), n(batch), h(height), w(width), data(static_cast<std::size_t>(channels) * batch * height * width) {}
 
     std::size_t size() const noexcept { return data.size(); }
-    std::size_t plane() const noexcept { return static_cast<std::size_t>(h) * w; }           // one image, one channel
-    std::size_t channel_stride() const noexcept { return static_cast<std::size_t>(n) * plane(); }
-    T& at(int ci, int ni, int y, int x) noexcept { return data[(static_cast<std::size_t>(ci) * n + ni) * plane() + static_cast<std::size_t>(y) * w + x]; }
-    const T& at(int ci, int ni, int y, int x) const noexcept {
-        return data[(static_cast<std::size_t>(ci) * n + ni) * plane() + static_cast<std::size_t>(y) * w + x];
+    std::size_t pixels() const noexcept { return static_cast<std::size_t>(n) * h * w; }  // rows of the [N H W] x C matrix
+    std::size_t image_size() const noexcept { return static_cast<std::size_t>(h) * w * c; }
+    std::size_t offset(int ci, int ni, int y, int x) const noexcept {
+        return ((static_cast<std::size_t>(ni) * h + y) * w + x) * c + ci;
     }
+    T& at(int ci, int ni, int y, int x) noexcept { return data[offset(ci, ni, y, x)]; }
+    const T& at(int ci, int ni, int y, int x) const noexcept { return data[offset(ci, ni, y, x)]; }
     bool same_shape(const tensor& o) const noexcept { return c == o.c && n == o.n && h == o.h && w == o.w; }
 };
 

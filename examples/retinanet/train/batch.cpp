@@ -32,13 +32,13 @@ batch make_batch(std::span<const data::sample> samples, const model::model_confi
     b.images = nn::tensor<float>(3, n, h, w);
     for (int i = 0; i < n; ++i) {
         const auto& s = samples[i];
-        for (int c = 0; c < 3; ++c) {
-            const float mean = config.pixel_mean[c], inv_std = 1.0f / config.pixel_std[c];
-            for (int y = 0; y < s.picture.height; ++y) {
-                const std::uint8_t* src = s.picture.rgb.data() + static_cast<std::size_t>(y) * s.picture.width * 3 + c;
-                float* dst = &b.images.at(c, i, y, 0);
-                for (int x = 0; x < s.picture.width; ++x) dst[x] = (static_cast<float>(src[3 * x]) - mean) * inv_std;
-            }
+        // RGB HWC bytes -> channels-last floats: the same interleaving, normalized.
+        for (int y = 0; y < s.picture.height; ++y) {
+            const std::uint8_t* src = s.picture.rgb.data() + static_cast<std::size_t>(y) * s.picture.width * 3;
+            float* dst = &b.images.at(0, i, y, 0);
+            for (int x = 0; x < s.picture.width; ++x)
+                for (int c = 0; c < 3; ++c)
+                    dst[3 * x + c] = (static_cast<float>(src[3 * x + c]) - config.pixel_mean[c]) / config.pixel_std[c];
         }
         std::vector<float> boxes;
         std::vector<std::int64_t> labels;

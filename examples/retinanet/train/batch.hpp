@@ -17,7 +17,7 @@
 namespace retinanet::train {
 
 struct batch {
-    nn::tensor<float> images;                        // [3][N][H][W], normalized and padded
+    nn::tensor<float> images;                        // N x H x W x 3 (channels-last), normalized, padded
     std::vector<std::vector<float>> boxes;           // per image, row-major G x 4, network pixels
     std::vector<std::vector<std::int64_t>> labels;   // per image, G
     std::vector<std::int64_t> image_ids;
