@@ -16,9 +16,16 @@ using const_map = Eigen::Map<const row_major<T>>;
 template <class T>
 using map = Eigen::Map<row_major<T>>;
 
+// Products below this many multiply-adds run on the calling thread (a fork costs microseconds).
+constexpr double min_parallel_work = 1 << 20;
+
 // Splits [0, total) into at most threads() blocks, each a multiple of `align` except the last.
 template <class Fn>
-void split(std::ptrdiff_t total, std::ptrdiff_t align, const Fn& fn) {
+void split(std::ptrdiff_t total, std::ptrdiff_t align, double work, const Fn& fn) {
+    if (work < min_parallel_work) {
+        fn(0, total);
+        return;
+    }
     const std::ptrdiff_t t = std::max<std::ptrdiff_t>(1, std::min<std::ptrdiff_t>(threads(), (total + align - 1) / align));
     const std::ptrdiff_t block = ((total + t - 1) / t + align - 1) / align * align;
     const std::ptrdiff_t tasks = (total + block - 1) / block;
@@ -42,8 +49,9 @@ void gemm_nn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, s
         if (accumulate) C.middleCols(j, len).noalias() += A * B.middleCols(j, len);
         else C.middleCols(j, len).noalias() = A * B.middleCols(j, len);
     };
-    if (m >= n) split(m, 48, rows);
-    else split(n, 16, cols);
+    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+    if (m >= n) split(m, 48, work, rows);
+    else split(n, 16, work, cols);
 }
 
 template <class T>
@@ -58,8 +66,9 @@ void gemm_tn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, s
         if (accumulate) C.middleCols(j, len).noalias() += A.transpose() * B.middleCols(j, len);
         else C.middleCols(j, len).noalias() = A.transpose() * B.middleCols(j, len);
     };
-    if (m >= n) split(m, 48, rows);
-    else split(n, 16, cols);
+    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+    if (m >= n) split(m, 48, work, rows);
+    else split(n, 16, work, cols);
 }
 
 template <class T>
@@ -74,8 +83,9 @@ void gemm_nt(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, s
         if (accumulate) C.middleCols(j, len).noalias() += A * B.middleRows(j, len).transpose();
         else C.middleCols(j, len).noalias() = A * B.middleRows(j, len).transpose();
     };
-    if (m >= n) split(m, 48, rows);
-    else split(n, 16, cols);
+    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+    if (m >= n) split(m, 48, work, rows);
+    else split(n, 16, work, cols);
 }
 
 #define RETINANET_GEMM(T)                                                                                      \

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <memory>
 
-#include <malloc.h>
 #include <thread>
 
-#include <focal/core/thread_pool.hpp>
+#include <malloc.h>
+
+#include "spin_pool.hpp"
 
 namespace retinanet::nn {
 
@@ -22,7 +23,7 @@ template struct parameter<double>;
 
 namespace {
 int thread_count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-std::unique_ptr<focal::thread_pool> pool;  // thread_count - 1 workers; the caller is the last thread
+std::unique_ptr<spin_pool> pool;  // thread_count - 1 workers; the caller is the last thread
 thread_local bool grad_mode = true;
 }  // namespace
 
@@ -53,8 +54,8 @@ void parallel_tasks(std::size_t tasks, const std::function<void(std::size_t)>& f
         for (std::size_t i = 0; i < tasks; ++i) fn(i);
         return;
     }
-    if (!pool) pool = std::make_unique<focal::thread_pool>(t - 1);
-    pool->parallel_for(tasks, t, fn);
+    if (!pool) pool = std::make_unique<spin_pool>(t - 1);
+    pool->run(tasks, fn);
 }
 
 }  // namespace retinanet::nn
