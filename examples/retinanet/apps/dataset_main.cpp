@@ -13,10 +13,10 @@
 //     int32 width, int32 height, int32 n_boxes
 //     uint8 rgb[height][width][3]                      (row-major HWC)
 //     n_boxes x { float32 x1, y1, x2, y2; int32 label } (absolute pixels, x2/y2 exclusive; label 0..9)
-//   --augment applies retinanet_train's augmentation to sample i exactly as train/trainer.cpp does
-//   (model-size resize for the demo config, horizontal flip p = 0.5, scale jitter log-uniform in
-//   [0.8, 1.25] with a random crop, all drawn from seed_for(seed, "train", i)), so a peer sees the
-//   very images retinanet_train's demo run sees.
+//   --augment applies retinanet_train's augmentation to sample i (train::training_sample with the
+//   default options: model-size resize for the demo config, horizontal flip p = 0.5, scale jitter
+//   log-uniform in [0.8, 1.25] with a random crop), so a peer sees the very images
+//   retinanet_train's demo run sees.
 //
 // evaluate: COCO AP / AP50 / AP75 (and APs, APm, APl) of a results JSON against a ground-truth JSON
 //   with focal::coco_evaluate (pycocotools' numbers).
@@ -40,6 +40,7 @@
 #include "data/augment.hpp"
 #include "data/coco_dataset.hpp"
 #include "data/random.hpp"
+#include "train/trainer.hpp"
 #include "model/config.hpp"
 #include "train/batch.hpp"
 
@@ -93,21 +94,6 @@ void put_u32(std::vector<unsigned char>& out, std::uint32_t v) {
 void put_i32(std::vector<unsigned char>& out, std::int32_t v) { put_u32(out, static_cast<std::uint32_t>(v)); }
 void put_f32(std::vector<unsigned char>& out, float v) { put_u32(out, std::bit_cast<std::uint32_t>(v)); }
 
-// retinanet_train's augmentation of stream sample `index` (train/trainer.cpp, training_batch),
-// with its defaults: flip probability 0.5, scale jitter in [0.8, 1.25].
-void augment_like_trainer(data::sample& s, const model::model_config& config, std::uint64_t seed, std::size_t index) {
-    constexpr double flip_probability = 0.5, min_scale = 0.8, max_scale = 1.25;
-    train::resize_for_model(s, config);
-    std::mt19937_64 rng(data::seed_for(seed, 0x747261696eULL, index));  // "train"
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    if (u(rng) < flip_probability) data::horizontal_flip(s);
-    const double scale = std::exp(std::log(min_scale) + u(rng) * (std::log(max_scale) - std::log(min_scale)));
-    data::scale_jitter_options j;
-    j.crop_x = static_cast<float>(u(rng));
-    j.crop_y = static_cast<float>(u(rng));
-    s = data::scale_jitter(s, static_cast<float>(scale), j);
-}
-
 int run_stream(int argc, char** argv) {
     const apps::arguments args(argc, argv,
                                {{"seed", "the retinanet_train --seed of the stream (default 1)"},
@@ -135,8 +121,9 @@ int run_stream(int argc, char** argv) {
     std::vector<unsigned char> record;
     for (std::size_t i = 0; endless || i < count; ++i) {
         const std::size_t index = first + i;
-        data::sample s = data->get(index);
-        if (augment) augment_like_trainer(s, config, seed, index);
+        train::train_options defaults;  // retinanet_train's augmentation defaults
+        defaults.seed = seed;
+        data::sample s = augment ? train::training_sample(*data, config, defaults, index) : data->get(index);
         const auto& p = s.picture;
         record.clear();
         put_i32(record, p.width);

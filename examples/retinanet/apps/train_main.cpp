@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include <focal/core/error.hpp>
 #include <focal/eval/coco_eval.hpp>
@@ -48,7 +49,10 @@ int main(int argc, char** argv) try {
          {"weights", "initial weights (npz checkpoint or exported torchvision state dict)"},
          {"log-every", "(default 20)"},
          {"checkpoint-every", "(default 200)"},
-         {"no-jitter", "!no scale jitter"}},
+         {"no-jitter", "!no scale jitter"},
+         {"widths", "override the backbone widths, e.g. 32,64,128,256"},
+         {"fpn-channels", "override the FPN / head channels"},
+         {"head-convs", "override the number of head convs"}},
         "retinanet_train: train focal's example RetinaNet on the CPU");
     if (args.help()) {
         std::cout << args.usage();
@@ -64,6 +68,17 @@ int main(int argc, char** argv) try {
 
     auto config = model::config_by_name(config_name, static_cast<int>(train_data->class_names().size()));
     config.prior_probability = args.number("prior", 0.01);
+    if (args.has("widths")) {
+        std::istringstream in(args.text("widths", ""));
+        std::string field;
+        for (int i = 0; i < 4; ++i) {
+            focal::detail::require(static_cast<bool>(std::getline(in, field, ',')), "retinanet_train", "--widths", "four widths a,b,c,d",
+                                   "'" + args.text("widths", "") + "'");
+            config.widths[static_cast<std::size_t>(i)] = std::stoi(field);
+        }
+    }
+    config.fpn_channels = static_cast<int>(args.integer("fpn-channels", config.fpn_channels));
+    config.head_convs = static_cast<int>(args.integer("head-convs", config.head_convs));
     auto net = std::make_unique<model::retinanet_model<float>>(config);
     net->initialize(seed);
     if (args.has("weights")) train::load_checkpoint(args.text("weights", ""), net->parameters(), nullptr, nullptr);

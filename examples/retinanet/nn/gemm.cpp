@@ -1,6 +1,7 @@
 #include "gemm.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include <Eigen/Core>
 
@@ -58,6 +59,21 @@ template <class T>
 void gemm_tn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, bool accumulate) {
     const const_map<T> A(a, k, m), B(b, k, n);
     map<T> C(c, m, n);
+    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+    const std::ptrdiff_t t = threads();
+    if (t > 1 && work >= min_parallel_work && k >= 8 * std::max(m, n)) {
+        // A weight gradient (C small, k = N H W long): each thread sums its own slice of k into a
+        // private C, so no thread packs the other's operands; the partial Cs are added in order.
+        std::vector<row_major<T>> partial(static_cast<std::size_t>(t));
+        const std::ptrdiff_t block = (k + t - 1) / t;
+        parallel_tasks(static_cast<std::size_t>(t), [&](std::size_t i) {
+            const std::ptrdiff_t begin = static_cast<std::ptrdiff_t>(i) * block, len = std::min(k, begin + block) - begin;
+            partial[i].noalias() = A.middleRows(begin, len).transpose() * B.middleRows(begin, len);
+        });
+        if (!accumulate) C.setZero();
+        for (const auto& p : partial) C += p;
+        return;
+    }
     const auto rows = [&](std::ptrdiff_t i, std::ptrdiff_t len) {
         if (accumulate) C.middleRows(i, len).noalias() += A.middleCols(i, len).transpose() * B;
         else C.middleRows(i, len).noalias() = A.middleCols(i, len).transpose() * B;
@@ -66,7 +82,6 @@ void gemm_tn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, s
         if (accumulate) C.middleCols(j, len).noalias() += A.transpose() * B.middleCols(j, len);
         else C.middleCols(j, len).noalias() = A.transpose() * B.middleCols(j, len);
     };
-    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
     if (m >= n) split(m, 48, work, rows);
     else split(n, 16, work, cols);
 }

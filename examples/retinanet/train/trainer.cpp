@@ -30,30 +30,33 @@ std::string duration_text(double seconds) {
     return out.str();
 }
 
-// Step `step`'s batch: stream samples step*B .. step*B + B - 1, each flipped and scale-jittered by
-// draws from its own seed.
+// Step `step`'s batch: stream samples step*B .. step*B + B - 1.
 batch training_batch(const data::dataset& source, const model::model_config& config, const train_options& o, std::size_t step) {
     std::vector<data::sample> samples;
     for (int b = 0; b < o.batch; ++b) {
         const std::size_t index = (step * static_cast<std::size_t>(o.batch) + static_cast<std::size_t>(b)) % source.size();
-        data::sample s = source.get(index);
-        resize_for_model(s, config);
-        // Augmentation draws: their own stream ("aug"), never the generator's.
-        data::random rng(data::seed_for(o.seed, 0x617567ULL, index));
-        if (rng.uniform() < o.flip_probability) data::horizontal_flip(s);
-        if (o.max_scale > o.min_scale) {
-            data::scale_jitter_options j;
-            const double scale = rng.log_uniform(o.min_scale, o.max_scale);
-            j.crop_x = static_cast<float>(rng.uniform());
-            j.crop_y = static_cast<float>(rng.uniform());
-            s = data::scale_jitter(s, static_cast<float>(scale), j);
-        }
-        samples.push_back(std::move(s));
+        samples.push_back(training_sample(source, config, o, index));
     }
     return make_batch(samples, config);
 }
 
 }  // namespace
+
+data::sample training_sample(const data::dataset& source, const model::model_config& config, const train_options& o, std::size_t index) {
+    data::sample s = source.get(index);
+    resize_for_model(s, config);
+    // Augmentation draws: their own stream ("aug"), never the generator's.
+    data::random rng(data::seed_for(o.seed, 0x617567ULL, index));
+    if (rng.uniform() < o.flip_probability) data::horizontal_flip(s);
+    if (o.max_scale > o.min_scale) {
+        data::scale_jitter_options j;
+        const double scale = rng.log_uniform(o.min_scale, o.max_scale);
+        j.crop_x = static_cast<float>(rng.uniform());
+        j.crop_y = static_cast<float>(rng.uniform());
+        s = data::scale_jitter(s, static_cast<float>(scale), j);
+    }
+    return s;
+}
 
 train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,
                    const train_options& o, const std::function<bool()>& stop) {
@@ -95,6 +98,8 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
     auto window_start = start;
     double window_loss = 0, window_cls = 0, window_box = 0, last_loss = 0;
     std::int64_t window_steps = 0, done = 0;
+    bool budget_fixed = state.total_iterations > 0;
+    auto budget_mark = start;
     const std::int64_t first_iteration = state.iteration;
     train_result result;
     while (state.total_iterations == 0 || state.iteration < state.total_iterations) {
@@ -119,12 +124,19 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
             &loss_state, focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
         net.backward(d_cls, d_box);
 
-        if (state.total_iterations == 0 && done == 9) {
-            // Time budget: the first 10 steps' speed (data included) sets the schedule's length.
-            const double per_step = std::chrono::duration<double>(clock_type::now() - start).count() / 10.0;
-            state.total_iterations = std::max<std::int64_t>(state.iteration + 1, static_cast<std::int64_t>(o.minutes * 60.0 / per_step));
-            log << "time budget " << o.minutes << " min at " << std::fixed << std::setprecision(3) << per_step
-                << " s/step: " << state.total_iterations << " iterations\n";
+        if (o.minutes > 0 && !budget_fixed && (done == 10 || done == 60)) {
+            // Time budget: the speed of steps 10..60 (data included; the first ones warm caches and
+            // the allocator) sets the schedule's length; a first estimate after 10 steps.
+            const auto now = clock_type::now();
+            if (done == 10) budget_mark = now;
+            const double per_step = done == 10 ? std::chrono::duration<double>(now - start).count() / 10.0
+                                               : std::chrono::duration<double>(now - budget_mark).count() / 50.0;
+            const double remaining = o.minutes * 60.0 - std::chrono::duration<double>(now - start).count();
+            state.total_iterations = std::max<std::int64_t>(state.iteration + 1, state.iteration + static_cast<std::int64_t>(remaining / per_step));
+            budget_fixed = done == 60;
+            if (budget_fixed)
+                log << "time budget " << o.minutes << " min at " << std::fixed << std::setprecision(3) << per_step
+                    << " s/step: " << state.total_iterations << " iterations" << std::endl;
         }
         const std::int64_t total_for_lr = std::max<std::int64_t>(state.total_iterations, 1);
         const double lr = o.schedule.at(state.iteration, total_for_lr);

@@ -49,6 +49,11 @@ struct train_result {
     double final_loss = 0;  // mean of the last log window
 };
 
+// Sample `index` of the training stream as the trainer sees it: resized for the model, flipped and
+// scale-jittered by draws that are a pure function of (options.seed, index).
+data::sample training_sample(const data::dataset& source, const model::model_config& config, const train_options& options,
+                             std::size_t index);
+
 // Trains `net` on `train_data` (typically data::fmnist_det_train); evaluates on `eval_data` when
 // given. Stops early, keeping a consistent checkpoint, when `stop` returns true.
 train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,
