@@ -1,6 +1,7 @@
 // The example network's layers: forward against direct definitions, backward against central
 // finite differences in double, for every layer and parameter.
 #include <cmath>
+#include <algorithm>
 #include <functional>
 #include <random>
 
@@ -191,4 +192,21 @@ TEST_CASE("layers reject wrong inputs with focal::error") {
     CHECK_THROWS_AS(conv.backward(tensor<float>(8, 1, 8, 8)), focal::error);  // no forward state
     tensor<float> a(1, 1, 2, 2), b(1, 1, 2, 3);
     CHECK_THROWS_AS(add_in_place(a, b), focal::error);
+}
+
+TEST_CASE("parallel_tasks runs every task once on 1 and 2 threads and rethrows a task's exception") {
+    for (int t : {1, 2}) {
+        set_threads(t);
+        std::vector<int> hits(1000, 0);
+        parallel_tasks(hits.size(), [&](std::size_t i) { ++hits[i]; });
+        CHECK(std::count(hits.begin(), hits.end(), 1) == 1000);
+        CHECK_THROWS_WITH_AS(parallel_tasks(64, [](std::size_t i) {
+                                 if (i == 17) focal::detail::fail("task", "i", "not 17", i);
+                             }),
+                             doctest::Contains("task: i must be not 17"), focal::error);
+        int after = 0;
+        parallel_tasks(1, [&](std::size_t) { ++after; });  // still usable
+        CHECK(after == 1);
+    }
+    set_threads(2);
 }

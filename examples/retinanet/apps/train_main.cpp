@@ -32,7 +32,7 @@ int main(int argc, char** argv) try {
          {"iterations", "schedule length in iterations"},
          {"minutes", "time budget; sets the iterations from the first steps' speed (default 10 unless --iterations)"},
          {"batch", "images per step (default 16)"},
-         {"lr", "base learning rate (default 0.02)"},
+         {"lr", "base learning rate (default 0.04 for demo and tiny, 0.01 for paper: the paper's batch-16 rate)"},
          {"momentum", "SGD momentum (default 0.9)"},
          {"weight-decay", "(default 1e-4)"},
          {"warmup", "warmup iterations (default 300)"},
@@ -89,7 +89,8 @@ int main(int argc, char** argv) try {
     o.batch = static_cast<int>(args.integer("batch", 16));
     o.threads = static_cast<int>(args.integer("threads", 0));
     o.seed = seed;
-    o.schedule.base_lr = args.number("lr", 0.02);
+    // The demo's rate was tuned on FMNIST-Det (4-minute runs: 0.02, 0.04, 0.06; step beat cosine).
+    o.schedule.base_lr = args.number("lr", config_name == "demo" || config_name == "tiny" ? 0.04 : 0.01);
     o.schedule.warmup_iterations = args.integer("warmup", 300);
     const std::string decay = args.text("decay", "step");
     focal::detail::require(decay == "step" || decay == "cosine", "retinanet_train", "--decay", "step or cosine", "'" + decay + "'");

@@ -13,7 +13,14 @@
 namespace retinanet::nn {
 namespace {
 thread_local bool inside_job = false;
-constexpr auto spin_time = std::chrono::microseconds(200);  // then sleep until the next job
+constexpr auto spin_time = std::chrono::microseconds(100);  // then sleep until the next job
+
+// Busy-waiting politely: pause instructions first, then yield the core, so an oversubscribed
+// machine (other processes, ctest -j) still runs the thread being waited for.
+inline void relax(int iteration) {
+    if (iteration < 2048) RETINANET_PAUSE();
+    else std::this_thread::yield();
+}
 }  // namespace
 
 spin_pool::spin_pool(std::size_t workers) {
@@ -45,11 +52,8 @@ void spin_pool::work(std::size_t) {
         const auto until = std::chrono::steady_clock::now() + spin_time;
         std::uint64_t g;
         for (int i = 0; (g = generation_.load(std::memory_order_acquire)) == seen; ++i) {
-            if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) {
-                generation_.wait(seen);
-            } else {
-                RETINANET_PAUSE();
-            }
+            if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) generation_.wait(seen);
+            else relax(i);
         }
         seen = g;
         if (stopping_) return;
@@ -74,7 +78,7 @@ void spin_pool::run(std::size_t tasks, const std::function<void(std::size_t)>& f
     inside_job = true;
     drain();
     inside_job = false;
-    while (busy_.load(std::memory_order_acquire) != 0) RETINANET_PAUSE();
+    for (int i = 0; busy_.load(std::memory_order_acquire) != 0; ++i) relax(i);
     if (failed_) std::rethrow_exception(failure_);
 }
 

@@ -100,6 +100,7 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
     std::int64_t window_steps = 0, done = 0;
     bool budget_fixed = state.total_iterations > 0;
     auto budget_mark = start;
+    std::int64_t budget_mark_steps = 0;
     const std::int64_t first_iteration = state.iteration;
     train_result result;
     while (state.total_iterations == 0 || state.iteration < state.total_iterations) {
@@ -124,19 +125,22 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
             &loss_state, focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
         net.backward(d_cls, d_box);
 
-        if (o.minutes > 0 && !budget_fixed && (done == 10 || done == 60)) {
-            // Time budget: the speed of steps 10..60 (data included; the first ones warm caches and
-            // the allocator) sets the schedule's length; a first estimate after 10 steps.
+        if (o.minutes > 0 && !budget_fixed && done >= 10 && (done == 10 || done % 50 == 0)) {
+            // Time budget: the schedule's length is the iterations that fit in the remaining time
+            // at the speed measured since step 10 (data included; the first steps warm caches and
+            // the allocator). Re-planned every 50 steps until 60% of the plan, well before any
+            // learning-rate drop, then fixed.
             const auto now = clock_type::now();
-            if (done == 10) budget_mark = now;
+            if (done == 10) budget_mark = now, budget_mark_steps = done;
             const double per_step = done == 10 ? std::chrono::duration<double>(now - start).count() / 10.0
-                                               : std::chrono::duration<double>(now - budget_mark).count() / 50.0;
+                                               : std::chrono::duration<double>(now - budget_mark).count() /
+                                                     static_cast<double>(done - budget_mark_steps);
             const double remaining = o.minutes * 60.0 - std::chrono::duration<double>(now - start).count();
             state.total_iterations = std::max<std::int64_t>(state.iteration + 1, state.iteration + static_cast<std::int64_t>(remaining / per_step));
-            budget_fixed = done == 60;
-            if (budget_fixed)
+            budget_fixed = state.iteration >= state.total_iterations * 6 / 10;
+            if (done == 60 || budget_fixed)
                 log << "time budget " << o.minutes << " min at " << std::fixed << std::setprecision(3) << per_step
-                    << " s/step: " << state.total_iterations << " iterations" << std::endl;
+                    << " s/step: " << state.total_iterations << " iterations" << (budget_fixed ? " (final)" : "") << std::endl;
         }
         const std::int64_t total_for_lr = std::max<std::int64_t>(state.total_iterations, 1);
         const double lr = o.schedule.at(state.iteration, total_for_lr);
