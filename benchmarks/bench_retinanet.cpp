@@ -40,6 +40,7 @@
 #include "model/config.hpp"
 #include "model/retinanet_model.hpp"
 #include "train/optimizer.hpp"
+#include "train/step.hpp"
 
 namespace {
 
@@ -89,8 +90,8 @@ model::model_config config_named(const std::string& name) {
 struct train_case {
     model::retinanet_model<float> net;
     problem data;
-    std::vector<float> anchors;
-    focal::retinanet_loss<focal::smooth_l1_loss> loss = focal::retinanet_loss<focal::smooth_l1_loss>::torchvision();
+    train::anchor_cache anchors;
+    train::detection_loss loss = train::detection_loss::torchvision();
     focal::retinanet_loss_state loss_state;
     train::sgd optimizer{};
     std::vector<std::vector<float>> velocity;
@@ -104,24 +105,8 @@ struct train_case {
 
     void step() {
         net.zero_grad();
-        const auto out = net.forward(data.images);
-        if (anchors.empty()) anchors = net.anchors({data.images.h, data.images.w}, out.grids);
-        std::vector<focal::ground_truth<float, std::int64_t>> targets;
-        for (std::size_t i = 0; i < data.labels.size(); ++i) {
-            const auto g = static_cast<std::ptrdiff_t>(data.labels[i].size());
-            targets.push_back({focal::make_view(data.boxes[i].data(), g, 4), focal::make_view(data.labels[i].data(), g)});
-        }
-        const auto n = static_cast<std::ptrdiff_t>(out.batch);
-        std::vector<float> d_cls(out.cls_logits.size()), d_box(out.bbox_regression.size());
-        const auto value = focal::compute_retinanet_loss(
-            loss, focal::view<const float, 3>(out.cls_logits.data(), n, out.anchors, out.classes),
-            focal::view<const float, 3>(out.bbox_regression.data(), n, out.anchors, 4), focal::make_view(anchors.data(), out.anchors, 4),
-            std::span<const focal::ground_truth<float, std::int64_t>>(targets),
-            focal::retinanet_gradients<float>{focal::view<float, 3>(d_cls.data(), n, out.anchors, out.classes),
-                                              focal::view<float, 3>(d_box.data(), n, out.anchors, 4)},
-            &loss_state, focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
+        const auto value = train::forward_backward(net, data.images, data.boxes, data.labels, loss, loss_state, anchors);
         benchmark::DoNotOptimize(value);
-        net.backward(d_cls, d_box);
         benchmark::DoNotOptimize(optimizer.step(net.parameters(), velocity, 1e-3));
     }
 };

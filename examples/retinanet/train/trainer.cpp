@@ -16,6 +16,7 @@
 #include "data/prefetch.hpp"
 #include "data/random.hpp"
 #include "evaluate.hpp"
+#include "step.hpp"
 
 namespace retinanet::train {
 namespace {
@@ -67,7 +68,7 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
     if (o.threads > 0) nn::set_threads(o.threads);
     const auto& config = net.config();
 
-    auto loss = focal::retinanet_loss<focal::smooth_l1_loss>::torchvision();
+    auto loss = detection_loss::torchvision();
     loss.box.beta = o.smooth_l1_beta;
     loss.normalizer = o.normalizer;
     loss.classification.alpha = o.focal_alpha;
@@ -93,7 +94,7 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
 
     data::prefetcher<batch> batches([&](std::size_t step) { return training_batch(train_data, config, o, step); },
                                     static_cast<std::size_t>(state.iteration), 3);
-    std::map<std::pair<int, int>, std::vector<float>> anchor_cache;
+    anchor_cache anchors;
     const auto start = clock_type::now();
     auto window_start = start;
     double window_loss = 0, window_cls = 0, window_box = 0, last_loss = 0;
@@ -107,23 +108,7 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
         if (stop && stop()) break;
         const batch b = batches.next();
         net.zero_grad();
-        const auto out = net.forward(b.images);
-        auto& anchors = anchor_cache[{b.images.h, b.images.w}];
-        if (anchors.empty()) anchors = net.anchors(b.padded(), out.grids);
-        std::vector<focal::ground_truth<float, std::int64_t>> targets;
-        for (std::size_t i = 0; i < b.labels.size(); ++i)
-            targets.push_back({focal::make_view(b.boxes[i].data(), static_cast<std::ptrdiff_t>(b.labels[i].size()), 4),
-                               focal::make_view(b.labels[i].data(), static_cast<std::ptrdiff_t>(b.labels[i].size()))});
-        const auto n = static_cast<std::ptrdiff_t>(out.batch);
-        std::vector<float> d_cls(out.cls_logits.size()), d_box(out.bbox_regression.size());
-        const auto value = focal::compute_retinanet_loss(
-            loss, focal::view<const float, 3>(out.cls_logits.data(), n, out.anchors, out.classes),
-            focal::view<const float, 3>(out.bbox_regression.data(), n, out.anchors, 4), focal::make_view(anchors.data(), out.anchors, 4),
-            std::span<const focal::ground_truth<float, std::int64_t>>(targets),
-            focal::retinanet_gradients<float>{focal::view<float, 3>(d_cls.data(), n, out.anchors, out.classes),
-                                              focal::view<float, 3>(d_box.data(), n, out.anchors, 4)},
-            &loss_state, focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
-        net.backward(d_cls, d_box);
+        const auto value = forward_backward(net, b.images, b.boxes, b.labels, loss, loss_state, anchors);
 
         if (o.minutes > 0 && !budget_fixed && done >= 10 && (done == 10 || done % 50 == 0)) {
             // Time budget: the schedule's length is the iterations that fit in the remaining time
