@@ -2,13 +2,9 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <iomanip>
-#include <map>
 #include <iostream>
 #include <sstream>
-
-#include <focal/loss/binary_cross_entropy.hpp>
 
 #include "batch.hpp"
 #include "checkpoint.hpp"
