@@ -38,21 +38,26 @@ void split(std::ptrdiff_t total, std::ptrdiff_t align, double work, const Fn& fn
 
 }  // namespace
 
+// C = lhs * rhs (or C +=) for any Eigen operand expressions (maps, their transposes), the longer
+// side of C split across threads: rows in blocks of 48 (the float kernel's register block), columns
+// in blocks of 16.
+template <class T, class Lhs, class Rhs>
+void threaded_product(map<T>& C, const Lhs& lhs, const Rhs& rhs, bool accumulate) {
+    const double work = static_cast<double>(C.rows()) * static_cast<double>(C.cols()) * static_cast<double>(lhs.cols());
+    const auto store = [accumulate](auto&& dst, const auto& product) {
+        if (accumulate) dst.noalias() += product;
+        else dst.noalias() = product;
+    };
+    if (C.rows() >= C.cols())
+        split(C.rows(), 48, work, [&](std::ptrdiff_t i, std::ptrdiff_t len) { store(C.middleRows(i, len), lhs.middleRows(i, len) * rhs); });
+    else
+        split(C.cols(), 16, work, [&](std::ptrdiff_t j, std::ptrdiff_t len) { store(C.middleCols(j, len), lhs * rhs.middleCols(j, len)); });
+}
+
 template <class T>
 void gemm_nn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, bool accumulate) {
-    const const_map<T> A(a, m, k), B(b, k, n);
     map<T> C(c, m, n);
-    const auto rows = [&](std::ptrdiff_t i, std::ptrdiff_t len) {
-        if (accumulate) C.middleRows(i, len).noalias() += A.middleRows(i, len) * B;
-        else C.middleRows(i, len).noalias() = A.middleRows(i, len) * B;
-    };
-    const auto cols = [&](std::ptrdiff_t j, std::ptrdiff_t len) {
-        if (accumulate) C.middleCols(j, len).noalias() += A * B.middleCols(j, len);
-        else C.middleCols(j, len).noalias() = A * B.middleCols(j, len);
-    };
-    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-    if (m >= n) split(m, 48, work, rows);
-    else split(n, 16, work, cols);
+    threaded_product(C, const_map<T>(a, m, k), const_map<T>(b, k, n), accumulate);
 }
 
 template <class T>
@@ -74,33 +79,13 @@ void gemm_tn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, s
         for (const auto& p : partial) C += p;
         return;
     }
-    const auto rows = [&](std::ptrdiff_t i, std::ptrdiff_t len) {
-        if (accumulate) C.middleRows(i, len).noalias() += A.middleCols(i, len).transpose() * B;
-        else C.middleRows(i, len).noalias() = A.middleCols(i, len).transpose() * B;
-    };
-    const auto cols = [&](std::ptrdiff_t j, std::ptrdiff_t len) {
-        if (accumulate) C.middleCols(j, len).noalias() += A.transpose() * B.middleCols(j, len);
-        else C.middleCols(j, len).noalias() = A.transpose() * B.middleCols(j, len);
-    };
-    if (m >= n) split(m, 48, work, rows);
-    else split(n, 16, work, cols);
+    threaded_product(C, A.transpose(), B, accumulate);
 }
 
 template <class T>
 void gemm_nt(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, bool accumulate) {
-    const const_map<T> A(a, m, k), B(b, n, k);
     map<T> C(c, m, n);
-    const auto rows = [&](std::ptrdiff_t i, std::ptrdiff_t len) {
-        if (accumulate) C.middleRows(i, len).noalias() += A.middleRows(i, len) * B.transpose();
-        else C.middleRows(i, len).noalias() = A.middleRows(i, len) * B.transpose();
-    };
-    const auto cols = [&](std::ptrdiff_t j, std::ptrdiff_t len) {
-        if (accumulate) C.middleCols(j, len).noalias() += A * B.middleRows(j, len).transpose();
-        else C.middleCols(j, len).noalias() = A * B.middleRows(j, len).transpose();
-    };
-    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-    if (m >= n) split(m, 48, work, rows);
-    else split(n, 16, work, cols);
+    threaded_product(C, const_map<T>(a, m, k), const_map<T>(b, n, k).transpose(), accumulate);
 }
 
 #define RETINANET_GEMM(T)                                                                                      \
