@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <doctest/doctest.h>
@@ -570,4 +571,27 @@ TEST_CASE("npz: a failed write leaves the previous file untouched and no tempora
     CHECK(read_bytes(dir.path / "busy.npz" / "inside") == "x");
     CHECK(dir.entries() == std::vector<std::string>{"busy.npz", "ckpt.npz"});
     CHECK(read_bytes(target) == before);
+}
+
+TEST_CASE("npz: temporaries of writers that no longer exist are removed, nothing else") {
+    scratch_dir dir;
+    const auto file = dir.path / "checkpoint.npz";
+    npz_archive a;
+    a["w"] = {{1}, std::vector<float>{1}};
+    write_npz(file, a);
+    // A process that has exited (and been reaped): its pid names no process now.
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    REQUIRE(child > 0);
+    REQUIRE(::waitpid(child, nullptr, 0) == child);
+    const auto dead = dir.path / ("checkpoint.npz.tmp-" + std::to_string(child));
+    const auto mine = dir.path / ("checkpoint.npz.tmp-" + std::to_string(::getpid()));
+    const auto parent = dir.path / ("checkpoint.npz.tmp-" + std::to_string(::getppid()));
+    const auto not_a_pid = dir.path / "checkpoint.npz.tmp-backup";
+    const auto other = dir.path / ("other.npz.tmp-" + std::to_string(child));
+    for (const auto& f : {dead, mine, parent, not_a_pid, other}) write_bytes(f, "partial");
+    CHECK(remove_stale_temporaries(file) == 1);
+    CHECK_FALSE(std::filesystem::exists(dead));
+    for (const auto& f : {file, mine, parent, not_a_pid, other}) CHECK(std::filesystem::exists(f));
+    CHECK(remove_stale_temporaries(file) == 0);
 }

@@ -16,6 +16,8 @@
 #include <system_error>
 #include <utility>
 
+#include <csignal>
+
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -451,9 +453,11 @@ std::vector<Dst> convert(bytes_view data, std::size_t count) {
         if (count) std::memcpy(out.data(), data.data(), count * sizeof(Dst));
     } else {
         for (std::size_t i = 0; i < count; ++i) {
-            Src v;
-            std::memcpy(&v, data.data() + i * sizeof(Src), sizeof(Src));
-            if constexpr (std::is_same_v<Src, bool>) out[i] = v ? 1 : 0;
+            // A numpy bool is a byte, any nonzero value True; a C++ bool holding 2 is undefined.
+            using Raw = std::conditional_t<std::is_same_v<Src, bool>, std::uint8_t, Src>;
+            Raw v;
+            std::memcpy(&v, data.data() + i * sizeof(Raw), sizeof(Raw));
+            if constexpr (std::is_same_v<Src, bool>) out[i] = v != 0 ? 1 : 0;
             else out[i] = static_cast<Dst>(v);
         }
     }
@@ -785,6 +789,28 @@ void write_npz(const std::filesystem::path& file, const npz_archive& archive) {
     append<std::uint16_t>(central, 0);  // comment length
     out.write(central.data(), central.size());
     out.commit();
+}
+
+}  // namespace retinanet::io
+
+namespace retinanet::io {
+
+std::size_t remove_stale_temporaries(const fs::path& file) {
+    const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+    const std::string prefix = file.filename().string() + ".tmp-";
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind(prefix, 0) != 0) continue;
+        const std::string pid_text = name.substr(prefix.size());
+        if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+        const auto pid = static_cast<pid_t>(std::stol(pid_text));
+        // Signal 0 probes for the process: ESRCH means its writer is gone (killed mid-write).
+        if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+        removed += fs::remove(entry.path(), ec) ? 1 : 0;
+    }
+    return removed;
 }
 
 }  // namespace retinanet::io

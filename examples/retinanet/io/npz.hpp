@@ -59,4 +59,8 @@ npz_archive read_npz(const std::filesystem::path& file);
 // removed and an existing `file` is left untouched. The directory must exist.
 void write_npz(const std::filesystem::path& file, const npz_archive& archive);
 
+// Removes the "<file>.tmp-<pid>" files that writers killed mid-write (SIGKILL, power loss) left
+// behind, when process <pid> no longer exists; returns how many. Never touches `file` itself.
+std::size_t remove_stale_temporaries(const std::filesystem::path& file);
+
 }  // namespace retinanet::io

@@ -19,16 +19,23 @@ using map = Eigen::Map<row_major<T>>;
 
 // Products below this many multiply-adds run on the calling thread (a fork costs microseconds).
 constexpr double min_parallel_work = 1 << 20;
+// Blocks of one threaded product: enough to balance 16 threads, few enough that repacking the
+// shared operand per block costs little.
+constexpr std::ptrdiff_t max_blocks = 16;
+// gemm_tn's k slices: at most this many, each at least this many times the longer side of C long.
+constexpr std::ptrdiff_t max_k_slices = 8, max_k_slice_ratio = 4;
 
-// Splits [0, total) into at most threads() blocks, each a multiple of `align` except the last.
+// Splits [0, total) into at most max_blocks blocks, each a multiple of `align` except the last.
+// The blocks depend on the sizes only, never on the thread count: Eigen blocks a product by its
+// own sizes, so a split that followed the thread count would change the bits of C with it.
 template <class Fn>
 void split(std::ptrdiff_t total, std::ptrdiff_t align, double work, const Fn& fn) {
     if (work < min_parallel_work) {
         fn(0, total);
         return;
     }
-    const std::ptrdiff_t t = std::max<std::ptrdiff_t>(1, std::min<std::ptrdiff_t>(threads(), (total + align - 1) / align));
-    const std::ptrdiff_t block = ((total + t - 1) / t + align - 1) / align * align;
+    const std::ptrdiff_t blocks = std::min(max_blocks, (total + align - 1) / align);
+    const std::ptrdiff_t block = ((total + blocks - 1) / blocks + align - 1) / align * align;
     const std::ptrdiff_t tasks = (total + block - 1) / block;
     parallel_tasks(static_cast<std::size_t>(tasks), [&](std::size_t i) {
         const std::ptrdiff_t begin = static_cast<std::ptrdiff_t>(i) * block;
@@ -65,13 +72,15 @@ void gemm_tn(const T* a, const T* b, T* c, std::ptrdiff_t m, std::ptrdiff_t n, s
     const const_map<T> A(a, k, m), B(b, k, n);
     map<T> C(c, m, n);
     const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-    const std::ptrdiff_t t = threads();
-    if (t > 1 && work >= min_parallel_work && k >= 8 * std::max(m, n)) {
-        // A weight gradient (C small, k = N H W long): each thread sums its own slice of k into a
-        // private C, so no thread packs the other's operands; the partial Cs are added in order.
-        std::vector<row_major<T>> partial(static_cast<std::size_t>(t));
-        const std::ptrdiff_t block = (k + t - 1) / t;
-        parallel_tasks(static_cast<std::size_t>(t), [&](std::size_t i) {
+    if (work >= min_parallel_work && k >= 2 * max_k_slice_ratio * std::max(m, n)) {
+        // A weight gradient (C small, k = N H W long): k is cut into slices, each summed into a
+        // private C by one task, so no thread packs another's operands; the partial Cs are added
+        // in slice order. The slices depend on the sizes only, never on the thread count, so the
+        // result is the same bits on any number of threads.
+        const std::ptrdiff_t slices = std::min<std::ptrdiff_t>(max_k_slices, k / (max_k_slice_ratio * std::max(m, n)));
+        const std::ptrdiff_t block = (k + slices - 1) / slices;
+        std::vector<row_major<T>> partial(static_cast<std::size_t>(slices));
+        parallel_tasks(static_cast<std::size_t>(slices), [&](std::size_t i) {
             const std::ptrdiff_t begin = static_cast<std::ptrdiff_t>(i) * block, len = std::min(k, begin + block) - begin;
             partial[i].noalias() = A.middleRows(begin, len).transpose() * B.middleRows(begin, len);
         });

@@ -1,5 +1,7 @@
 #include "checkpoint.hpp"
 
+#include <cmath>
+
 #include <focal/core/error.hpp>
 
 #include "io/npz.hpp"
@@ -43,6 +45,7 @@ bool load_checkpoint(const std::filesystem::path& file, const nn::parameter_list
         if (it == archive.end()) focal::detail::fail(where, what, "a checkpoint of this model (it has no '" + p->name + "')", "another model's");
         focal::detail::require(it->second.shape == p->shape, where, what + " array '" + p->name + "'",
                                "of shape " + shape_text(p->shape), shape_text(it->second.shape));
+        (void)it->second.as_float32(p->name);  // the dtype, checked before anything is overwritten
     }
     for (const auto& [key, array] : archive)
         if (key.rfind(optimizer_prefix, 0) != 0 && key.rfind(run_prefix, 0) != 0) {
@@ -50,36 +53,46 @@ bool load_checkpoint(const std::filesystem::path& file, const nn::parameter_list
             for (const auto* p : params) known = known || p->name == key;
             focal::detail::require(known, where, what, "only this model's arrays", "'" + key + "', which it has no parameter for");
         }
-    // Everything is checked: now overwrite.
-    for (auto* p : params) p->value = archive.at(p->name).as_float32(p->name);
+    // Read and check everything into locals first, so that a bad file changes nothing.
     const bool full = archive.count("run.iteration") != 0;
-    if (!full) return false;
-    if (velocity) {
-        velocity->assign(params.size(), {});
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            const auto it = archive.find(optimizer_prefix + params[i]->name);
-            (*velocity)[i] = it != archive.end() ? it->second.as_float32(it->first) : std::vector<float>(params[i]->size(), 0.0f);
-            focal::detail::require((*velocity)[i].size() == params[i]->size(), where, what + " optimizer state of " + params[i]->name,
-                                   "sized as the parameter", (*velocity)[i].size());
+    std::vector<std::vector<float>> new_velocity;
+    run_state new_state;
+    if (full) {
+        for (const auto* p : params) {
+            const auto it = archive.find(optimizer_prefix + p->name);
+            if (it == archive.end()) {
+                new_velocity.emplace_back(p->size(), 0.0f);
+                continue;
+            }
+            focal::detail::require(it->second.shape == p->shape, where, what + " array '" + it->first + "'",
+                                   "of shape " + shape_text(p->shape), shape_text(it->second.shape));
+            new_velocity.push_back(it->second.as_float32(it->first));
         }
-    }
-    if (state) {
-        auto entry = [&](const std::string& key) -> const io::npz_array& {
+        auto scalar = [&](const std::string& key) -> const io::npz_array& {
             const auto it = archive.find(key);
             if (it == archive.end()) focal::detail::fail(where, what, "a complete checkpoint", "no '" + key + "'");
+            focal::detail::require(it->second.size() == 1, where, what + " '" + key + "'", "a scalar", it->second.size(), " values");
             return it->second;
         };
-        auto scalar = [&](const std::string& key) -> const io::npz_array& {
-            const auto& a = entry(key);
-            focal::detail::require(a.size() == 1, where, what + " '" + key + "'", "a scalar", a.size(), " values");
-            return a;
-        };
-        state->iteration = scalar("run.iteration").as_int64("run.iteration")[0];
-        state->total_iterations = scalar("run.total_iterations").as_int64("run.total_iterations")[0];
-        state->loss_normalizer = scalar("run.loss_normalizer").as_float64("run.loss_normalizer")[0];
-        const auto& name = entry("run.config_name").as_int64("run.config_name");
-        state->config_name.assign(name.begin(), name.end());
+        new_state.iteration = scalar("run.iteration").as_int64("run.iteration")[0];
+        new_state.total_iterations = scalar("run.total_iterations").as_int64("run.total_iterations")[0];
+        new_state.loss_normalizer = scalar("run.loss_normalizer").as_float64("run.loss_normalizer")[0];
+        focal::detail::require(new_state.iteration >= 0 && new_state.total_iterations >= 0, where, what + " run.iteration and run.total_iterations",
+                               "non-negative", focal::detail::concat(new_state.iteration, " and ", new_state.total_iterations));
+        focal::detail::require(std::isfinite(new_state.loss_normalizer) && new_state.loss_normalizer > 0, where, what + " run.loss_normalizer",
+                               "positive and finite", new_state.loss_normalizer);
+        const auto it = archive.find("run.config_name");
+        if (it == archive.end()) focal::detail::fail(where, what, "a complete checkpoint", "no 'run.config_name'");
+        for (const std::int64_t c : it->second.as_int64("run.config_name")) {
+            focal::detail::require(c >= 32 && c < 127, where, what + " run.config_name", "printable ASCII codes", c);
+            new_state.config_name.push_back(static_cast<char>(c));
+        }
     }
+    // Everything is checked: now overwrite.
+    for (auto* p : params) p->value = archive.at(p->name).as_float32(p->name);
+    if (!full) return false;
+    if (velocity) *velocity = std::move(new_velocity);
+    if (state) *state = std::move(new_state);
     return true;
 }
 

@@ -12,6 +12,7 @@
 #include "data/prefetch.hpp"
 #include "data/random.hpp"
 #include "evaluate.hpp"
+#include "io/npz.hpp"
 #include "step.hpp"
 
 namespace retinanet::train {
@@ -75,6 +76,8 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
     state.total_iterations = o.iterations;
     std::vector<std::vector<float>> velocity;
     const auto checkpoint_file = o.output.empty() ? std::filesystem::path{} : o.output / "checkpoint.npz";
+    if (!checkpoint_file.empty() && io::remove_stale_temporaries(checkpoint_file) > 0)
+        log << "removed the partial checkpoint a killed run left in " << o.output.string() << "\n";
     if (o.resume && !checkpoint_file.empty() && std::filesystem::exists(checkpoint_file)) {
         load_checkpoint(checkpoint_file, net.parameters(), &velocity, &state);
         focal::detail::require(state.config_name == config.name, where, "the checkpoint's configuration", "'" + config.name + "'",
