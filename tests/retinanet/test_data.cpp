@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -150,6 +151,45 @@ TEST_CASE("idx files: missing, foreign and truncated files are named in the erro
     const auto zero = dir.path / "zero.gz";
     write_bytes(zero, {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 2});
     check_error([&] { (void)rd::read_idx_images(zero); }, {"image count", "got 0"});
+}
+
+TEST_CASE("dataset files: a corrupt or truncated gzip idx file or PNG is caught, never decoded into wrong data") {
+    const temp_folder dir("focal_corrupt");
+    std::ifstream in(rd::default_fashion_mnist_dir() / "t10k-labels-idx1-ubyte.gz", std::ios::binary);
+    const std::string gz{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    REQUIRE(gz.size() > 1000);
+    const auto file = dir.path / "labels.gz";
+    // A flipped byte in the deflate data: zlib either fails to inflate or the gzip trailer's CRC
+    // disagrees; both are errors, at whatever position.
+    for (const std::size_t at : {gz.size() / 4, gz.size() / 2, gz.size() - 12}) {
+        std::string flipped = gz;
+        flipped[at] = static_cast<char>(flipped[at] ^ 0x04);
+        write_bytes(file, std::vector<std::uint8_t>(flipped.begin(), flipped.end()));
+        CAPTURE(at);
+        check_error([&] { (void)rd::read_idx_labels(file); }, {"read_idx_labels", "labels.gz"});
+    }
+    for (const std::size_t size : {gz.size() / 2, gz.size() - 4}) {  // data cut; only the trailer's length cut
+        write_bytes(file, std::vector<std::uint8_t>(gz.begin(), gz.begin() + static_cast<std::ptrdiff_t>(size)));
+        CAPTURE(size);
+        check_error([&] { (void)rd::read_idx_labels(file); }, {"read_idx_labels", "labels.gz"});
+    }
+
+    auto noisy = rd::make_image(32, 24);
+    for (std::size_t i = 0; i < noisy.rgb.size(); ++i) noisy.rgb[i] = static_cast<std::uint8_t>(i * 37 % 251);
+    rd::write_png(dir.path / "a.png", noisy);
+    std::ifstream png_in(dir.path / "a.png", std::ios::binary);
+    const std::string png{std::istreambuf_iterator<char>(png_in), std::istreambuf_iterator<char>()};
+    const auto bad = dir.path / "bad.png";
+    for (std::size_t at = 8; at < png.size(); at += 7) {  // every seventh byte after the signature
+        std::string flipped = png;
+        flipped[at] = static_cast<char>(flipped[at] ^ 0x10);
+        write_bytes(bad, std::vector<std::uint8_t>(flipped.begin(), flipped.end()));
+        CAPTURE(at);
+        check_error([&] { (void)rd::read_image(bad); }, {"read_image", "bad.png"});
+    }
+    write_bytes(bad, std::vector<std::uint8_t>(png.begin(), png.end() - 1));
+    check_error([&] { (void)rd::read_image(bad); }, {"read_image", "bad.png", "a complete PNG"});
+    CHECK(rd::read_image(dir.path / "a.png").rgb == noisy.rgb);
 }
 
 TEST_CASE("random: own distributions are in range and roughly right") {

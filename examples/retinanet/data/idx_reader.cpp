@@ -50,6 +50,19 @@ public:
         }
     }
 
+    // After the declared data: the stream must end here, cleanly. Reading on to the end is what
+    // makes zlib check the gzip trailer (CRC-32 and length), so corrupt data is caught, not used.
+    void expect_end() {
+        unsigned char extra = 0;
+        const int got = gzread(handle_.get(), &extra, 1);
+        int code = Z_OK;
+        const char* msg = gzerror(handle_.get(), &code);
+        if (got < 0 || code != Z_OK)
+            fail(where_, "file", "a valid gzip stream", "\"", file_.string(), "\" (", msg ? msg : "zlib error",
+                 ": the file is corrupt or truncated)");
+        if (got > 0) fail(where_, "file", "no data after what its header declares", "\"", file_.string(), "\" with more");
+    }
+
     std::uint32_t read_u32(const char* what) {
         std::array<unsigned char, 4> b{};
         read(b.data(), 4, what);
@@ -100,6 +113,7 @@ idx_images read_idx_images(const std::filesystem::path& file) {
                             " in \"", file.string(), "\"");
     out.pixels.resize(bytes);
     in.read(out.pixels.data(), bytes, "the pixels");
+    in.expect_end();
     return out;
 }
 
@@ -110,6 +124,7 @@ idx_labels read_idx_labels(const std::filesystem::path& file) {
     out.count = in.read_dim("label count", 1u << 30);
     out.labels.resize(static_cast<std::size_t>(out.count));
     in.read(out.labels.data(), out.labels.size(), "the labels");
+    in.expect_end();
     return out;
 }
 

@@ -2,13 +2,18 @@
 // come from Debian's libstb.
 #include "image.hpp"
 
+#include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <memory>
 #include <string>
 #include <system_error>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
+#include <zlib.h>
 
 #include <focal/core/error.hpp>
 
@@ -34,13 +39,51 @@ void check_image(const image& img, const char* where) {
             img.rgb.size());
 }
 
+namespace {
+
+std::uint32_t big_endian_u32(const unsigned char* p) {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
+}
+
+// stb_image does not check PNG's per-chunk CRC-32, so a flipped byte inside the compressed pixels
+// can decode to a wrong image without complaint; this walk catches it (and truncation) first.
+// Layout: 8-byte signature, then chunks of length (4, big-endian), type (4), data, CRC-32 of type
+// and data (4), up to IEND.
+void check_png_chunks(const std::string& bytes, const std::filesystem::path& file, const char* where) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+    std::size_t at = 8;
+    while (true) {
+        if (bytes.size() - at < 12) fail(where, "file", "a complete PNG", "\"", file.string(), "\", truncated at byte ", at);
+        const std::uint32_t length = big_endian_u32(p + at);
+        if (length > bytes.size() - at - 12)
+            fail(where, "file", "a complete PNG", "\"", file.string(), "\", a chunk of ", length, " bytes at byte ", at,
+                 " runs past the end");
+        const auto crc = static_cast<std::uint32_t>(crc32(crc32(0L, Z_NULL, 0), p + at + 4, length + 4));
+        if (crc != big_endian_u32(p + at + 8 + length))
+            fail(where, "file", "an intact PNG", "\"", file.string(), "\", whose chunk '", bytes.substr(at + 4, 4), "' at byte ",
+                 at, " fails its CRC-32 (the file is corrupt)");
+        const bool end = bytes.compare(at + 4, 4, "IEND") == 0;
+        at += 12 + std::size_t{length};
+        if (end) return;
+    }
+}
+
+}  // namespace
+
 image read_image(const std::filesystem::path& file) {
     constexpr const char* where = "retinanet::data::read_image";
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec)) fail(where, "file", "an existing image file", "\"", file.string(), "\"");
+    std::ifstream in(file, std::ios::binary);
+    const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (!in.good() && !in.eof()) fail(where, "file", "readable", "\"", file.string(), "\"");
+    require(bytes.size() <= static_cast<std::size_t>(std::numeric_limits<int>::max()), where, "file", "smaller than 2 GiB",
+            bytes.size(), " bytes");
+    if (bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) check_png_chunks(bytes, file, where);
     int w = 0, h = 0, channels = 0;
-    std::unique_ptr<stbi_uc, void (*)(void*)> data(stbi_load(file.string().c_str(), &w, &h, &channels, 3),
-                                                    stbi_image_free);
+    std::unique_ptr<stbi_uc, void (*)(void*)> data(
+        stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w, &h, &channels, 3),
+        stbi_image_free);
     if (!data) {
         const char* reason = stbi_failure_reason();
         fail(where, "file", "a readable image (PNG, JPEG, BMP, ...)", "\"", file.string(), "\" (",

@@ -15,6 +15,9 @@ image make_image(int width, int height, colour fill = {0, 0, 0});
 void check_image(const image& img, const char* where);
 
 // PNG, JPEG, BMP, ... through stb_image, converted to 3 channels (grey is replicated, alpha dropped).
+// A PNG's chunk CRCs are checked first, so a corrupt or truncated PNG is a focal::error naming the
+// file. JPEG has no checksum: truncation is caught (stb wants the end marker), a flipped byte in the
+// entropy-coded data is not.
 image read_image(const std::filesystem::path& file);
 
 // An 8-bit RGB PNG (stb_image_write).
