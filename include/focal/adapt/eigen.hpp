@@ -11,6 +11,7 @@
 
 #include <Eigen/Core>
 
+#include "../core/checks.hpp"
 #include "../core/error.hpp"
 #include "../core/view.hpp"
 
@@ -59,6 +60,7 @@ auto as_view(M&& m) {
 
 template <class T>
 auto as_eigen(const matrix_view<T>& v) {
+    detail::require_valid_extents(v, "focal::as_eigen", "view");  // Eigen would take a negative size unchecked
     using S = std::remove_const_t<T>;
     using Mat = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using Target = std::conditional_t<std::is_const_v<T>, const Mat, Mat>;
@@ -68,6 +70,7 @@ auto as_eigen(const matrix_view<T>& v) {
 
 template <class T>
 auto as_eigen(const vector_view<T>& v) {
+    detail::require_valid_extents(v, "focal::as_eigen", "view");
     using S = std::remove_const_t<T>;
     using Vec = Eigen::Matrix<S, Eigen::Dynamic, 1>;
     using Target = std::conditional_t<std::is_const_v<T>, const Vec, Vec>;

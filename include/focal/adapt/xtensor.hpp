@@ -16,6 +16,7 @@
 #include <xtensor/xtensor.hpp>
 #include <xtensor/xutils.hpp>
 
+#include "../core/checks.hpp"
 #include "../core/error.hpp"
 #include "../core/view.hpp"
 
@@ -76,6 +77,7 @@ auto as_view(E&& e) {
 // storage-order functions (flat(), storage()) are meaningful for contiguous views only.
 template <class T, std::size_t R>
 auto as_xtensor(const view<T, R, host_space>& v) {
+    detail::require_valid_extents(v, "focal::as_xtensor", "view");  // a negative extent would become a huge size_t
     std::array<std::size_t, R> shape;
     std::array<std::ptrdiff_t, R> strides;
     for (std::size_t r = 0; r < R; ++r) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -74,8 +75,20 @@ inline std::vector<anchor_level_layout> layout(const anchor_spec& spec, size2d i
             o.stride_y = o.grid.height > 0 ? static_cast<double>(padded.height / o.grid.height) : 0.0;
             o.stride_x = o.grid.width > 0 ? static_cast<double>(padded.width / o.grid.width) : 0.0;
         }
+        // Products are formed only when they fit with 4 coordinates per anchor (make_anchors
+        // allocates count * 4): a wrapped count would size the output wrongly. -1: too many.
+        constexpr index_t max_count = std::numeric_limits<index_t>::max() / 4;
+        const auto times = [](index_t x, index_t y) { return x < 0 || (y != 0 && x > max_count / y) ? index_t(-1) : x * y; };
+        const index_t per_cell = times(times(static_cast<index_t>(level.sizes.size()), static_cast<index_t>(level.scales.size())),
+                                       static_cast<index_t>(level.ratios.size()));
+        const index_t per_row = times(o.grid.width, per_cell), count = times(o.grid.height, per_row);
+        if (per_row < 0 || count < 0 || count > max_count - first)
+            detail::fail(where, explicit_grids ? "grids[" + std::to_string(l) + "]" : std::string("image"),
+                         "of a size whose anchor count fits focal::index_t with 4 coordinates per anchor", "a ",
+                         o.grid.height, " x ", o.grid.width, " grid of ", level.sizes.size(), " x ", level.scales.size(),
+                         " x ", level.ratios.size(), " anchors per cell at level ", l, " after ", first, " anchors");
         o.first = first;
-        o.count = o.grid.height * o.grid.width * anchors_per_cell(level);
+        o.count = count;
         first += o.count;
     }
     return out;

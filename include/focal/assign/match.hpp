@@ -179,10 +179,13 @@ void match_one_block(const Job& job, index_t b, const T* targets, match_scratch<
     const double bx1 = reduce(lo_x, true), by1 = reduce(lo_y, true);
     const double bx2 = reduce(hi_x, false), by2 = reduce(hi_y, false);
     // A box that misses the bounding box (by a pixel more with +1) intersects no anchor here.
+    // Tested on differences, as the IoU computes them: bx2 + margin would round the margin away
+    // beyond 2^52, where min(x2) - max(x1) + 1 is still 1 for two equal huge point boxes. No finite
+    // anchor: bx1 - bx2 = inf; with +1 an anchor inverted by under a pixel is not empty.
     const double margin = 2 * std::remove_cvref_t<decltype(job.ov)>::pixel;
     auto may_overlap = [&](const box_table<T>& t, index_t j) {
-        return bx1 <= bx2 && !(t.x1[j] >= bx2 + margin || double(t.x2[j]) + margin <= bx1 || t.y1[j] >= by2 + margin ||
-                               double(t.y2[j]) + margin <= by1);
+        return bx1 - bx2 <= margin && !(double(t.x1[j]) - bx2 >= margin || bx1 - double(t.x2[j]) >= margin ||
+                               double(t.y1[j]) - by2 >= margin || by1 - double(t.y2[j]) >= margin);
     };
     s.active.clear();
     for (index_t j = 0; j < job.m; ++j)

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -67,6 +68,10 @@ index_t build_targets(const Coder& coder, vector_view<TM> matches, matrix_view<T
     for (index_t j = 0; j < m; ++j) {
         const auto label = static_cast<std::int64_t>(gt_labels(j));
         if (label < 0) detail::fail(where, "gt_labels", ">= 0 (class indices)", label, " at gt ", j);
+        // A class that labels' type cannot hold would be written wrapped.
+        if (static_cast<std::uintmax_t>(label) > static_cast<std::uintmax_t>(std::numeric_limits<TLO>::max()))
+            detail::fail(where, "gt_labels", "at most the largest value of labels' type (" +
+                         std::to_string(std::numeric_limits<TLO>::max()) + ")", label, " at gt ", j);
     }
 
     using T = TB;

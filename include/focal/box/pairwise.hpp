@@ -70,6 +70,7 @@ void pairwise_similarity(const Similarity& similarity, matrix_view<TA> a, matrix
     detail::require(out.extent(0) == a.extent(0) && out.extent(1) == b.extent(0), where, "out",
                     "of shape [N x M] = [" + std::to_string(a.extent(0)) + " x " + std::to_string(b.extent(0)) + "]",
                     detail::shape_string(out));
+    detail::require_valid_extents(out, where, "out");  // N * M must not wrap
     detail::require_data(out, where, "out");
     detail::require_non_overlapping(out, where, "out");
 

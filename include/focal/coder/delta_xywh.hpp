@@ -31,9 +31,11 @@ struct delta_xywh_coder {
     template <class T>
     FOCAL_HD FOCAL_INLINE box4<T> encode(const box4<T>& box, const box4<T>& anchor) const noexcept {
         const T half(0.5f), floor(min_size);
-        const T aw = math::max(anchor[2] - anchor[0], floor), ah = math::max(anchor[3] - anchor[1], floor);
+        // max(floor, w), not max(w, floor): math::max returns its second argument on NaN, and a
+        // NaN width must stay NaN rather than become min_size.
+        const T aw = math::max(floor, anchor[2] - anchor[0]), ah = math::max(floor, anchor[3] - anchor[1]);
         const T ax = anchor[0] + half * aw, ay = anchor[1] + half * ah;
-        const T gw = math::max(box[2] - box[0], floor), gh = math::max(box[3] - box[1], floor);
+        const T gw = math::max(floor, box[2] - box[0]), gh = math::max(floor, box[3] - box[1]);
         const T gx = box[0] + half * gw, gy = box[1] + half * gh;
         return {{T(wx) * (gx - ax) / aw, T(wy) * (gy - ay) / ah, T(ww) * math::log(gw / aw), T(wh) * math::log(gh / ah)}};
     }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "error.hpp"
@@ -30,11 +31,20 @@ void require_extent(const view<T, R, S>& v, std::size_t r, index_t expected, con
             "of extent " + std::to_string(expected) + " in dimension " + std::to_string(r), shape_string(v));
 }
 
-// Every extent >= 0 (a view built from a negative size is a caller bug, not an empty input).
+// Every extent >= 0 (a view built from a negative size is a caller bug, not an empty input), and
+// the product of the non-zero extents fits index_t: no memory holds more, and sizes computed from
+// the extents (v.size(), rows * cols) would wrap.
 template <class T, std::size_t R, class S>
 void require_valid_extents(const view<T, R, S>& v, const char* where, const char* what) {
     for (std::size_t r = 0; r < R; ++r)
         require(v.extent(r) >= 0, where, what, "of non-negative extents", shape_string(v));
+    index_t n = 1;
+    for (std::size_t r = 0; r < R; ++r) {
+        const index_t e = v.extent(r);
+        require(e == 0 || n <= std::numeric_limits<index_t>::max() / e, where, what,
+                "of extents whose product fits focal::index_t", shape_string(v));
+        if (e != 0) n *= e;
+    }
 }
 
 // An output view whose elements do not share memory: a 0 stride, or strides that interleave rows,

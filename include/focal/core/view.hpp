@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -41,11 +42,13 @@ public:
         requires(sizeof...(Extents) == Rank && (std::is_integral_v<Extents> && ...))
     FOCAL_HD constexpr view(T* data, Extents... extents) noexcept : data_(data) {
         const index_t e[] = {static_cast<index_t>(extents)...};
-        index_t stride = 1;
+        // Unsigned: extents whose product overflows give wrapped strides here, not undefined
+        // behaviour; the drivers reject such views (detail::require_valid_extents).
+        std::make_unsigned_t<index_t> stride = 1;
         for (std::size_t r = Rank; r-- > 0;) {
             extents_[r] = e[r];
-            strides_[r] = stride;
-            stride *= e[r];
+            strides_[r] = static_cast<index_t>(stride);
+            stride *= static_cast<std::make_unsigned_t<index_t>>(e[r]);
         }
     }
 
@@ -137,7 +140,9 @@ constexpr vector_view<T> make_view(std::span<T, E> s) noexcept {
 // A row-major rows x cols view of a span; the span must hold exactly rows * cols elements.
 template <class T, std::size_t E>
 matrix_view<T> make_view(std::span<T, E> s, index_t rows, index_t cols) {
-    detail::require(rows >= 0 && cols >= 0 && static_cast<index_t>(s.size()) == rows * cols, "focal::make_view",
+    // rows * cols is formed only when it cannot overflow (a wrapped product could match the span).
+    detail::require(rows >= 0 && cols >= 0 && (cols == 0 || rows <= std::numeric_limits<index_t>::max() / cols) &&
+                        static_cast<index_t>(s.size()) == rows * cols, "focal::make_view",
                     "span size", "rows * cols = " + std::to_string(rows) + " * " + std::to_string(cols),
                     s.size());
     return matrix_view<T>(s.data(), rows, cols);

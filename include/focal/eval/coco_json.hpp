@@ -20,6 +20,7 @@
 // Which ids must exist (a result's image id in the ground truth, ...) is checked by coco_evaluate.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -43,9 +44,29 @@ namespace focal {
 
 namespace detail {
 
+// Appends v as dump() writes it, stopping once out holds more than `limit` characters, so that
+// the recursion is bounded by the limit rather than by the document's depth (dump() of a value
+// nested 100,000 deep overflows the stack).
+inline void json_brief_into(const nlohmann::json& v, std::string& out, std::size_t limit) {
+    if (!v.is_structured()) {
+        out += v.dump();
+        return;
+    }
+    out += v.is_array() ? '[' : '{';
+    bool first = true;
+    for (auto it = v.begin(); it != v.end() && out.size() <= limit; ++it) {
+        if (!first) out += ',';
+        first = false;
+        if (v.is_object()) out += nlohmann::json(it.key()).dump() + ":";
+        json_brief_into(it.value(), out, limit);
+    }
+    out += v.is_array() ? ']' : '}';
+}
+
 // A short rendering of a JSON value for messages.
 inline std::string json_brief(const nlohmann::json& v) {
-    std::string s = v.dump();
+    std::string s;
+    json_brief_into(v, s, 60);
     return s.size() > 60 ? s.substr(0, 57) + "..." : s;
 }
 
@@ -222,7 +243,22 @@ inline std::vector<coco_detection> read_coco_results(const std::filesystem::path
 
 // ---- writing (numbers as the shortest text that reads back to the same double) ----
 
+namespace detail {
+// nlohmann writes NaN and infinity as null, a file no reader takes back: refuse them when writing.
+inline void json_require_finite(const double* v, std::size_t n, const char* where, const std::string& path) {
+    for (std::size_t i = 0; i < n; ++i)
+        if (!std::isfinite(v[i]))
+            fail(where, path, n == 1 ? "finite (JSON has no NaN or infinity)" : "finite numbers (JSON has no NaN or infinity)",
+                 v[i], n == 1 ? "" : concat(" at index ", i));
+}
+}  // namespace detail
+
 inline nlohmann::json coco_ground_truth_to_json(const coco_ground_truth& gt) {
+    for (std::size_t i = 0; i < gt.annotations.size(); ++i) {
+        const std::string path = detail::json_element("gt.annotations", i);
+        detail::json_require_finite(gt.annotations[i].bbox.data(), 4, "focal::coco_ground_truth_to_json", path + ".bbox");
+        detail::json_require_finite(&gt.annotations[i].area, 1, "focal::coco_ground_truth_to_json", path + ".area");
+    }
     nlohmann::json images = nlohmann::json::array(), categories = nlohmann::json::array(),
                    annotations = nlohmann::json::array();
     for (const auto& i : gt.images) images.push_back({{"id", i.id}, {"width", i.width}, {"height", i.height}});
@@ -238,6 +274,11 @@ inline nlohmann::json coco_ground_truth_to_json(const coco_ground_truth& gt) {
 }
 
 inline nlohmann::json coco_results_to_json(std::span<const coco_detection> detections) {
+    for (std::size_t i = 0; i < detections.size(); ++i) {
+        const std::string path = detail::json_element("detections", i);
+        detail::json_require_finite(detections[i].bbox.data(), 4, "focal::coco_results_to_json", path + ".bbox");
+        detail::json_require_finite(&detections[i].score, 1, "focal::coco_results_to_json", path + ".score");
+    }
     nlohmann::json out = nlohmann::json::array();
     for (const auto& d : detections)
         out.push_back({{"image_id", d.image_id}, {"category_id", d.category_id}, {"bbox", d.bbox}, {"score", d.score}});

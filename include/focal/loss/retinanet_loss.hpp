@@ -17,6 +17,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <span>
@@ -108,6 +109,8 @@ retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss,
                                             const retinanet_gradients<T>& grads = {},
                                             retinanet_loss_state* state = nullptr, const Exec& exec = {}) {
     constexpr const char* where = "focal::compute_retinanet_loss";
+    // Extents first: B * A sizes the label buffers below.
+    detail::require_valid_extents(cls_logits, where, "cls_logits");
     const index_t batch = cls_logits.extent(0), a = cls_logits.extent(1), k = cls_logits.extent(2);
     detail::require(static_cast<index_t>(targets.size()) == batch, where, "targets", "one per image (" + std::to_string(batch) + ")",
                     targets.size());
@@ -123,9 +126,21 @@ retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss,
                                                   "grads.bbox_regression", "bbox_regression");
     detail::require(loss.normalizer != loss_normalizer::batch_ema || state != nullptr, where, "state",
                     "given for loss_normalizer::batch_ema (it carries the running normalizer)", "nullptr");
+    detail::require_data(cls_logits, where, "cls_logits");
+    detail::require_data(bbox_regression, where, "bbox_regression");
+    // The policies and the running normalizer are checked here too: the drivers would only see them
+    // after state->ema is updated. With ema > 0 and momentum in [0, 1] the new ema stays > 0.
+    detail::validate_policy(loss.classification, where);
+    detail::validate_policy(loss.box, where);
+    if (loss.normalizer == loss_normalizer::batch_ema) {
+        detail::require(loss.ema_momentum >= 0.0f && loss.ema_momentum <= 1.0f, where, "ema_momentum", "in [0, 1]",
+                        loss.ema_momentum);
+        detail::require(std::isfinite(state->ema) && state->ema > 0.0, where, "state->ema", "finite and > 0", state->ema);
+    }
     // Everything that could fail later is checked here, before any output or state is written.
     for (index_t i = 0; i < batch; ++i) {
         const auto& gt = targets[static_cast<std::size_t>(i)];
+        detail::require_data(gt.labels, where, ("targets[" + std::to_string(i) + "].labels").c_str());
         for (index_t g = 0; g < gt.labels.extent(0); ++g) {
             const auto l = static_cast<std::int64_t>(gt.labels(g));
             if (l < 0 || l >= k)

@@ -15,6 +15,7 @@
 // rounding of exp for Gaussian; exec::parallel runs the SIMD kernel on the calling thread.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
@@ -97,7 +98,14 @@ index_t nms(const soft_nms& policy, matrix_view<TB> boxes, vector_view<TS> score
     std::vector<std::uint32_t> inert;
     std::vector<T> inert_score;
     for (const std::uint32_t i : order)
-        if (sb.ch.slot_of[i] < 0) inert.push_back(i), inert_score.push_back(static_cast<T>(scores(i)));
+        if (sb.ch.slot_of[i] < 0) inert.push_back(i);
+    // Picks go by the score in T, ties in index order: distinct scores of another type (double
+    // scores, float boxes) can round to one T score, so the score order alone is not enough.
+    std::stable_sort(inert.begin(), inert.end(), [&](std::uint32_t a, std::uint32_t b) {
+        const T sa = static_cast<T>(scores(a)), sb_ = static_cast<T>(scores(b));
+        return sa > sb_ || (sa == sb_ && a < b);
+    });
+    for (const std::uint32_t i : inert) inert_score.push_back(static_cast<T>(scores(i)));
 
     const T t = detail::threshold_below<T>(policy.iou_threshold);
     index_t count = 0;

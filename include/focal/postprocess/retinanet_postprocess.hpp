@@ -97,6 +97,7 @@ template <class P, class Exec, class T>
 std::vector<candidate> level_candidates(const Exec& exec, const matrix_view<const T>& logits, float logit_min, index_t k) {
     const index_t anchors = logits.extent(0);
     k = std::min<index_t>(k, logits.size());
+    if (k <= 0) return {};  // nothing to find (and no row to point at when there are no classes)
     index_t parts = 1;
     if constexpr (std::is_same_v<Exec, exec::parallel_policy>)
         if (static_cast<std::size_t>(logits.size()) >= exec.min_elements)
@@ -146,6 +147,9 @@ index_t postprocess(const retinanet_postprocess& p, matrix_view<TL> logits, matr
     index_t total = 0;
     for (index_t n : anchors_per_level) {
         detail::require(n >= 0, where, "anchors_per_level", "non-negative counts", n);
+        // Compared before adding: a sum of huge counts could wrap around to A.
+        detail::require(n <= a - total, where, "anchors_per_level", "counts summing to the logits' rows " + std::to_string(a),
+                        "counts exceeding it: ", total, " + ", n);
         total += n;
     }
     detail::require(total == a, where, "anchors_per_level", "counts summing to the logits' rows " + std::to_string(a), total);
@@ -160,6 +164,10 @@ index_t postprocess(const retinanet_postprocess& p, matrix_view<TL> logits, matr
     detail::require_data(out.boxes, where, "out.boxes");
     detail::require_data(out.scores, where, "out.scores");
     detail::require_data(out.labels, where, "out.labels");
+    // A class index that L cannot hold would be written wrapped.
+    detail::require(k == 0 || static_cast<std::uintmax_t>(k - 1) <= static_cast<std::uintmax_t>(std::numeric_limits<L>::max()),
+                    where, "out.labels", "of an integer type that holds the largest class index " + std::to_string(k - 1),
+                    "a maximum of ", +std::numeric_limits<L>::max());
 
     using P = host_packet_t<std::remove_const_t<TL>, !std::is_same_v<Exec, exec::scalar_policy>>;
     const float logit_min = detail::logit_threshold(p.score_threshold);
@@ -167,7 +175,7 @@ index_t postprocess(const retinanet_postprocess& p, matrix_view<TL> logits, matr
     std::vector<std::int64_t> labels;
     index_t level_begin = 0;
     for (index_t level_anchors : anchors_per_level) {
-        const matrix_view<const std::remove_const_t<TL>> level(level_anchors ? &logits(level_begin, 0) : logits.data_handle(),
+        const matrix_view<const std::remove_const_t<TL>> level(level_anchors && k ? &logits(level_begin, 0) : logits.data_handle(),
                                                                {level_anchors, k}, {logits.stride(0), logits.stride(1)});
         for (const auto& c : detail::level_candidates<P>(exec, level, logit_min, p.candidates_per_level)) {
             const float score = detail::sigmoid_score(c.logit);
@@ -212,6 +220,7 @@ void postprocess_batch(const retinanet_postprocess& p, view<TL, 3> logits, view<
                        std::span<const index_t> anchors_per_level, std::span<const image_size> sizes, view<T, 3> out_boxes,
                        matrix_view<T> out_scores, matrix_view<L> out_labels, vector_view<TN> counts, const Exec& exec = {}) {
     constexpr const char* where = "focal::postprocess_batch";
+    detail::require_valid_extents(logits, where, "logits");
     const index_t batch = logits.extent(0);
     detail::require(deltas.extent(0) == batch && static_cast<index_t>(sizes.size()) == batch && out_boxes.extent(0) == batch &&
                         out_scores.extent(0) == batch && out_labels.extent(0) == batch && counts.extent(0) == batch,
@@ -220,14 +229,20 @@ void postprocess_batch(const retinanet_postprocess& p, view<TL, 3> logits, view<
                         detail::shape_string(out_boxes) + ", counts " + detail::shape_string(counts));
     detail::require(deltas.extent(2) == 4 && out_boxes.extent(2) == 4, where, "deltas and out_boxes", "of last extent 4",
                     detail::shape_string(deltas) + " and " + detail::shape_string(out_boxes));
+    // A count that TN cannot hold would be written wrapped (a negative detections_per_image is
+    // reported by postprocess).
+    detail::require(p.detections_per_image < 0 || static_cast<std::uintmax_t>(p.detections_per_image) <=
+                                                      static_cast<std::uintmax_t>(std::numeric_limits<TN>::max()),
+                    where, "counts", "of an integer type that holds detections_per_image = " + std::to_string(p.detections_per_image),
+                    "a maximum of ", +std::numeric_limits<TN>::max());
     auto one = [&](index_t b, const auto& inner_exec) {
         auto slice2 = [&](const auto& v, index_t cols) {
             using E = std::remove_reference_t<decltype(*v.data_handle())>;
-            return matrix_view<E>(v.extent(0) ? &v(b, 0, 0) : v.data_handle(), {v.extent(1), cols}, {v.stride(1), v.stride(2)});
+            return matrix_view<E>(v.size() ? &v(b, 0, 0) : v.data_handle(), {v.extent(1), cols}, {v.stride(1), v.stride(2)});
         };
         auto row = [&](const auto& m) {
             using E = std::remove_reference_t<decltype(*m.data_handle())>;
-            return vector_view<E>(&m(b, 0), {m.extent(1)}, {m.stride(1)});
+            return vector_view<E>(m.size() ? &m(b, 0) : m.data_handle(), {m.extent(1)}, {m.stride(1)});
         };
         const detections_output<T, L> out{slice2(out_boxes, 4), row(out_scores), row(out_labels)};
         counts(b) = static_cast<TN>(postprocess(p, slice2(logits, logits.extent(2)), slice2(deltas, 4), anchors, anchors_per_level,

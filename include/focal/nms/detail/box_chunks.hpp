@@ -216,7 +216,10 @@ FOCAL_INLINE auto chunk_may_overlap(const box4<P>& p, const box4<P>& b, P limit)
 
 template <class T>
 FOCAL_INLINE T overlap_limit(T threshold, T area) noexcept {
-    return threshold * area * T(1.0 - 1.0 / 1024.0);
+    const T limit = threshold * area * T(1.0 - 1.0 / 1024.0);
+    // Below the smallest normal T rounding is no longer relative (0.5 * 3 * 2^-149 rounds up to
+    // 2 * 2^-149, cutting an IoU of 2 / 3): test plain overlap there, which is exact.
+    return limit < std::numeric_limits<T>::min() ? T(0) : limit;
 }
 
 // Calls visit(c) for every chunk c in [c0, c1) (multiples of the packet width) whose bounds p may
