@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages focal's build, tests and benchmarks need, if any is missing.
 #   scripts/install_deps.sh            build + test dependencies
-#   scripts/install_deps.sh --sanitizers  also clang (AddressSanitizer + UBSan builds)
+#   scripts/install_deps.sh --sanitizers  also clang, its sanitizer and libFuzzer runtimes, valgrind
 #   scripts/install_deps.sh --peers    also torch / torchvision / OpenCV for the benchmark peer figures
 #                                      (pycocotools, for the COCO evaluation peer, is not a Debian
 #                                      package: `pip install pycocotools` into a python you own)
@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(cmake g++ make libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
           zlib1g-dev libstb-dev dataset-fashion-mnist)  # the last three: the example RetinaNet
 if [[ "${1:-}" == "--sanitizers" ]]; then
-  packages+=(clang)
+  packages+=(clang libclang-rt-14-dev valgrind)
 fi
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(python3 python3-numpy python3-torch python3-torchvision python3-opencv libopenblas0-pthread)

@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# Builds the unit tests and examples with clang's AddressSanitizer + UndefinedBehaviorSanitizer
-# and runs them: any out-of-bounds access, use after free, signed overflow, bad cast or misaligned
+# Builds the unit tests and examples with AddressSanitizer + UndefinedBehaviorSanitizer and runs
+# them: any out-of-bounds access, use after free, leak, signed overflow, bad cast or misaligned
 # access fails the run.
-#   scripts/test_sanitizers.sh           (build-asan/ by default; BUILD_DIR=... JOBS=... to change)
+#   scripts/test_sanitizers.sh                clang, then gcc (build-asan-clang/, build-asan-gcc/)
+#   COMPILERS="gcc" scripts/test_sanitizers.sh   one of them
+#   BUILD_DIR=... JOBS=... scripts/test_sanitizers.sh   (BUILD_DIR is suffixed with -clang / -gcc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install_deps.sh --sanitizers
 
-build_dir=${BUILD_DIR:-build-asan}
+build_root=${BUILD_DIR:-build-asan}
 jobs=${JOBS:-$(nproc)}
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-CXX=clang++ cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$flags" \
-      -DFOCAL_WARNINGS_AS_ERRORS=ON -DFOCAL_BUILD_TESTS=ON -DFOCAL_BUILD_EXAMPLES=ON -DFOCAL_BUILD_BENCHMARKS=OFF \
-      -DFOCAL_CUDA_COMPILE_CHECKS=OFF
-# The unit tests and examples only: the compile and package checks add nothing under sanitizers.
-cmake --build "$build_dir" -j "$jobs" --target $(cd "$build_dir" && ctest -N -E 'package|header|cuda' | awk '/Test +#/ {print $3}')
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" -E 'package|header|cuda'
+
+for compiler in ${COMPILERS:-clang gcc}; do
+  case $compiler in
+    clang) cxx=clang++ ;;
+    gcc) cxx=g++ ;;
+    *) echo "test_sanitizers.sh: COMPILERS must list clang and/or gcc, got '$compiler'" >&2; exit 2 ;;
+  esac
+  build_dir=$build_root-$compiler
+  echo "== AddressSanitizer + UBSan, $compiler ($build_dir)"
+  CXX=$cxx cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$flags" \
+        -DFOCAL_WARNINGS_AS_ERRORS=ON -DFOCAL_BUILD_TESTS=ON -DFOCAL_BUILD_EXAMPLES=ON -DFOCAL_BUILD_BENCHMARKS=OFF \
+        -DFOCAL_CUDA_COMPILE_CHECKS=OFF
+  # The unit tests and examples only: the compile and package checks add nothing under sanitizers.
+  cmake --build "$build_dir" -j "$jobs" --target $(cd "$build_dir" && ctest -N -E 'package|header|cuda' | awk '/Test +#/ {print $3}')
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" -E 'package|header|cuda'
+done
