@@ -23,21 +23,15 @@
 #include <string>
 #include <vector>
 
-#include <focal/core/thread_pool.hpp>
 #include <focal/eval/coco_eval.hpp>
 #include <focal/eval/coco_json.hpp>
 
 #include "byte_reader.hpp"
+#include "reference.hpp"
 
 namespace {
 
 using namespace focal_fuzz;
-
-focal::thread_pool& pool() {
-    static focal::thread_pool p(1);
-    return p;
-}
-focal::exec::parallel_policy parallel() { return {.threads = 2, .pool = &pool(), .min_elements = 0}; }
 
 bool in_unit_or_minus_one(double v) { return v == -1.0 || (v >= 0.0 && v <= 1.0); }
 

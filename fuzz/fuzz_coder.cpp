@@ -18,7 +18,6 @@
 #include <vector>
 
 #include <focal/coder/box_coding.hpp>
-#include <focal/core/thread_pool.hpp>
 
 #include "byte_reader.hpp"
 #include "reference.hpp"
@@ -27,12 +26,6 @@ namespace {
 
 using namespace focal_fuzz;
 using focal::index_t;
-
-focal::thread_pool& pool() {
-    static focal::thread_pool p(1);
-    return p;
-}
-focal::exec::parallel_policy parallel() { return {.threads = 2, .pool = &pool(), .min_elements = 0}; }
 
 // The size of the values a coordinate is computed from, as a bound on its rounding error: SIMD
 // and scalar code round differently (fused multiply-add, exp and log to the ulp), and a result

@@ -24,7 +24,6 @@
 #include <focal/assign/targets.hpp>
 #include <focal/box/pairwise.hpp>
 #include <focal/coder/delta_xywh.hpp>
-#include <focal/core/thread_pool.hpp>
 
 #include "byte_reader.hpp"
 #include "reference.hpp"
@@ -33,12 +32,6 @@ namespace {
 
 using namespace focal_fuzz;
 using focal::index_t;
-
-focal::thread_pool& pool() {
-    static focal::thread_pool p(1);
-    return p;
-}
-focal::exec::parallel_policy parallel() { return {.threads = 2, .pool = &pool(), .min_elements = 0}; }
 
 template <class T>
 bool finite_box(const focal::box4<T>& b) {

@@ -20,7 +20,6 @@
 #include <set>
 #include <vector>
 
-#include <focal/core/thread_pool.hpp>
 #include <focal/nms/nms.hpp>
 
 #include "byte_reader.hpp"
@@ -30,12 +29,6 @@ namespace {
 
 using namespace focal_fuzz;
 using focal::index_t;
-
-focal::thread_pool& pool() {
-    static focal::thread_pool p(1);  // two threads with the caller: the pool path runs
-    return p;
-}
-focal::exec::parallel_policy parallel() { return {.threads = 2, .pool = &pool(), .min_elements = 0}; }
 
 bool valid_threshold(double t) { return t >= 0.0 && t <= 1.0; }
 

@@ -20,7 +20,6 @@
 #include <span>
 #include <vector>
 
-#include <focal/core/thread_pool.hpp>
 #include <focal/postprocess/retinanet_postprocess.hpp>
 
 #include "byte_reader.hpp"
@@ -30,12 +29,6 @@ namespace {
 
 using namespace focal_fuzz;
 using focal::index_t;
-
-focal::thread_pool& pool() {
-    static focal::thread_pool p(1);
-    return p;
-}
-focal::exec::parallel_policy parallel() { return {.threads = 2, .pool = &pool(), .min_elements = 0}; }
 
 struct batch_input {
     index_t batch = 0, anchors = 0, classes = 0;

@@ -13,11 +13,20 @@
 
 #include <focal/box/box4.hpp>
 #include <focal/box/iou.hpp>
+#include <focal/core/execution.hpp>
+#include <focal/core/thread_pool.hpp>
 #include <focal/core/view.hpp>
 
 namespace focal_fuzz {
 
 using focal::index_t;
+
+// exec::parallel on two threads (one pool worker plus the caller) and no size threshold, so that
+// even the fuzzers' small inputs take the threaded paths.
+inline focal::exec::parallel_policy parallel() {
+    static focal::thread_pool pool(1);
+    return {.threads = 2, .pool = &pool, .min_elements = 0};
+}
 
 // A rows x cols matrix (given row-major) in one of three layouts, so that the drivers' packed
 // and strided paths both run: 0 row-major, 1 column-major, 2 rows padded with NaN.
