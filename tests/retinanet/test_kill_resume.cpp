@@ -105,10 +105,10 @@ TEST_CASE("SIGKILL: a killed run resumes from its last checkpoint to the weights
     const auto resumed = retinanet::io::read_npz(killed / "checkpoint.npz");
     REQUIRE(resumed.size() == reference.size());
     std::size_t compared = 0;
-    for (const auto& [name, array] : reference) {
-        const auto it = resumed.find(name);
+    for (const auto& entry : reference) {  // not a structured binding: clang 14 cannot capture one in CHECK_MESSAGE
+        const auto it = resumed.find(entry.first);
         REQUIRE(it != resumed.end());
-        CHECK_MESSAGE(it->second.values == array.values, name);  // bit for bit: parameters, velocities, run state
+        CHECK_MESSAGE(it->second.values == entry.second.values, entry.first);  // bit for bit: parameters, velocities, run state
         ++compared;
     }
     CHECK(compared > 20);
