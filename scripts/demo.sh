@@ -14,7 +14,7 @@ minutes=${MINUTES:-10}
 threads=${THREADS:-$(nproc)}
 
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DFOCAL_BUILD_TESTS=OFF -DFOCAL_BUILD_BENCHMARKS=OFF \
-      -DFOCAL_BUILD_EXAMPLES=ON >/dev/null
+      -DFOCAL_BUILD_EXAMPLES=ON -DFOCAL_BUILD_CUDA=OFF >/dev/null
 cmake --build "$build_dir" --target retinanet_train -j "$(nproc)"
 
 "$build_dir/examples/retinanet/retinanet_train" --config demo --minutes "$minutes" --threads "$threads" \

@@ -27,7 +27,7 @@ done
 flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CXX=clang++ cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$flags" \
       -DFOCAL_BUILD_FUZZERS=ON -DFOCAL_BUILD_EXAMPLES=ON -DFOCAL_BUILD_TESTS=OFF -DFOCAL_BUILD_BENCHMARKS=OFF \
-      -DFOCAL_CUDA_COMPILE_CHECKS=OFF -DFOCAL_INSTALL=OFF -DFOCAL_WARNINGS_AS_ERRORS=ON >/dev/null
+      -DFOCAL_CUDA_COMPILE_CHECKS=OFF -DFOCAL_BUILD_CUDA=OFF -DFOCAL_INSTALL=OFF -DFOCAL_WARNINGS_AS_ERRORS=ON >/dev/null
 cmake --build "$build_dir" -j "$jobs" --target "${targets[@]/#/fuzz_}"
 
 runs="$build_dir/fuzz-runs"

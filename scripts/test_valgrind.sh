@@ -16,7 +16,7 @@ jobs=${JOBS:-$(nproc)}
 tests=(test_boxes test_coder test_anchors test_matcher test_nms test_retinanet test_coco_eval test_retinanet_npz)
 
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFOCAL_NATIVE_ARCH=OFF -DFOCAL_WARNINGS_AS_ERRORS=ON \
-      -DFOCAL_BUILD_TESTS=ON -DFOCAL_BUILD_EXAMPLES=ON -DFOCAL_BUILD_BENCHMARKS=OFF -DFOCAL_CUDA_COMPILE_CHECKS=OFF
+      -DFOCAL_BUILD_TESTS=ON -DFOCAL_BUILD_EXAMPLES=ON -DFOCAL_BUILD_BENCHMARKS=OFF -DFOCAL_CUDA_COMPILE_CHECKS=OFF -DFOCAL_BUILD_CUDA=OFF
 cmake --build "$build_dir" -j "$jobs" --target "${tests[@]}"
 
 failed=()

@@ -46,7 +46,8 @@ template <class T>
 FOCAL_HD FOCAL_INLINE T area(const box4<T>& b) noexcept {
     const T zero(0);
     const T w = b[2] - b[0], h = b[3] - b[1];
-    return math::select((w < zero) | (h < zero), zero, w * h);
+    // Two selects, not (w < 0) | (h < 0): clang warns on | between bools in the scalar instance.
+    return math::select(w < zero, zero, math::select(h < zero, zero, w * h));
 }
 
 }  // namespace focal

@@ -11,6 +11,7 @@
 
 #include <cmath>
 
+#include "../config.hpp"
 #include "../core/error.hpp"
 #include "../core/view.hpp"
 
@@ -27,7 +28,8 @@ struct reduction {
     static constexpr reduction divide_by(double n) noexcept { return {kind::normalizer, n}; }
 
     // The factor that turns the sum into the returned value, given the contributing count.
-    double scale(double count) const noexcept {
+    // FOCAL_HD: the CUDA drivers evaluate it on the device when the count is known there only.
+    FOCAL_HD double scale(double count) const noexcept {
         switch (how) {
             case kind::mean: return count > 0 ? 1.0 / count : 0.0;
             case kind::normalizer: return 1.0 / normalizer;

@@ -13,8 +13,8 @@
 
 namespace focal::detail {
 
-template <class TB, class TS>
-void check_boxes_and_scores(const matrix_view<TB>& boxes, const vector_view<TS>& scores, const char* where) {
+template <class TB, class TS, class S>
+void check_boxes_and_scores(const view<TB, 2, S>& boxes, const view<TS, 1, S>& scores, const char* where) {
     require_valid_extents(boxes, where, "boxes");
     require_extent(boxes, 1, 4, where, "boxes (N x 4, xyxy)");
     require_data(boxes, where, "boxes");
@@ -31,8 +31,8 @@ inline index_t output_capacity(index_t n, index_t max_output) noexcept {
 }
 
 // An output vector: at least `capacity` elements that do not share memory.
-template <class T>
-void check_output(const vector_view<T>& out, index_t capacity, const char* where, const char* what) {
+template <class T, class S>
+void check_output(const view<T, 1, S>& out, index_t capacity, const char* where, const char* what) {
     require(out.extent(0) >= capacity, where, what,
             "of extent >= " + std::to_string(capacity) + " (one per box that may be kept)", shape_string(out));
     require_data(out, where, what);
@@ -40,8 +40,8 @@ void check_output(const vector_view<T>& out, index_t capacity, const char* where
 }
 
 // keep: integral, and able to hold every box index.
-template <class TK>
-void check_keep(const vector_view<TK>& keep, index_t capacity, index_t n, const char* where) {
+template <class TK, class S>
+void check_keep(const view<TK, 1, S>& keep, index_t capacity, index_t n, const char* where) {
     check_output(keep, capacity, where, "keep");
     require(n == 0 || static_cast<std::uintmax_t>(n - 1) <= static_cast<std::uintmax_t>(std::numeric_limits<TK>::max()),
             where, "keep", "of an integer type that holds the largest box index " + std::to_string(n - 1),
