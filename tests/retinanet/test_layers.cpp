@@ -185,6 +185,84 @@ TEST_CASE("relu, max_pool2d and upsample_nearest: values and gradients") {
     check_gradients(up, random_tensor(1, 1, 3, 4, rng), rng);
 }
 
+TEST_CASE("group_norm on maps of several pixel chunks: against a direct evaluation, the same bits on 1 and 2 threads") {
+    // 75 x 70 = 5250 pixels: two chunks of the forward's per-chunk statistics.
+    std::mt19937 rng(3);
+    std::normal_distribution<float> d(0.5f, 2.0f);
+    tensor<float> x(8, 2, 75, 70);
+    for (auto& v : x.data) v = d(rng);
+    group_norm<float> gn("gn", 8, 2);
+    for (int k = 0; k < 8; ++k) gn.weight.value[k] = 1.0f + 0.1f * k, gn.bias.value[k] = -0.2f * k;
+    set_grad_enabled(false);
+    set_threads(1);
+    const auto y1 = gn.forward(x);
+    set_threads(2);
+    const auto y2 = gn.forward(x);
+    set_grad_enabled(true);
+    CHECK(y1.data == y2.data);
+    double worst = 0;
+    for (int n = 0; n < 2; ++n)
+        for (int g = 0; g < 2; ++g) {
+            double sum = 0, sq = 0, count = 0;
+            for (int k = 4 * g; k < 4 * g + 4; ++k)
+                for (int yy = 0; yy < x.h; ++yy)
+                    for (int xx = 0; xx < x.w; ++xx) sum += x.at(k, n, yy, xx), ++count;
+            const double mean = sum / count;
+            for (int k = 4 * g; k < 4 * g + 4; ++k)
+                for (int yy = 0; yy < x.h; ++yy)
+                    for (int xx = 0; xx < x.w; ++xx) sq += (x.at(k, n, yy, xx) - mean) * (x.at(k, n, yy, xx) - mean);
+            const double inv_std = 1.0 / std::sqrt(sq / count + 1e-5);
+            for (int k = 4 * g; k < 4 * g + 4; ++k)
+                for (int yy = 0; yy < x.h; ++yy)
+                    for (int xx = 0; xx < x.w; ++xx) {
+                        const double expected = (x.at(k, n, yy, xx) - mean) * inv_std * gn.weight.value[k] + gn.bias.value[k];
+                        worst = std::max(worst, std::abs(y1.at(k, n, yy, xx) - expected));
+                    }
+        }
+    CHECK(worst < 1e-5);
+}
+
+TEST_CASE("max_pool2d: every output and the gradient's route against a direct evaluation (ties, NaN, padding)") {
+    // Values on a coarse grid (many ties) and a few NaN; 5 channels (not a SIMD width).
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<int> level(0, 3);
+    tensor<float> x(5, 2, 7, 6);
+    for (auto& v : x.data) v = static_cast<float>(level(rng));
+    x.at(2, 0, 3, 3) = std::numeric_limits<float>::quiet_NaN();
+    x.at(2, 0, 3, 4) = std::numeric_limits<float>::quiet_NaN();
+    x.at(4, 1, 0, 0) = std::numeric_limits<float>::quiet_NaN();
+    max_pool2d<float> pool;  // 3x3, stride 2, padding 1
+    const auto y = pool.forward(x);
+    tensor<float> dy(y.c, y.n, y.h, y.w);
+    for (auto& v : dy.data) v = 1.0f;
+    const auto dx = pool.backward(dy);
+    // Reference: taps in row-major order; the first NaN, else the first maximum, wins.
+    tensor<float> expected_dx(x.c, x.n, x.h, x.w);
+    int mismatches = 0;
+    for (int n = 0; n < y.n; ++n)
+        for (int oy = 0; oy < y.h; ++oy)
+            for (int ox = 0; ox < y.w; ++ox)
+                for (int c = 0; c < y.c; ++c) {
+                    float best = 0;
+                    int by = -1, bx = -1;
+                    for (int i = 0; i < 3; ++i)
+                        for (int j = 0; j < 3; ++j) {
+                            const int iy = oy * 2 - 1 + i, ix = ox * 2 - 1 + j;
+                            if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+                            const float v = x.at(c, n, iy, ix);
+                            const bool best_nan = by >= 0 && best != best;
+                            if (!best_nan && (by < 0 || v > best || v != v)) best = v, by = iy, bx = ix;
+                        }
+                    const float got = y.at(c, n, oy, ox);
+                    mismatches += !(got == best || (got != got && best != best));
+                    expected_dx.at(c, n, by, bx) += 1.0f;
+                }
+    CHECK(mismatches == 0);
+    CHECK(std::isnan(y.at(2, 0, 1, 1)));  // the windows over the NaN pixels
+    CHECK(std::isnan(y.at(2, 0, 2, 2)));
+    CHECK(dx.data == expected_dx.data);
+}
+
 TEST_CASE("layers reject wrong inputs with focal::error") {
     conv2d<float> conv("head.conv", {.in_channels = 4, .out_channels = 8});
     tensor<float> x(3, 1, 8, 8);

@@ -32,14 +32,14 @@ int main(int argc, char** argv) try {
          {"iterations", "schedule length in iterations"},
          {"minutes", "time budget; sets the iterations from the first steps' speed (default 10 unless --iterations)"},
          {"batch", "images per step (default 16)"},
-         {"lr", "base learning rate (default 0.04 for demo and tiny, 0.01 for paper: the paper's batch-16 rate)"},
+         {"lr", "base learning rate (default 0.06 for demo, 0.04 for tiny, 0.01 for paper: the paper's batch-16 rate)"},
          {"momentum", "SGD momentum (default 0.9)"},
          {"weight-decay", "(default 1e-4)"},
          {"warmup", "warmup iterations (default 300)"},
          {"decay", "step | cosine (default step: x0.1 at 80%)"},
          {"clip", "gradient-norm clipping (default 0: off)"},
-         {"gamma", "focal loss gamma (default 2)"},
-         {"alpha", "focal loss alpha (default 0.25)"},
+         {"gamma", "focal loss gamma (default 2; 0.5 for demo)"},
+         {"alpha", "focal loss alpha (default 0.25; 0.5 for demo)"},
          {"cross-entropy", "!alpha-balanced cross entropy instead of the focal loss"},
          {"prior", "initial foreground probability of the class bias (default 0.01)"},
          {"threads", "(default: all cores)"},
@@ -49,7 +49,8 @@ int main(int argc, char** argv) try {
          {"weights", "initial weights (npz checkpoint or exported torchvision state dict)"},
          {"log-every", "(default 20)"},
          {"checkpoint-every", "(default 200)"},
-         {"no-jitter", "!no scale jitter"},
+         {"no-jitter", "!no scale jitter (the default for demo)"},
+         {"jitter", "!scale jitter 0.8-1.25 (the default for every config but demo)"},
          {"widths", "override the backbone widths, e.g. 32,64,128,256"},
          {"fpn-channels", "override the FPN / head channels"},
          {"head-convs", "override the number of head convs"}},
@@ -89,8 +90,12 @@ int main(int argc, char** argv) try {
     o.batch = static_cast<int>(args.integer("batch", 16));
     o.threads = static_cast<int>(args.integer("threads", 0));
     o.seed = seed;
-    // The demo's rate was tuned on FMNIST-Det (4-minute runs: 0.02, 0.04, 0.06; step beat cosine).
-    o.schedule.base_lr = args.number("lr", config_name == "demo" || config_name == "tiny" ? 0.04 : 0.01);
+    // The demo's settings were tuned on FMNIST-Det for its 10-minute budget (README, "Results on
+    // this 2-core machine"): at ~8,000 iterations gamma 0.5 (the paper's alpha 0.5 for it, Table 1b)
+    // learns faster than gamma 2, a rate of 0.06 beats 0.04 and 0.08, and scale jitter costs more
+    // than it gives. The paper's gamma 2 / alpha 0.25 stay the default for every other config.
+    const bool demo = config_name == "demo";
+    o.schedule.base_lr = args.number("lr", demo ? 0.06 : config_name == "tiny" ? 0.04 : 0.01);
     o.schedule.warmup_iterations = args.integer("warmup", 300);
     const std::string decay = args.text("decay", "step");
     focal::detail::require(decay == "step" || decay == "cosine", "retinanet_train", "--decay", "step or cosine", "'" + decay + "'");
@@ -99,10 +104,10 @@ int main(int argc, char** argv) try {
     o.optimizer.momentum = args.number("momentum", 0.9);
     o.optimizer.weight_decay = args.number("weight-decay", 1e-4);
     o.optimizer.clip_norm = args.number("clip", 0.0);
-    o.focal_gamma = static_cast<float>(args.number("gamma", 2.0));
-    o.focal_alpha = static_cast<float>(args.number("alpha", 0.25));
+    o.focal_gamma = static_cast<float>(args.number("gamma", demo ? 0.5 : 2.0));
+    o.focal_alpha = static_cast<float>(args.number("alpha", demo ? 0.5 : 0.25));
     o.focal_loss = !args.flag("cross-entropy");
-    if (args.flag("no-jitter")) o.min_scale = o.max_scale = 1.0f;
+    if (args.flag("no-jitter") || (demo && !args.flag("jitter"))) o.min_scale = o.max_scale = 1.0f;
     o.output = args.text("output", "runs/" + config_name);
     std::filesystem::create_directories(o.output);
     o.resume = args.flag("resume");

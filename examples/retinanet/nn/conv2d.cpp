@@ -80,15 +80,23 @@ conv2d<T>::conv2d(const std::string& name, const conv2d_options& options) : name
     if (opt_.bias) bias = parameter<T>(name + ".bias", {out});
 }
 
+// For each tap t = i k + j, a transpose of the [C_out x C_in] slice, in 16 x 16 tiles: an element
+// at a time, one side is always strided by a whole row (C_out or C_in k k floats), and the
+// untiled loop took 6% of paper-config inference.
 template <class T>
 void conv2d<T>::transpose_weight() {
-    const int k = opt_.kernel, cin = opt_.in_channels, cout = opt_.out_channels;
+    const std::size_t taps = static_cast<std::size_t>(opt_.kernel) * opt_.kernel, cin = static_cast<std::size_t>(opt_.in_channels),
+                      cout = static_cast<std::size_t>(opt_.out_channels);
+    constexpr std::size_t tile = 16;
     wt_.resize(weight.value.size());
-    for (int o = 0; o < cout; ++o)
-        for (int c = 0; c < cin; ++c)
-            for (int i = 0; i < k; ++i)
-                for (int j = 0; j < k; ++j)
-                    wt_[((static_cast<std::size_t>(i) * k + j) * cin + c) * cout + o] = weight.value[((static_cast<std::size_t>(o) * cin + c) * k + i) * k + j];
+    const T* w = weight.value.data();
+    for (std::size_t t = 0; t < taps; ++t)
+        for (std::size_t o0 = 0; o0 < cout; o0 += tile)
+            for (std::size_t c0 = 0; c0 < cin; c0 += tile) {
+                const std::size_t o1 = std::min(cout, o0 + tile), c1 = std::min(cin, c0 + tile);
+                for (std::size_t c = c0; c < c1; ++c)
+                    for (std::size_t o = o0; o < o1; ++o) wt_[(t * cin + c) * cout + o] = w[(o * cin + c) * taps + t];
+            }
 }
 
 template <class T>

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <focal/core/error.hpp>
 
@@ -27,58 +29,112 @@ group_norm<T>::group_norm(const std::string& name, int channels, int groups, dou
 }
 
 // Channels-last: every pass runs along whole pixel rows of C channels (vectorizable), keeping
-// per-channel sums that are folded into group statistics; one task per image.
+// per-channel sums that are folded into group statistics. An image's pixels are cut into chunks
+// of norm_chunk_pixels: per-channel sums in double per chunk (float partials over 64 pixels
+// inside), then added in chunk order. The chunks depend on the size only, so the bits do not
+// depend on the thread count; small maps (one chunk) run one task per image, large ones (paper
+// inference at batch 1) one task per chunk.
+namespace {
+constexpr std::size_t norm_chunk_pixels = 4096;
+
+// channel[k] = sum over pixels [begin, end) of value(x[p][k], k), float partials over 64 pixels.
+template <class T, class Value>
+void channel_sums(const T* in, std::size_t begin, std::size_t end, int c, double* channel, const Value& value) {
+    std::vector<T> row_sum(static_cast<std::size_t>(c));
+    std::fill(channel, channel + c, 0.0);
+    for (std::size_t p0 = begin; p0 < end; p0 += 64) {
+        std::fill(row_sum.begin(), row_sum.end(), T(0));
+        for (std::size_t p = p0; p < std::min(end, p0 + 64); ++p)
+            for (int k = 0; k < c; ++k) row_sum[k] += value(in[p * c + k], k);
+        for (int k = 0; k < c; ++k) channel[k] += row_sum[k];
+    }
+}
+}  // namespace
+
 template <class T>
 tensor<T> group_norm<T>::forward(const tensor<T>& x) {
     require_channels(x, channels_, "group_norm::forward", weight.name);
     const int per_group = channels_ / groups_, c = channels_;
-    const std::size_t pixels = static_cast<std::size_t>(x.h) * x.w;
+    const std::size_t pixels = static_cast<std::size_t>(x.h) * x.w, images = static_cast<std::size_t>(x.n);
+    const std::size_t chunks = std::max<std::size_t>(1, (pixels + norm_chunk_pixels - 1) / norm_chunk_pixels);
     const double count = static_cast<double>(per_group) * static_cast<double>(pixels);
     tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
-    saved s{grad_enabled() ? buffer<T>(x.size()) : buffer<T>{}, std::vector<T>(static_cast<std::size_t>(x.n) * groups_), x.n, x.h, x.w};
-    parallel_tasks(static_cast<std::size_t>(x.n), [&](std::size_t n) {
+    saved s{grad_enabled() ? buffer<T>(x.size()) : buffer<T>{}, std::vector<T>(images * groups_), x.n, x.h, x.w};
+    const auto chunk_range = [&](std::size_t chunk) {
+        return std::pair{chunk * norm_chunk_pixels, std::min(pixels, (chunk + 1) * norm_chunk_pixels)};
+    };
+    // partial[(n chunks + chunk) c + k]: a chunk's channel sums; mean_c, scale, shift: per (n, k).
+    std::vector<double> partial(images * chunks * c);
+    std::vector<T> mean_c(images * c), inv_c(images * c), scale(images * c), shift(images * c);
+    const auto chunk_sums = [&](std::size_t n, std::size_t chunk, bool centred) {
         const T* in = x.data.data() + n * x.image_size();
-        // Pass 1: per-channel sums (float lanes per pixel row, accumulated in double per row).
-        std::vector<double> channel(static_cast<std::size_t>(c), 0.0), group_mean(static_cast<std::size_t>(groups_));
-        std::vector<T> row_sum(static_cast<std::size_t>(c));
-        auto accumulate = [&](auto&& value) {
-            std::fill(channel.begin(), channel.end(), 0.0);
-            for (std::size_t p0 = 0; p0 < pixels; p0 += 64) {  // float partial sums over <= 64 pixels
-                std::fill(row_sum.begin(), row_sum.end(), T(0));
-                for (std::size_t p = p0; p < std::min(pixels, p0 + 64); ++p)
-                    for (int k = 0; k < c; ++k) row_sum[k] += value(in[p * c + k], k);
-                for (int k = 0; k < c; ++k) channel[k] += row_sum[k];
-            }
-        };
-        accumulate([](T v, int) { return v; });
-        for (int g = 0; g < groups_; ++g) {
-            double sum = 0;
-            for (int k = 0; k < per_group; ++k) sum += channel[g * per_group + k];
-            group_mean[g] = sum / count;
+        const auto [begin, end] = chunk_range(chunk);
+        double* out = partial.data() + (n * chunks + chunk) * c;
+        if (!centred) channel_sums(in, begin, end, c, out, [](T v, int) { return v; });
+        else {
+            const T* m = mean_c.data() + n * c;
+            channel_sums(in, begin, end, c, out, [m](T v, int k) { return (v - m[k]) * (v - m[k]); });
         }
-        // Pass 2: centred squares (no cancellation).
-        std::vector<T> mean_c(static_cast<std::size_t>(c));
-        for (int k = 0; k < c; ++k) mean_c[k] = static_cast<T>(group_mean[k / per_group]);
-        accumulate([&](T v, int k) { return (v - mean_c[k]) * (v - mean_c[k]); });
-        std::vector<T> inv_c(static_cast<std::size_t>(c)), scale(static_cast<std::size_t>(c)), shift(static_cast<std::size_t>(c));
+    };
+    // Group statistics of image n from its chunks' sums, in chunk order.
+    const auto group_sum = [&](std::size_t n, int g) {
+        double sum = 0;
+        for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
+            double chunk_sum = 0;
+            for (int k = 0; k < per_group; ++k) chunk_sum += partial[(n * chunks + chunk) * c + g * per_group + k];
+            sum += chunk_sum;
+        }
+        return sum;
+    };
+    const auto set_means = [&](std::size_t n) {
         for (int g = 0; g < groups_; ++g) {
-            double sq = 0;
-            for (int k = 0; k < per_group; ++k) sq += channel[g * per_group + k];
-            const T inv_std = static_cast<T>(1.0 / std::sqrt(sq / count + eps_));
+            const T mean = static_cast<T>(group_sum(n, g) / count);
+            for (int k = g * per_group; k < (g + 1) * per_group; ++k) mean_c[n * c + k] = mean;
+        }
+    };
+    const auto set_scales = [&](std::size_t n) {  // centred squares (no cancellation) -> 1 / std
+        for (int g = 0; g < groups_; ++g) {
+            const T inv_std = static_cast<T>(1.0 / std::sqrt(group_sum(n, g) / count + eps_));
             s.inv_std[n * groups_ + g] = inv_std;
-            for (int k = g * per_group; k < (g + 1) * per_group; ++k) inv_c[k] = inv_std;
+            for (int k = g * per_group; k < (g + 1) * per_group; ++k) inv_c[n * c + k] = inv_std;
         }
-        for (int k = 0; k < c; ++k) scale[k] = inv_c[k] * weight.value[k], shift[k] = bias.value[k] - mean_c[k] * scale[k];
-        T* out = y.data.data() + n * x.image_size();
-        T* xhat = s.normalized.empty() ? nullptr : s.normalized.data() + n * x.image_size();
-        for (std::size_t p = 0; p < pixels; ++p) {
-            const T* xi = in + p * c;
-            T* yo = out + p * c;
-            for (int k = 0; k < c; ++k) yo[k] = xi[k] * scale[k] + shift[k];
+        for (int k = 0; k < c; ++k) {
+            const std::size_t i = n * c + k;
+            scale[i] = inv_c[i] * weight.value[k], shift[i] = bias.value[k] - mean_c[i] * scale[i];
+        }
+    };
+    const auto normalize = [&](std::size_t n, std::size_t chunk) {
+        const auto [begin, end] = chunk_range(chunk);
+        const T* sc = scale.data() + n * c;
+        const T* sh = shift.data() + n * c;
+        const T* m = mean_c.data() + n * c;
+        const T* inv = inv_c.data() + n * c;
+        const std::size_t base = n * x.image_size();
+        T* xhat = s.normalized.empty() ? nullptr : s.normalized.data() + base;
+        for (std::size_t p = begin; p < end; ++p) {
+            const T* xi = x.data.data() + base + p * c;
+            T* yo = y.data.data() + base + p * c;
+            for (int k = 0; k < c; ++k) yo[k] = xi[k] * sc[k] + sh[k];
             if (xhat)
-                for (int k = 0; k < c; ++k) xhat[p * c + k] = (xi[k] - mean_c[k]) * inv_c[k];
+                for (int k = 0; k < c; ++k) xhat[p * c + k] = (xi[k] - m[k]) * inv[k];
         }
-    });
+    };
+    if (chunks == 1) {  // one task per image, all passes
+        parallel_tasks(images, [&](std::size_t n) {
+            chunk_sums(n, 0, false);
+            set_means(n);
+            chunk_sums(n, 0, true);
+            set_scales(n);
+            normalize(n, 0);
+        });
+    } else {  // the same arithmetic, one task per chunk, statistics between the passes
+        const std::size_t tasks = images * chunks;
+        parallel_tasks(tasks, [&](std::size_t t) { chunk_sums(t / chunks, t % chunks, false); });
+        for (std::size_t n = 0; n < images; ++n) set_means(n);
+        parallel_tasks(tasks, [&](std::size_t t) { chunk_sums(t / chunks, t % chunks, true); });
+        for (std::size_t n = 0; n < images; ++n) set_scales(n);
+        parallel_tasks(tasks, [&](std::size_t t) { normalize(t / chunks, t % chunks); });
+    }
     if (grad_enabled()) cache_.push_back(std::move(s));
     return y;
 }

@@ -52,32 +52,47 @@ tensor<T> max_pool2d<T>::forward(const tensor<T>& x) {
     tensor<T> y(x.c, x.n, ho, wo, uninitialized);
     saved s{std::vector<std::uint32_t>(grad_enabled() ? y.size() : 0), x.n, x.h, x.w};
     const std::size_t c = static_cast<std::size_t>(x.c);
+    // Taps outer, channels inner (contiguous, channels-last): the compiler vectorizes the select.
+    // A tap replaces the running maximum when it is larger or NaN, unless that maximum is NaN
+    // already: the first maximum wins and the first NaN propagates, as torch.
     parallel_tasks(static_cast<std::size_t>(x.n) * ho, [&](std::size_t task) {
         const std::size_t n = task / ho;
         const int oy = static_cast<int>(task % ho);
         const T* in = x.data.data() + n * x.image_size();
         for (int ox = 0; ox < wo; ++ox) {
             const std::size_t out = ((n * ho + oy) * wo + ox) * c;
-            for (std::size_t k = 0; k < c; ++k) {
-                T best = -std::numeric_limits<T>::infinity();
-                std::uint32_t arg = 0;
-                bool any = false;
-                for (int i = 0; i < kernel_ && !(any && best != best); ++i) {
-                    const int iy = oy * stride_ - padding_ + i;
-                    if (iy < 0 || iy >= x.h) continue;
-                    for (int j = 0; j < kernel_; ++j) {
-                        const int ix = ox * stride_ - padding_ + j;
-                        if (ix < 0 || ix >= x.w) continue;
-                        const auto idx = static_cast<std::uint32_t>((static_cast<std::size_t>(iy) * x.w + ix) * c + k);
-                        const T v = in[idx];
-                        if (!any || v > best || v != v) {  // first maximum wins; NaN propagates, as torch
-                            best = v, arg = idx, any = true;
-                            if (v != v) break;
-                        }
+            T* best = y.data.data() + out;
+            std::uint32_t* arg = s.argmax.empty() ? nullptr : s.argmax.data() + out;
+            bool any = false;
+            for (int i = 0; i < kernel_; ++i) {
+                const int iy = oy * stride_ - padding_ + i;
+                if (iy < 0 || iy >= x.h) continue;
+                for (int j = 0; j < kernel_; ++j) {
+                    const int ix = ox * stride_ - padding_ + j;
+                    if (ix < 0 || ix >= x.w) continue;
+                    const auto base = static_cast<std::uint32_t>((static_cast<std::size_t>(iy) * x.w + ix) * c);
+                    const T* v = in + base;
+                    if (!any) {
+                        std::copy(v, v + c, best);
+                        if (arg)
+                            for (std::size_t k = 0; k < c; ++k) arg[k] = base + static_cast<std::uint32_t>(k);
+                        any = true;
+                        continue;
                     }
+                    const auto take = [&](std::size_t k) { return (v[k] > best[k] || v[k] != v[k]) && best[k] == best[k]; };
+                    if (arg)
+                        for (std::size_t k = 0; k < c; ++k) {
+                            const bool t = take(k);
+                            arg[k] = t ? base + static_cast<std::uint32_t>(k) : arg[k];
+                            best[k] = t ? v[k] : best[k];
+                        }
+                    else
+                        for (std::size_t k = 0; k < c; ++k) best[k] = take(k) ? v[k] : best[k];
                 }
-                y.data[out + k] = best;
-                if (!s.argmax.empty()) s.argmax[out + k] = arg;
+            }
+            if (!any) {  // a window entirely in the padding
+                std::fill(best, best + c, -std::numeric_limits<T>::infinity());
+                if (arg) std::fill(arg, arg + c, 0u);
             }
         }
     });
