@@ -11,19 +11,14 @@ compute_loss (16 images). Exits 0 with {"rows": []} when torch / torchvision / C
 import json
 import sys
 
+from peer_common import cuda_torch, median_ms
+
 
 def main():
-    try:
-        import torch
-        from torchvision.ops import sigmoid_focal_loss
-    except Exception as e:  # noqa: BLE001
-        print(f"peers_loss.py: torch/torchvision unavailable: {e}", file=sys.stderr)
-        print(json.dumps({"rows": []}))
+    torch = cuda_torch("peers_loss.py", "torchvision.ops")
+    if torch is None:
         return 0
-    if not torch.cuda.is_available():
-        print("peers_loss.py: no CUDA device", file=sys.stderr)
-        print(json.dumps({"rows": []}))
-        return 0
+    from torchvision.ops import sigmoid_focal_loss
 
     dev = torch.device("cuda")
     n, k = 201600, 80
@@ -42,22 +37,6 @@ def main():
         onehot[fg, labels[fg]] = 1.0
         return logits, labels, onehot
 
-    def timed(fn, reps=20, warmup=3):
-        for _ in range(warmup):
-            fn()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(reps):
-            start = torch.cuda.Event(enable_timing=True)
-            stop = torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            stop.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(stop))
-        times.sort()
-        return times[len(times) // 2]
-
     rows = []
 
     logits, labels, onehot = make_image()
@@ -73,7 +52,7 @@ def main():
         leaf.grad = None
         one_image(leaf, labels, onehot, 1.0).backward()
 
-    rows.append({"name": "focal_loss/201600x80", "ms": timed(single)})
+    rows.append({"name": "focal_loss/201600x80", "ms": median_ms(torch, single)})
 
     b = 16
     images = [make_image() for _ in range(b)]
@@ -87,7 +66,7 @@ def main():
         total = sum(one_image(x[i], lab[i], oh[i], float(b)) for i in range(b))
         total.backward()
 
-    rows.append({"name": "focal_loss/16x201600x80", "ms": timed(batch)})
+    rows.append({"name": "focal_loss/16x201600x80", "ms": median_ms(torch, batch)})
     print(json.dumps({"rows": rows}))
     return 0
 

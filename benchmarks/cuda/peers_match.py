@@ -13,20 +13,15 @@ Prints one JSON object {"rows": [{"name": ..., "ms": ...}, ...]}; {"rows": []} w
 import json
 import sys
 
+from peer_common import cuda_torch, median_ms
+
 
 def main():
-    try:
-        import torch
-        from torchvision.models.detection import _utils as det_utils
-        from torchvision.ops import box_iou
-    except Exception as e:  # noqa: BLE001
-        print(f"peers_match.py: torch/torchvision unavailable: {e}", file=sys.stderr)
-        print(json.dumps({"rows": []}))
+    torch = cuda_torch("peers_match.py", "torchvision.ops", "torchvision.models.detection._utils")
+    if torch is None:
         return 0
-    if not torch.cuda.is_available():
-        print("peers_match.py: no CUDA device", file=sys.stderr)
-        print(json.dumps({"rows": []}))
-        return 0
+    from torchvision.models.detection import _utils as det_utils
+    from torchvision.ops import box_iou
     dev = torch.device("cuda")
     torch.manual_seed(0)
 
@@ -50,21 +45,6 @@ def main():
         wh = torch.rand(n, 2, device=dev) * 384 + 16
         return torch.cat([xy - wh / 2, xy + wh / 2], dim=1)
 
-    def time_ms(fn, reps=20, warmup=3):
-        for _ in range(warmup):
-            fn()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(reps):
-            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            stop.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(stop))
-        times.sort()
-        return times[len(times) // 2]
-
     all_anchors = pyramid().float().contiguous()
     anchors = all_anchors[:120000].contiguous()
     gt = random_gt(50)
@@ -73,9 +53,9 @@ def main():
     deltas = (torch.rand(all_anchors.shape[0], 4, device=dev) * 2 - 1).contiguous()
     n = all_anchors.shape[0]
     rows = [
-        {"name": f"match/{anchors.shape[0]}x50", "ms": time_ms(lambda: matcher(box_iou(gt, anchors)))},
-        {"name": f"pairwise_iou/{anchors.shape[0]}x50", "ms": time_ms(lambda: box_iou(anchors, gt))},
-        {"name": f"decode/{n}", "ms": time_ms(lambda: coder.decode_single(deltas, all_anchors))},
+        {"name": f"match/{anchors.shape[0]}x50", "ms": median_ms(torch, lambda: matcher(box_iou(gt, anchors)))},
+        {"name": f"pairwise_iou/{anchors.shape[0]}x50", "ms": median_ms(torch, lambda: box_iou(anchors, gt))},
+        {"name": f"decode/{n}", "ms": median_ms(torch, lambda: coder.decode_single(deltas, all_anchors))},
     ]
     print(json.dumps({"rows": rows}))
     return 0

@@ -5,37 +5,16 @@ Prints {"rows": [{"name": ..., "ms": ...}]}; {"rows": []} when torch / CUDA is u
 import json
 import sys
 
-
-def median_ms(fn, torch, repeats=20, warmup=3):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    times.sort()
-    return times[len(times) // 2]
+from peer_common import cuda_torch, median_ms
 
 
 def main():
-    try:
-        import torch
-        import torchvision
-        from torchvision.models.detection import retinanet_resnet50_fpn
-        from torchvision.models.detection.image_list import ImageList
-    except Exception as e:  # noqa: BLE001
-        print(f"peers_nms: torch/torchvision unavailable: {e}", file=sys.stderr)
-        print(json.dumps({"rows": []}))
+    torch = cuda_torch("peers_nms.py", "torchvision", "torchvision.models.detection")
+    if torch is None:
         return 0
-    if not torch.cuda.is_available():
-        print("peers_nms: no CUDA device", file=sys.stderr)
-        print(json.dumps({"rows": []}))
-        return 0
+    import torchvision
+    from torchvision.models.detection import retinanet_resnet50_fpn
+    from torchvision.models.detection.image_list import ImageList
     dev = torch.device("cuda")
     rows = []
     g = torch.Generator(device="cpu").manual_seed(1)
@@ -44,7 +23,7 @@ def main():
         wh = torch.rand(n, 2, generator=g) * 90 + 10
         boxes = torch.cat([xy, xy + wh], 1).to(dev)
         scores = torch.rand(n, generator=g).to(dev)
-        rows.append({"name": f"nms/{n}", "ms": median_ms(lambda: torchvision.ops.nms(boxes, scores, 0.5), torch)})
+        rows.append({"name": f"nms/{n}", "ms": median_ms(torch, lambda: torchvision.ops.nms(boxes, scores, 0.5))})
 
     model = retinanet_resnet50_fpn(num_classes=91, weights=None, weights_backbone=None).to(dev).eval()
     batch, h, w = 8, 800, 1344
@@ -67,7 +46,7 @@ def main():
         with torch.no_grad():
             return model.postprocess_detections(head, split_anchors, images.image_sizes)
 
-    rows.append({"name": "postprocess/8x800x1344x91", "ms": median_ms(post, torch)})
+    rows.append({"name": "postprocess/8x800x1344x91", "ms": median_ms(torch, post)})
     print(json.dumps({"rows": rows}))
     return 0
 

@@ -19,34 +19,17 @@
 #include <vector>
 
 #include "harness.cuh"
+#include "support/matcher_cases.hpp"
 
 using focal::index_t;
 using boxes = std::vector<float>;  // row-major n x 4
+using focal_test_support::random_boxes;
+using focal_test_support::every_matcher;
 namespace fc = focal::cuda;
 
 namespace {
 
 index_t rows(const boxes& b) { return static_cast<index_t>(b.size() / 4); }
-
-boxes random_boxes(std::mt19937& rng, index_t n, float w, float h, float smin, float smax) {
-    std::uniform_real_distribution<float> ux(0, w), uy(0, h), us(smin, smax), ur(0.5f, 2.0f);
-    boxes b;
-    for (index_t i = 0; i < n; ++i) {
-        const float cx = ux(rng), cy = uy(rng), bw = us(rng), bh = bw * ur(rng);
-        b.insert(b.end(), {cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2});
-    }
-    return b;
-}
-
-std::vector<focal::max_iou_matcher> every_matcher() {
-    std::vector<focal::max_iou_matcher> ms = {focal::max_iou_matcher{}, focal::matcher_presets::torchvision(),
-                                              focal::matcher_presets::detectron()};
-    focal::max_iou_matcher no_lq;
-    no_lq.allow_low_quality_matches = false;
-    ms.push_back(no_lq);
-    ms.push_back(focal::max_iou_matcher{.high = 0.7f, .low = 0.3f, .low_quality_min_iou = 0.2f, .crowd_threshold = 0.25f});
-    return ms;
-}
 
 struct match_result {
     std::vector<std::int32_t> codes;

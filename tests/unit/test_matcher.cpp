@@ -26,9 +26,11 @@
 #include <vector>
 
 #include "support/fixtures.hpp"
+#include "support/matcher_cases.hpp"
 
 using focal::index_t;
 using boxes = std::vector<float>;  // row-major n x 4
+using focal_test_support::random_boxes;
 using codes = std::vector<std::int64_t>;
 
 namespace {
@@ -94,16 +96,6 @@ codes run_all(const focal::max_iou_matcher& m, const boxes& anchors, const boxes
     CHECK(run(m, anchors, gt, focal::exec::simd, crowd) == s);
     CHECK(run(m, anchors, gt, focal::exec::parallel_policy{.threads = 3, .min_elements = 1}, crowd) == s);
     return s;
-}
-
-boxes random_boxes(std::mt19937& rng, index_t n, float w, float h, float smin, float smax) {
-    std::uniform_real_distribution<float> ux(0, w), uy(0, h), us(smin, smax), ur(0.5f, 2.0f);
-    boxes b;
-    for (index_t i = 0; i < n; ++i) {
-        const float cx = ux(rng), cy = uy(rng), bw = us(rng), bh = bw * ur(rng);
-        b.insert(b.end(), {cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2});
-    }
-    return b;
 }
 
 boxes tv_anchors(focal::size2d image) {
