@@ -11,22 +11,16 @@
 #include <vector>
 
 #include "harness.cuh"
+#include "support/random_labels.hpp"
 
 namespace {
 
 using focal::index_t;
 namespace fc = focal::cuda;
 
+// RetinaNet-like: ~1% ignored, ~0.1% positive.
 std::vector<std::int64_t> retinanet_labels(std::size_t n, index_t k, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<double> d(0, 1);
-    std::uniform_int_distribution<std::int64_t> cls(0, k - 1);
-    std::vector<std::int64_t> labels(n);
-    for (auto& l : labels) {
-        const double r = d(rng);
-        l = r < 0.01 ? -2 : (r < 0.011 ? cls(rng) : -1);  // ~1% ignored, ~0.1% positive
-    }
-    return labels;
+    return focal_test_support::random_labels(n, k, seed, 0.01, 0.001);
 }
 
 std::vector<float> logits(std::size_t n, unsigned seed) {

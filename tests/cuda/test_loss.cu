@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "harness.cuh"
+#include "support/random_labels.hpp"
 
 namespace {
 
@@ -43,18 +44,7 @@ struct device_workspace {
     fc::workspace get() const { return {buffer.data(), buffer.size()}; }
 };
 
-std::vector<std::int64_t> random_labels(std::size_t n, index_t k, unsigned seed, double p_ignore = 0.05,
-                                        double p_positive = 0.1) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<double> d(0, 1);
-    std::uniform_int_distribution<std::int64_t> cls(0, k - 1);
-    std::vector<std::int64_t> labels(n);
-    for (auto& l : labels) {
-        const double r = d(rng);
-        l = r < p_ignore ? -2 : (r < p_ignore + p_positive ? cls(rng) : -1);
-    }
-    return labels;
-}
+using focal_test_support::random_labels;
 
 template <class T>
 T read_one(const fc::device_buffer<T>& b) {

@@ -18,6 +18,8 @@
 #include <focal/loss/sigmoid_focal.hpp>
 #include <focal/loss/smooth_l1.hpp>
 
+#include "support/random_labels.hpp"
+
 namespace {
 
 using focal::index_t;
@@ -32,17 +34,7 @@ std::vector<float> uniform(std::size_t n, float lo, float hi, unsigned seed) {
     return v;
 }
 
-std::vector<std::int64_t> random_labels(std::size_t n, index_t k, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<double> dist(0, 1);
-    std::uniform_int_distribution<std::int64_t> cls(0, k - 1);
-    std::vector<std::int64_t> labels(n);
-    for (auto& l : labels) {
-        const double r = dist(rng);
-        l = r < 0.05 ? -2 : (r < 0.15 ? cls(rng) : -1);
-    }
-    return labels;
-}
+using focal_test_support::random_labels;
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
