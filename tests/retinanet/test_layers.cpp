@@ -2,6 +2,7 @@
 // finite differences in double, for every layer and parameter.
 #include <cmath>
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <random>
 
@@ -111,6 +112,89 @@ TEST_CASE("conv2d gradients match finite differences (kernels 1, 3, 7; strides 1
         }
     }
     set_threads(2);
+}
+
+namespace {
+
+// Max |a - ref| over two same-sized buffers, and max |ref|.
+template <class A, class B>
+std::pair<double, double> max_error(const A& a, const B& ref) {
+    REQUIRE(a.size() == ref.size());
+    double err = 0, scale = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        err = std::max(err, std::abs(static_cast<double>(a[i]) - static_cast<double>(ref[i])));
+        scale = std::max(scale, std::abs(static_cast<double>(ref[i])));
+    }
+    return {err, scale};
+}
+
+template <class To, class From>
+tensor<To> converted(const tensor<From>& t) {
+    tensor<To> out(t.c, t.n, t.h, t.w);
+    std::copy(t.data.begin(), t.data.end(), out.data.begin());
+    return out;
+}
+
+struct conv_pass {
+    tensor<float> y, dx;
+    std::vector<float> dw, db;
+};
+
+conv_pass run_conv(conv2d<float>& conv, const tensor<float>& x, const tensor<float>& dy) {
+    for (auto* p : {&conv.weight, &conv.bias}) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
+    conv_pass r;
+    r.y = conv.forward(x);
+    r.dx = conv.backward(dy);
+    r.dw.assign(conv.weight.grad.begin(), conv.weight.grad.end());
+    r.db.assign(conv.bias.grad.begin(), conv.bias.grad.end());
+    return r;
+}
+
+}  // namespace
+
+// Winograd F(2x2, 3x3) against im2col + GEMM, both in float, each against a double reference:
+// its error may be a few times im2col's (the transforms add terms before the products), never
+// more. Sizes cover 1x1 and odd maps (partial tiles), channel counts off the 32-channel chunks,
+// and enough tiles for many blocks; the bits must not depend on the thread count.
+TEST_CASE("conv2d: Winograd F(2x2, 3x3) agrees with im2col + GEMM (forward, dX, dW), the same bits on 1 and 2 threads") {
+    std::mt19937 rng(11);
+    for (const auto& shape : {std::array{3, 16, 1, 1, 1}, {5, 7, 2, 2, 2}, {37, 45, 2, 5, 3}, {64, 33, 1, 9, 11}, {16, 8, 3, 40, 38},
+                              {33, 70, 1, 1, 97}}) {
+        const int in = shape[0], out = shape[1], n = shape[2], h = shape[3], w = shape[4];
+        INFO("conv " << in << " -> " << out << " on " << n << " x " << h << " x " << w);
+        conv2d<double> reference("c", {.in_channels = in, .out_channels = out, .winograd = false});
+        randomize(reference, rng);
+        conv2d<float> winograd("c", {.in_channels = in, .out_channels = out});
+        conv2d<float> im2col("c", {.in_channels = in, .out_channels = out, .winograd = false});
+        for (auto* conv : {&winograd, &im2col}) {
+            std::copy(reference.weight.value.begin(), reference.weight.value.end(), conv->weight.value.begin());
+            std::copy(reference.bias.value.begin(), reference.bias.value.end(), conv->bias.value.begin());
+        }
+        const tensor<double> x = random_tensor(in, n, h, w, rng), dy = random_tensor(out, n, h, w, rng);
+        for (auto* p : {&reference.weight, &reference.bias}) std::fill(p->grad.begin(), p->grad.end(), 0.0);
+        const tensor<double> y_ref = reference.forward(x), dx_ref = reference.backward(dy);
+        const tensor<float> xf = converted<float>(x), dyf = converted<float>(dy);
+
+        set_threads(1);
+        const conv_pass one = run_conv(winograd, xf, dyf);
+        set_threads(2);
+        const conv_pass wino = run_conv(winograd, xf, dyf), plain = run_conv(im2col, xf, dyf);
+        CHECK(one.y.data == wino.y.data);
+        CHECK(one.dx.data == wino.dx.data);
+        CHECK(one.dw == wino.dw);
+
+        const auto compare = [](const auto& w_out, const auto& i_out, const auto& ref, const char* what) {
+            const std::pair<double, double> w_result = max_error(w_out, ref);
+            const double w_err = w_result.first, scale = w_result.second, i_err = max_error(i_out, ref).first;
+            INFO(what << ": Winograd error " << w_err << ", im2col error " << i_err << ", max |value| " << scale);
+            CHECK(w_err <= 4e-6 * scale);
+            CHECK(w_err <= 8 * i_err + 1e-7 * scale);
+        };
+        compare(wino.y.data, plain.y.data, y_ref.data, "y");
+        compare(wino.dx.data, plain.dx.data, dx_ref.data, "dx");
+        compare(wino.dw, plain.dw, reference.weight.grad, "dw");
+        compare(wino.db, plain.db, reference.bias.grad, "db");
+    }
 }
 
 TEST_CASE("group_norm: normalized output and gradients") {
