@@ -115,7 +115,7 @@ tensor<T> conv2d<T>::forward(const tensor<T>& x) {
         tensor<T> y(cout, x.n, ho, wo, uninitialized);
         winograd_conv3x3(x.data.data(), x.n, x.h, x.w, filter_, opt_.bias ? bias.value.data() : nullptr, y.data.data());
         if (grad_enabled()) {
-            s.cols = x.data;  // backward builds cols for dW from the input: 9x less memory held
+            s.cols = x.data;  // the input, for the weight gradient
             cache_.push_back(std::move(s));
         }
         return y;
@@ -156,12 +156,9 @@ tensor<T> conv2d<T>::backward(const tensor<T>& dy) {
         for (int o = 0; o < cout; ++o) bias.grad[o] += static_cast<T>(sums[o]);
     }
     const bool winograd = use_winograd();
-    if (winograd && weight.trainable) {
-        buffer<T> cols(static_cast<std::size_t>(rows) * patch);
-        im2col(s.cols.data(), cols.data(), g);
-        s.cols = std::move(cols);
-    }
-    if (weight.trainable) {
+    if (winograd && weight.trainable)  // s.cols holds the input
+        winograd_weight_gradient(s.cols.data(), dy.data.data(), s.n, s.h, s.w, cin, cout, weight.grad.data());
+    else if (weight.trainable) {
         std::vector<T> dwt(static_cast<std::size_t>(patch) * cout);
         gemm_tn(s.cols.data(), dy.data.data(), dwt.data(), patch, cout, rows, false);
         for (int o = 0; o < cout; ++o)

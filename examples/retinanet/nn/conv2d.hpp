@@ -2,8 +2,8 @@
 //   forward:  Y = im2col(X) Wt + b     rows: N H_out W_out,  Wt: (k k C_in) x C_out (W transposed)
 //   backward: dWt += cols^T dY,  db += column sums of dY,  dX = col2im(dY Wt^T)
 // The GEMMs are Eigen's (SIMD), split across the layers' threads. 3x3 stride-1 "same" convolutions
-// (most of RetinaNet's work: the heads, the FPN outputs, the ResNet blocks) compute Y and dX by
-// Winograd F(2x2, 3x3) instead (winograd.hpp), 2.25x fewer multiplies; dW stays im2col + GEMM.
+// (most of RetinaNet's work: the heads, the FPN outputs, the ResNet blocks) compute Y, dX and dW
+// by Winograd F(2x2, 3x3) instead (winograd.hpp), with 2.25x fewer multiplies.
 #pragma once
 
 #include <vector>

@@ -5,6 +5,7 @@
 
 #include <Eigen/Core>
 
+#include "gemm.hpp"
 #include "tensor.hpp"
 
 namespace retinanet::nn {
@@ -21,10 +22,54 @@ constexpr std::size_t block_bytes = std::size_t(4) << 20;
 // has at least min_blocks blocks when its tiles allow, to feed the threads.
 constexpr std::ptrdiff_t tile_align = 48, min_blocks = 16;
 
+// The 2x2 output tiles of n images of h x w pixels: th x tw per image, the last row and column
+// partial when h or w is odd.
 struct tiling {
-    int n, h, w, th, tw;  // th x tw tiles of 2x2 outputs per image
+    int n, h, w, th, tw;
+    tiling(int n_, int h_, int w_) : n(n_), h(h_), w(w_), th((h_ + 1) / 2), tw((w_ + 1) / 2) {}
     std::ptrdiff_t tiles() const { return static_cast<std::ptrdiff_t>(n) * th * tw; }
+
+    // Pointers to the channel vectors of the 4x4 input pixels around tile `tile` (rows oy - 1 ...
+    // oy + 2), `zeros` for those in the padding.
+    template <class T>
+    void input_pixels(const T* x, std::size_t channels, const T* zeros, std::ptrdiff_t tile, const T** d) const {
+        int image, oy, ox;
+        origin(tile, image, oy, ox);
+        for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 4; ++j) {
+                const int iy = oy - 1 + i, ix = ox - 1 + j;
+                const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                d[4 * i + j] = inside ? x + pixel(image, iy, ix) * channels : zeros;
+            }
+    }
+    // Pointers to the channel vectors of the tile's 2x2 output pixels, null outside the image.
+    template <class T>
+    void output_pixels(T* y, std::size_t channels, std::ptrdiff_t tile, T** d) const {
+        int image, oy, ox;
+        origin(tile, image, oy, ox);
+        for (int a = 0; a < 2; ++a)
+            for (int b = 0; b < 2; ++b)
+                d[2 * a + b] = oy + a < h && ox + b < w ? y + pixel(image, oy + a, ox + b) * channels : nullptr;
+    }
+
+private:
+    void origin(std::ptrdiff_t tile, int& image, int& oy, int& ox) const {
+        const std::ptrdiff_t per_image = static_cast<std::ptrdiff_t>(th) * tw, r = tile % per_image;
+        image = static_cast<int>(tile / per_image);
+        oy = 2 * static_cast<int>(r / tw);
+        ox = 2 * static_cast<int>(r % tw);
+    }
+    std::size_t pixel(int image, int y, int x) const { return (static_cast<std::size_t>(image) * h + y) * w + x; }
 };
+
+// fn.template operator()<Fixed>(c, len) over [0, channels) in chunks: Fixed = chunk for the full
+// ones (the length known at compile time), 0 for the tail.
+template <class Fn>
+void for_each_chunk(std::size_t channels, const Fn& fn) {
+    std::size_t c = 0;
+    for (; c + chunk <= channels; c += chunk) fn.template operator()<chunk>(c, chunk);
+    if (c < channels) fn.template operator()<0>(c, static_cast<int>(channels - c));
+}
 
 template <class T>
 std::ptrdiff_t tiles_per_block(std::ptrdiff_t tiles, int in) {
@@ -82,6 +127,30 @@ void transform_output(const T* const* m, const T* bias, T* const* y, std::size_t
         if (y[k]) std::copy_n(out[k], len, y[k] + o);
 }
 
+// The adjoint of transform_output: dm = A dy A^T, A = [1 0; 1 1; 1 -1; 0 -1], from the 2x2
+// output gradients dy[2 a + b] (zeros outside the image) to the 16 rows dm[p].
+template <int Fixed, class T>
+void transform_output_gradient(const T* const* dy, T* const* dm, std::size_t o, int len) {
+    if constexpr (Fixed > 0) len = Fixed;
+    T x[4][chunk], r[8][chunk], out[positions][chunk];
+    for (int k = 0; k < 4; ++k) std::copy_n(dy[k] + o, len, x[k]);
+    for (int b = 0; b < 2; ++b)  // r = A dy (rows i = 0..3, column b): r[2 i + b]
+        for (int l = 0; l < len; ++l) {
+            r[0 + b][l] = x[b][l];
+            r[2 + b][l] = x[b][l] + x[2 + b][l];
+            r[4 + b][l] = x[b][l] - x[2 + b][l];
+            r[6 + b][l] = -x[2 + b][l];
+        }
+    for (int i = 0; i < 4; ++i)  // r A^T
+        for (int l = 0; l < len; ++l) {
+            out[4 * i + 0][l] = r[2 * i][l];
+            out[4 * i + 1][l] = r[2 * i][l] + r[2 * i + 1][l];
+            out[4 * i + 2][l] = r[2 * i][l] - r[2 * i + 1][l];
+            out[4 * i + 3][l] = -r[2 * i + 1][l];
+        }
+    for (int p = 0; p < positions; ++p) std::copy_n(out[p], len, dm[p] + o);
+}
+
 template <class T>
 using row_major = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -90,6 +159,20 @@ template <class T>
 std::vector<T>& scratch(int which) {
     thread_local std::vector<T> buffers[2];
     return buffers[which];
+}
+
+// The 16 transformed matrices of tiles [first, first + count): position p's row t at
+// v + (p rows + t) channels, rows = count for a block's scratch, all tiles for a whole map.
+template <class T>
+void transform_inputs(const T* x, const tiling& g, std::size_t channels, const T* zeros, std::ptrdiff_t first, std::ptrdiff_t count,
+                      std::ptrdiff_t rows, std::ptrdiff_t row0, T* v) {
+    for (std::ptrdiff_t t = 0; t < count; ++t) {
+        const T* d[positions];
+        T* dst[positions];
+        g.input_pixels(x, channels, zeros, first + t, d);
+        for (int p = 0; p < positions; ++p) dst[p] = v + (static_cast<std::size_t>(p) * rows + row0 + t) * channels;
+        for_each_chunk(channels, [&]<int Fixed>(std::size_t c, int len) { transform_input<Fixed>(d, dst, c, len); });
+    }
 }
 
 // One block of tiles [first, first + count): transform, 16 GEMMs, inverse transform.
@@ -101,52 +184,19 @@ void convolve_block(const T* x, const tiling& g, const winograd_filter<T>& f, co
     std::vector<T>& m = scratch<T>(1);
     v.resize(positions * static_cast<std::size_t>(count) * in);
     m.resize(positions * static_cast<std::size_t>(count) * out);
-    const auto tile_origin = [&](std::ptrdiff_t tile, int& image, int& oy, int& ox) {
-        const std::ptrdiff_t per_image = static_cast<std::ptrdiff_t>(g.th) * g.tw;
-        image = static_cast<int>(tile / per_image);
-        const std::ptrdiff_t r = tile % per_image;
-        oy = 2 * static_cast<int>(r / g.tw);
-        ox = 2 * static_cast<int>(r % g.tw);
-    };
-
-    for (std::ptrdiff_t t = 0; t < count; ++t) {
-        int image, oy, ox;
-        tile_origin(first + t, image, oy, ox);
-        const T* d[positions];
-        T* dst[positions];
-        for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) {
-                const int iy = oy - 1 + i, ix = ox - 1 + j;
-                const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
-                d[4 * i + j] = inside ? x + ((static_cast<std::size_t>(image) * g.h + iy) * g.w + ix) * in : zeros;
-            }
-        for (int p = 0; p < positions; ++p) dst[p] = v.data() + (static_cast<std::size_t>(p) * count + t) * in;
-        std::size_t c = 0;
-        for (; c + chunk <= in; c += chunk) transform_input<chunk>(d, dst, c, chunk);
-        if (c < in) transform_input<0>(d, dst, c, static_cast<int>(in - c));
-    }
-
+    transform_inputs(x, g, in, zeros, first, count, count, 0, v.data());
     for (int p = 0; p < positions; ++p) {
         const Eigen::Map<const row_major<T>> vp(v.data() + static_cast<std::size_t>(p) * count * in, count, f.in);
         const Eigen::Map<const row_major<T>> up(f.u.data() + static_cast<std::size_t>(p) * in * out, f.in, f.out);
         Eigen::Map<row_major<T>> mp(m.data() + static_cast<std::size_t>(p) * count * out, count, f.out);
         mp.noalias() = vp * up;
     }
-
     for (std::ptrdiff_t t = 0; t < count; ++t) {
-        int image, oy, ox;
-        tile_origin(first + t, image, oy, ox);
         const T* src[positions];
         T* dst[4];
         for (int p = 0; p < positions; ++p) src[p] = m.data() + (static_cast<std::size_t>(p) * count + t) * out;
-        for (int a = 0; a < 2; ++a)
-            for (int b = 0; b < 2; ++b) {
-                const int py = oy + a, px = ox + b;
-                dst[2 * a + b] = py < g.h && px < g.w ? y + ((static_cast<std::size_t>(image) * g.h + py) * g.w + px) * out : nullptr;
-            }
-        std::size_t o = 0;
-        for (; o + chunk <= out; o += chunk) transform_output<chunk>(src, bias, dst, o, chunk);
-        if (o < out) transform_output<0>(src, bias, dst, o, static_cast<int>(out - o));
+        g.output_pixels(y, out, first + t, dst);
+        for_each_chunk(out, [&]<int Fixed>(std::size_t o, int len) { transform_output<Fixed>(src, bias, dst, o, len); });
     }
 }
 
@@ -194,9 +244,42 @@ void winograd_transform_filter(const T* w, int out, int in, bool adjoint, winogr
     });
 }
 
+// dw += G^T dU_p G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1] (the adjoint of U = G g G^T),
+// for dU[p][c][o] and dw[o][c][3][3]: per row c and chunk of 32 o's, the 16 dU runs are read into
+// local arrays and the 9 taps of each (o, c) added as one run of 9.
+template <class T>
+void add_filter_gradient(const T* du, int out, int in, T* dw) {
+    const std::size_t rows = static_cast<std::size_t>(in), cols = static_cast<std::size_t>(out), plane = rows * cols;
+    parallel_tasks((cols + chunk - 1) / chunk, [&](std::size_t task) {
+        const std::size_t o0 = task * chunk;
+        const int len = static_cast<int>(std::min<std::size_t>(chunk, cols - o0));
+        const T half = T(0.5);
+        for (std::size_t c = 0; c < rows; ++c) {
+            T x[positions][chunk], left[12][chunk], g[9][chunk];
+            for (int p = 0; p < positions; ++p) std::copy_n(du + p * plane + c * cols + o0, len, x[p]);
+            for (int j = 0; j < 4; ++j)  // left = G^T dU (rows i = 0..2, column j): left[4 i + j]
+                for (int l = 0; l < len; ++l) {
+                    left[0 + j][l] = x[j][l] + half * (x[4 + j][l] + x[8 + j][l]);
+                    left[4 + j][l] = half * (x[4 + j][l] - x[8 + j][l]);
+                    left[8 + j][l] = half * (x[4 + j][l] + x[8 + j][l]) + x[12 + j][l];
+                }
+            for (int i = 0; i < 3; ++i)  // left G
+                for (int l = 0; l < len; ++l) {
+                    g[3 * i + 0][l] = left[4 * i][l] + half * (left[4 * i + 1][l] + left[4 * i + 2][l]);
+                    g[3 * i + 1][l] = half * (left[4 * i + 1][l] - left[4 * i + 2][l]);
+                    g[3 * i + 2][l] = half * (left[4 * i + 1][l] + left[4 * i + 2][l]) + left[4 * i + 3][l];
+                }
+            for (int l = 0; l < len; ++l) {
+                T* k = dw + ((o0 + static_cast<std::size_t>(l)) * rows + c) * 9;
+                for (int t = 0; t < 9; ++t) k[t] += g[t][l];
+            }
+        }
+    });
+}
+
 template <class T>
 void winograd_conv3x3(const T* x, int n, int h, int w, const winograd_filter<T>& filter, const T* bias, T* y) {
-    const tiling g{n, h, w, (h + 1) / 2, (w + 1) / 2};
+    const tiling g(n, h, w);
     const std::ptrdiff_t tiles = g.tiles();
     if (tiles == 0) return;
     const std::ptrdiff_t block = tiles_per_block<T>(tiles, filter.in);
@@ -207,9 +290,40 @@ void winograd_conv3x3(const T* x, int n, int h, int w, const winograd_filter<T>&
     });
 }
 
+template <class T>
+void winograd_weight_gradient(const T* x, const T* dy, int n, int h, int w, int in, int out, T* dw) {
+    const tiling g(n, h, w);
+    const std::ptrdiff_t tiles = g.tiles();
+    if (tiles == 0) return;
+    const std::size_t cin = static_cast<std::size_t>(in), cout = static_cast<std::size_t>(out), rows = static_cast<std::size_t>(tiles);
+    buffer<T> v(positions * rows * cin), dm(positions * rows * cout), du(positions * cin * cout);
+    const std::vector<T> zeros(std::max(cin, cout), T(0));
+    const std::ptrdiff_t block = tiles_per_block<T>(tiles, in);
+    parallel_tasks(static_cast<std::size_t>((tiles + block - 1) / block), [&](std::size_t b) {
+        const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(b) * block, count = std::min(tiles, first + block) - first;
+        transform_inputs(x, g, cin, zeros.data(), first, count, tiles, first, v.data());
+        for (std::ptrdiff_t t = first; t < first + count; ++t) {
+            T* grad[4];
+            const T* src[4];
+            T* dst[positions];
+            g.output_pixels(const_cast<T*>(dy), cout, t, grad);
+            for (int k = 0; k < 4; ++k) src[k] = grad[k] ? grad[k] : zeros.data();
+            for (int p = 0; p < positions; ++p) dst[p] = dm.data() + (static_cast<std::size_t>(p) * rows + static_cast<std::size_t>(t)) * cout;
+            for_each_chunk(cout, [&]<int Fixed>(std::size_t o, int len) { transform_output_gradient<Fixed>(src, dst, o, len); });
+        }
+    });
+    // dU_p = V_p^T dM_p: gemm_tn sums over the tiles in slices fixed by the sizes, so the bits do
+    // not depend on the thread count.
+    for (std::size_t p = 0; p < positions; ++p)
+        gemm_tn(v.data() + p * rows * cin, dm.data() + p * rows * cout, du.data() + p * cin * cout, in, out, tiles, false);
+    add_filter_gradient(du.data(), out, in, dw);
+}
+
 template void winograd_transform_filter<float>(const float*, int, int, bool, winograd_filter<float>&);
 template void winograd_transform_filter<double>(const double*, int, int, bool, winograd_filter<double>&);
 template void winograd_conv3x3<float>(const float*, int, int, int, const winograd_filter<float>&, const float*, float*);
+template void winograd_weight_gradient<float>(const float*, const float*, int, int, int, int, int, float*);
+template void winograd_weight_gradient<double>(const double*, const double*, int, int, int, int, int, double*);
 template void winograd_conv3x3<double>(const double*, int, int, int, const winograd_filter<double>&, const double*, double*);
 
 }  // namespace retinanet::nn

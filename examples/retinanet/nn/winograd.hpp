@@ -4,6 +4,8 @@
 // over the 4x4 input tile d_c around it: 16 multiplies per tile and channel pair instead of 36.
 // The sum over input channels is 16 GEMMs, one per tile position p = 4 xi + nu:
 //   M_p (tiles x out) = V_p (tiles x in) * U_p (in x out),  V = B^T d B,  U = G g G^T.
+// The input gradient is the same kind of convolution (the adjoint filter) and the weight gradient
+// the adjoint of the transforms around 16 products V_p^T dM_p.
 // Tiles are processed in blocks whose size depends on the channel count only (never the thread
 // count), so the bits of the result do not depend on the number of threads.
 // Numerics: the transforms only add, subtract and halve, so the error stays within a few ulps of
@@ -32,5 +34,12 @@ void winograd_transform_filter(const T* w, int out, int in, bool adjoint, winogr
 // bias may be null (no bias).
 template <class T>
 void winograd_conv3x3(const T* x, int n, int h, int w, const winograd_filter<T>& filter, const T* bias, T* y);
+
+// dw[o][c][i][j] += the gradient of that convolution's weights (w[out][in][3][3]) for its input x
+// (n x h x w x in) and output gradient dy (n x h x w x out): dU_p = V_p^T dM_p with dM = A dy A^T
+// (the adjoint of Y = A^T M A), then dw = G^T dU G (the adjoint of U = G g G^T). That is 16
+// products of in x out over the tiles, where im2col's dW takes 36.
+template <class T>
+void winograd_weight_gradient(const T* x, const T* dy, int n, int h, int w, int in, int out, T* dw);
 
 }  // namespace retinanet::nn
