@@ -8,6 +8,9 @@
 #   GCC_SCOPE=all scripts/test_sanitizers.sh   gcc also builds the example's tests (default: library
 #                                              tests only; clang covers the example, and gcc's
 #                                              instrumented build of it alone takes ~25 min on 2 cores)
+# clang builds at -O2, gcc at -O1 (its instrumented -O2 compile of the large test files is the
+# longest stage of CI; -O1 takes 38% less, test_nms.cpp 167 -> 103 s): two optimization levels
+# also shake out different code paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,14 +22,15 @@ flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fr
 
 for compiler in ${COMPILERS:-clang gcc}; do
   case $compiler in
-    clang) cxx=clang++; exclude='package|header|cuda' ;;
-    gcc) cxx=g++; exclude='package|header|cuda'
+    clang) cxx=clang++; opt=-O2; exclude='package|header|cuda' ;;
+    gcc) cxx=g++; opt=-O1; exclude='package|header|cuda'
          [[ ${GCC_SCOPE:-library} == all ]] || exclude="$exclude|test_retinanet_" ;;
     *) echo "test_sanitizers.sh: COMPILERS must list clang and/or gcc, got '$compiler'" >&2; exit 2 ;;
   esac
   build_dir=$build_root-$compiler
   echo "== AddressSanitizer + UBSan, $compiler ($build_dir)"
   CXX=$cxx cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$flags" \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$opt -g -DNDEBUG" \
         -DFOCAL_WARNINGS_AS_ERRORS=ON -DFOCAL_BUILD_TESTS=ON -DFOCAL_BUILD_EXAMPLES=ON -DFOCAL_BUILD_BENCHMARKS=OFF \
         -DFOCAL_CUDA_COMPILE_CHECKS=OFF -DFOCAL_BUILD_CUDA=OFF
   # The unit tests and examples only: the compile and package checks add nothing under sanitizers.
