@@ -152,49 +152,68 @@ conv_pass run_conv(conv2d<float>& conv, const tensor<float>& x, const tensor<flo
 
 }  // namespace
 
-// Winograd F(2x2, 3x3) against im2col + GEMM, both in float, each against a double reference:
-// its error may be a few times im2col's (the transforms add terms before the products), never
-// more. Sizes cover 1x1 and odd maps (partial tiles), channel counts off the 32-channel chunks,
-// and enough tiles for many blocks; the bits must not depend on the thread count.
-TEST_CASE("conv2d: Winograd F(2x2, 3x3) agrees with im2col + GEMM (forward, dX, dW), the same bits on 1 and 2 threads") {
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) against im2col + GEMM, all in float, each against a
+// double reference: Winograd's error may be a few times im2col's (the transforms add terms before
+// the products; F(4x4)'s entries reach 8 and 1/24), never more. Sizes cover 1x1 maps, sizes that
+// leave partial tiles, channel counts off the 32-channel chunks, and enough tiles for many blocks;
+// the bits must not depend on the thread count.
+TEST_CASE("conv2d: Winograd F(2x2) and F(4x4) agree with im2col + GEMM (forward, dX, dW), the same bits on 1 and 2 threads") {
     std::mt19937 rng(11);
-    for (const auto& shape : {std::array{3, 16, 1, 1, 1}, {5, 7, 2, 2, 2}, {37, 45, 2, 5, 3}, {64, 33, 1, 9, 11}, {16, 8, 3, 40, 38},
-                              {33, 70, 1, 1, 97}}) {
-        const int in = shape[0], out = shape[1], n = shape[2], h = shape[3], w = shape[4];
-        INFO("conv " << in << " -> " << out << " on " << n << " x " << h << " x " << w);
-        conv2d<double> reference("c", {.in_channels = in, .out_channels = out, .winograd = false});
-        randomize(reference, rng);
-        conv2d<float> winograd("c", {.in_channels = in, .out_channels = out});
-        conv2d<float> im2col("c", {.in_channels = in, .out_channels = out, .winograd = false});
-        for (auto* conv : {&winograd, &im2col}) {
-            std::copy(reference.weight.value.begin(), reference.weight.value.end(), conv->weight.value.begin());
-            std::copy(reference.bias.value.begin(), reference.bias.value.end(), conv->bias.value.begin());
+    for (const int tile : {2, 4})
+        for (const auto& shape : {std::array{3, 16, 1, 1, 1}, {5, 7, 2, 2, 2}, {37, 45, 2, 5, 3}, {64, 33, 1, 9, 11}, {16, 8, 3, 40, 38},
+                                  {33, 70, 1, 1, 97}, {8, 8, 1, 6, 7}}) {
+            const int in = shape[0], out = shape[1], n = shape[2], h = shape[3], w = shape[4];
+            INFO("F(" << tile << "x" << tile << ") conv " << in << " -> " << out << " on " << n << " x " << h << " x " << w);
+            conv2d<double> reference("c", {.in_channels = in, .out_channels = out, .winograd = 0});
+            randomize(reference, rng);
+            conv2d<float> winograd("c", {.in_channels = in, .out_channels = out, .winograd = tile, .winograd_min_tiles = 0});
+            conv2d<float> im2col("c", {.in_channels = in, .out_channels = out, .winograd = 0});
+            for (auto* conv : {&winograd, &im2col}) {
+                std::copy(reference.weight.value.begin(), reference.weight.value.end(), conv->weight.value.begin());
+                std::copy(reference.bias.value.begin(), reference.bias.value.end(), conv->bias.value.begin());
+            }
+            const tensor<double> x = random_tensor(in, n, h, w, rng), dy = random_tensor(out, n, h, w, rng);
+            for (auto* p : {&reference.weight, &reference.bias}) std::fill(p->grad.begin(), p->grad.end(), 0.0);
+            const tensor<double> y_ref = reference.forward(x), dx_ref = reference.backward(dy);
+            const tensor<float> xf = converted<float>(x), dyf = converted<float>(dy);
+
+            set_threads(1);
+            const conv_pass one = run_conv(winograd, xf, dyf);
+            set_threads(2);
+            const conv_pass wino = run_conv(winograd, xf, dyf), plain = run_conv(im2col, xf, dyf);
+            CHECK(one.y.data == wino.y.data);
+            CHECK(one.dx.data == wino.dx.data);
+            CHECK(one.dw == wino.dw);
+
+            // F(2x2): within 8x im2col's error; F(4x4): within 32x, bounded by 2e-5 of the largest value
+            const double factor = tile == 2 ? 8 : 32, bound = tile == 2 ? 4e-6 : 2e-5;
+            const auto compare = [&](const auto& w_out, const auto& i_out, const auto& ref, const char* what) {
+                const std::pair<double, double> w_result = max_error(w_out, ref);
+                const double w_err = w_result.first, scale = w_result.second, i_err = max_error(i_out, ref).first;
+                INFO(what << ": Winograd error " << w_err << ", im2col error " << i_err << ", max |value| " << scale);
+                CHECK(w_err <= bound * scale);
+                CHECK(w_err <= factor * i_err + 1e-7 * scale);
+            };
+            compare(wino.y.data, plain.y.data, y_ref.data, "y");
+            compare(wino.dx.data, plain.dx.data, dx_ref.data, "dx");
+            compare(wino.dw, plain.dw, reference.weight.grad, "dw");
+            compare(wino.db, plain.db, reference.bias.grad, "db");
         }
-        const tensor<double> x = random_tensor(in, n, h, w, rng), dy = random_tensor(out, n, h, w, rng);
-        for (auto* p : {&reference.weight, &reference.bias}) std::fill(p->grad.begin(), p->grad.end(), 0.0);
-        const tensor<double> y_ref = reference.forward(x), dx_ref = reference.backward(dy);
-        const tensor<float> xf = converted<float>(x), dyf = converted<float>(dy);
+}
 
-        set_threads(1);
-        const conv_pass one = run_conv(winograd, xf, dyf);
-        set_threads(2);
-        const conv_pass wino = run_conv(winograd, xf, dyf), plain = run_conv(im2col, xf, dyf);
-        CHECK(one.y.data == wino.y.data);
-        CHECK(one.dx.data == wino.dx.data);
-        CHECK(one.dw == wino.dw);
-
-        const auto compare = [](const auto& w_out, const auto& i_out, const auto& ref, const char* what) {
-            const std::pair<double, double> w_result = max_error(w_out, ref);
-            const double w_err = w_result.first, scale = w_result.second, i_err = max_error(i_out, ref).first;
-            INFO(what << ": Winograd error " << w_err << ", im2col error " << i_err << ", max |value| " << scale);
-            CHECK(w_err <= 4e-6 * scale);
-            CHECK(w_err <= 8 * i_err + 1e-7 * scale);
-        };
-        compare(wino.y.data, plain.y.data, y_ref.data, "y");
-        compare(wino.dx.data, plain.dx.data, dx_ref.data, "dx");
-        compare(wino.dw, plain.dw, reference.weight.grad, "dw");
-        compare(wino.db, plain.db, reference.bias.grad, "db");
-    }
+// Each algorithm's backward against finite differences, and the step down from F(4x4) to
+// F(2x2) on small maps keeps forward and backward on the same algorithm.
+TEST_CASE("conv2d: im2col, F(2x2) and F(4x4) gradients match finite differences; bad tiles are errors") {
+    std::mt19937 rng(12);
+    for (const int tile : {0, 2, 4})
+        for (const int min_tiles : {0, 1000}) {
+            INFO("tile " << tile << ", F(4x4) from " << min_tiles << " tiles");
+            conv2d<double> conv("c", {.in_channels = 6, .out_channels = 5, .winograd = tile, .winograd_min_tiles = min_tiles});
+            randomize(conv, rng);
+            check_gradients(conv, random_tensor(6, 2, 7, 9, rng), rng);
+        }
+    CHECK_THROWS_WITH_AS(conv2d<float>("head.conv", {.in_channels = 4, .out_channels = 8, .winograd = 3}),
+                         doctest::Contains("head.conv Winograd tile must be 0 (off), 2 or 4, got 3"), focal::error);
 }
 
 TEST_CASE("group_norm: normalized output and gradients") {

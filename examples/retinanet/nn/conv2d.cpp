@@ -74,10 +74,19 @@ conv2d<T>::conv2d(const std::string& name, const conv2d_options& options) : name
                            std::to_string(opt_.in_channels) + " -> " + std::to_string(opt_.out_channels));
     focal::detail::require(opt_.kernel > 0 && opt_.stride > 0, where, name + " kernel and stride", "positive",
                            std::to_string(opt_.kernel) + ", " + std::to_string(opt_.stride));
+    focal::detail::require(opt_.winograd == 0 || opt_.winograd == 2 || opt_.winograd == 4, where, name + " Winograd tile", "0 (off), 2 or 4",
+                           opt_.winograd);
     const auto out = static_cast<std::size_t>(opt_.out_channels), in = static_cast<std::size_t>(opt_.in_channels),
                k = static_cast<std::size_t>(opt_.kernel);
     weight = parameter<T>(name + ".weight", {out, in, k, k});
     if (opt_.bias) bias = parameter<T>(name + ".bias", {out});
+}
+
+template <class T>
+int conv2d<T>::winograd_tile(int n, int h, int w) const noexcept {
+    if (opt_.winograd == 0 || opt_.kernel != 3 || opt_.stride != 1 || opt_.padding != 1) return 0;
+    const std::ptrdiff_t f4_tiles = static_cast<std::ptrdiff_t>(n) * ((h + 3) / 4) * ((w + 3) / 4);
+    return opt_.winograd == 4 && f4_tiles >= opt_.winograd_min_tiles ? 4 : 2;
 }
 
 // For each tap t = i k + j, a transpose of the [C_out x C_in] slice, in 16 x 16 tiles: an element
@@ -110,30 +119,26 @@ tensor<T> conv2d<T>::forward(const tensor<T>& x) {
     const int cout = opt_.out_channels;
 
     saved s{{}, x.n, x.h, x.w, ho, wo};
-    if (use_winograd()) {
-        winograd_transform_filter(weight.value.data(), cout, opt_.in_channels, false, filter_);
-        tensor<T> y(cout, x.n, ho, wo, uninitialized);
-        winograd_conv3x3(x.data.data(), x.n, x.h, x.w, filter_, opt_.bias ? bias.value.data() : nullptr, y.data.data());
-        if (grad_enabled()) {
-            s.cols = x.data;  // the input, for the weight gradient
-            cache_.push_back(std::move(s));
-        }
-        return y;
-    }
-    const T* cols = x.data.data();
-    if (!pointwise()) {
-        s.cols.resize(static_cast<std::size_t>(rows) * patch);
-        im2col(x.data.data(), s.cols.data(), g);
-        cols = s.cols.data();
-    } else if (grad_enabled()) {
-        s.cols = x.data;
-    }
-    transpose_weight();
     tensor<T> y(cout, x.n, ho, wo, uninitialized);
-    if (opt_.bias)
-        for (std::ptrdiff_t r = 0; r < rows; ++r) std::copy(bias.value.begin(), bias.value.end(), y.data.begin() + r * cout);
-    gemm_nn(cols, wt_.data(), y.data.data(), rows, cout, patch, opt_.bias);
-    if (grad_enabled()) cache_.push_back(std::move(s));
+    const int tile = winograd_tile(x.n, x.h, x.w);
+    if (tile != 0) {
+        winograd_transform_filter(weight.value.data(), cout, opt_.in_channels, false, tile, filter_);
+        winograd_conv3x3(x.data.data(), x.n, x.h, x.w, filter_, opt_.bias ? bias.value.data() : nullptr, y.data.data());
+    } else {
+        const T* cols = x.data.data();
+        if (!pointwise()) {
+            s.cols.resize(static_cast<std::size_t>(rows) * patch);
+            im2col(x.data.data(), s.cols.data(), g);
+            cols = s.cols.data();
+        }
+        transpose_weight();
+        if (opt_.bias)
+            for (std::ptrdiff_t r = 0; r < rows; ++r) std::copy(bias.value.begin(), bias.value.end(), y.data.begin() + r * cout);
+        gemm_nn(cols, wt_.data(), y.data.data(), rows, cout, patch, opt_.bias);
+    }
+    if (!grad_enabled()) return y;
+    if (tile != 0 || pointwise()) s.cols = x.data;  // Winograd's gradients and 1x1's take the input; else im2col's rows
+    cache_.push_back(std::move(s));
     return y;
 }
 
@@ -155,9 +160,8 @@ tensor<T> conv2d<T>::backward(const tensor<T>& dy) {
         }
         for (int o = 0; o < cout; ++o) bias.grad[o] += static_cast<T>(sums[o]);
     }
-    const bool winograd = use_winograd();
-    if (winograd && weight.trainable)  // s.cols holds the input
-        winograd_weight_gradient(s.cols.data(), dy.data.data(), s.n, s.h, s.w, cin, cout, weight.grad.data());
+    const int tile = winograd_tile(s.n, s.h, s.w);  // forward's: then s.cols holds the input
+    if (tile != 0 && weight.trainable) winograd_weight_gradient(s.cols.data(), dy.data.data(), s.n, s.h, s.w, cin, cout, tile, weight.grad.data());
     else if (weight.trainable) {
         std::vector<T> dwt(static_cast<std::size_t>(patch) * cout);
         gemm_tn(s.cols.data(), dy.data.data(), dwt.data(), patch, cout, rows, false);
@@ -169,8 +173,8 @@ tensor<T> conv2d<T>::backward(const tensor<T>& dy) {
                             dwt[((static_cast<std::size_t>(i) * k + j) * cin + c) * cout + o];
     }
     if (!opt_.input_grad) return {};
-    if (winograd) {
-        winograd_transform_filter(weight.value.data(), cout, cin, true, filter_);
+    if (tile != 0) {
+        winograd_transform_filter(weight.value.data(), cout, cin, true, tile, filter_);
         tensor<T> dx(cin, s.n, s.h, s.w, uninitialized);
         winograd_conv3x3(dy.data.data(), s.n, s.h, s.w, filter_, static_cast<const T*>(nullptr), dx.data.data());
         return dx;

@@ -3,7 +3,8 @@
 //   backward: dWt += cols^T dY,  db += column sums of dY,  dX = col2im(dY Wt^T)
 // The GEMMs are Eigen's (SIMD), split across the layers' threads. 3x3 stride-1 "same" convolutions
 // (most of RetinaNet's work: the heads, the FPN outputs, the ResNet blocks) compute Y, dX and dW
-// by Winograd F(2x2, 3x3) instead (winograd.hpp), with 2.25x fewer multiplies.
+// by Winograd instead (winograd.hpp): F(4x4, 3x3), 4x fewer multiplies, or F(2x2, 3x3) on small
+// maps, 2.25x fewer.
 #pragma once
 
 #include <vector>
@@ -19,7 +20,13 @@ struct conv2d_options {
     int padding = -1;  // -1: kernel / 2 ("same" for odd kernels at stride 1)
     bool bias = true;
     bool input_grad = true;  // false for the first layer: no dX needed
-    bool winograd = true;    // false: 3x3 stride-1 "same" convolutions through im2col + GEMM too
+    // 3x3 stride-1 "same" convolutions: the largest m of Winograd F(m x m, 3 x 3) for the forward
+    // pass and the gradients (4 or 2, winograd.hpp), 0 for im2col + GEMM. F(4x4) steps down to
+    // F(2x2) on maps of fewer than winograd_min_tiles of its 4x4 tiles: there its larger filter
+    // transform and too few tiles for the threads cost more than it saves (a 512-channel 16 x 16
+    // map at batch 2, 32 tiles: forward 10.0 against 7.6 ms, backward 29 against 15 ms).
+    int winograd = 4;
+    int winograd_min_tiles = 96;
 };
 
 template <class T>
@@ -40,11 +47,12 @@ public:
 
 private:
     struct saved {
-        buffer<T> cols;  // (N H_out W_out) x (k k C_in), or the input itself for 1x1 stride 1 and Winograd
+        buffer<T> cols;  // (N H_out W_out) x (k k C_in), or the input itself for 1x1 stride 1 and Winograd gradients
         int n, h, w, ho, wo;
     };
     bool pointwise() const noexcept { return opt_.kernel == 1 && opt_.stride == 1 && opt_.padding == 0; }
-    bool use_winograd() const noexcept { return opt_.winograd && opt_.kernel == 3 && opt_.stride == 1 && opt_.padding == 1; }
+    bool same_3x3() const noexcept { return opt_.kernel == 3 && opt_.stride == 1 && opt_.padding == 1; }
+    int winograd_tile(int n, int h, int w) const noexcept;  // 0: im2col + GEMM
     void transpose_weight();  // weight [o][c][i][j] -> wt_[(i k + j) C_in + c][o]
 
     std::string name_;
