@@ -47,9 +47,10 @@ struct tiling {
                 d[alpha * i + j] = inside ? x + pixel(image, iy, ix) * channels : zeros;
             }
     }
-    // Pointers to the channel vectors of the tile's M x M output pixels, null outside the image.
-    template <class T>
-    void output_pixels(T* y, std::size_t channels, std::ptrdiff_t tile, T** d) const {
+    // Pointers to the channel vectors of the tile's M x M output pixels (of y, or of its
+    // gradient: U = const T), null outside the image.
+    template <class U>
+    void output_pixels(U* y, std::size_t channels, std::ptrdiff_t tile, U** d) const {
         int image, oy, ox;
         origin(tile, image, oy, ox);
         for (int a = 0; a < M; ++a)
@@ -233,10 +234,10 @@ void weight_gradient(const T* x, const T* dy, int n, int h, int w, int in, int o
         const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(b) * block, count = std::min(tiles, first + block) - first;
         transform_inputs(x, g, cin, zeros.data(), first, count, tiles, first, v.data());
         for (std::ptrdiff_t t = first; t < first + count; ++t) {  // dM = A dY A^T, zeros outside the image
-            T* pixels[M * M];
+            const T* pixels[M * M];
             const T* src[M * M];
             T* dst[positions];
-            g.output_pixels(const_cast<T*>(dy), cout, t, pixels);
+            g.output_pixels(dy, cout, t, pixels);
             for (int k = 0; k < M * M; ++k) src[k] = pixels[k] ? pixels[k] : zeros.data();
             for (int p = 0; p < positions; ++p) dst[p] = dm.data() + (static_cast<std::size_t>(p) * rows + static_cast<std::size_t>(t)) * cout;
             for_each_chunk(cout, [&]<int Fixed>(std::size_t o, int len) {
