@@ -84,7 +84,7 @@ conv2d<T>::conv2d(const std::string& name, const conv2d_options& options) : name
 
 template <class T>
 int conv2d<T>::winograd_tile(int n, int h, int w) const noexcept {
-    if (opt_.winograd == 0 || opt_.kernel != 3 || opt_.stride != 1 || opt_.padding != 1) return 0;
+    if (opt_.winograd == 0 || !same_3x3()) return 0;
     const std::ptrdiff_t f4_tiles = static_cast<std::ptrdiff_t>(n) * ((h + 3) / 4) * ((w + 3) / 4);
     return opt_.winograd == 4 && f4_tiles >= opt_.winograd_min_tiles ? 4 : 2;
 }
