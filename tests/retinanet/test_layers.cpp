@@ -201,6 +201,51 @@ TEST_CASE("conv2d: Winograd F(2x2) and F(4x4) agree with im2col + GEMM (forward,
         }
 }
 
+// A convolution keeps its transposed weights and Winograd filters between passes (forward after
+// an adjoint backward, a second image) and recomputes them when the weights change, however they
+// are written: each pass must give the bits of a fresh layer holding the same weights.
+TEST_CASE("conv2d: kept weight forms give a fresh layer's bits before and after the weights change") {
+    std::mt19937 rng(13);
+    struct algorithm {
+        const char* name;
+        conv2d_options options;
+        int size;
+    };
+    for (const algorithm& a : {algorithm{"1x1", {.in_channels = 6, .out_channels = 5, .kernel = 1}, 9},
+                               algorithm{"3x3 stride 2, im2col", {.in_channels = 6, .out_channels = 5, .stride = 2}, 9},
+                               algorithm{"F(2x2)", {.in_channels = 6, .out_channels = 5, .winograd = 2}, 9},
+                               algorithm{"F(4x4) and, on the small map, F(2x2)", {.in_channels = 6, .out_channels = 5, .winograd_min_tiles = 20}, 19}}) {
+        INFO(a.name);
+        conv2d<float> kept("c", a.options);
+        const tensor<float> big = converted<float>(random_tensor(6, 2, a.size, a.size, rng)), small = converted<float>(random_tensor(6, 1, 5, 7, rng));
+        std::normal_distribution<float> d(0.0f, 0.5f);
+        for (auto* p : {&kept.weight, &kept.bias})
+            for (auto& v : p->value) v = d(rng);
+        const auto fresh_pass = [&](const tensor<float>& x) {
+            conv2d<float> fresh("c", a.options);
+            fresh.weight.value = kept.weight.value;
+            fresh.bias.value = kept.bias.value;
+            const tensor<float> y = fresh.forward(x);
+            return std::pair{y, fresh.backward(y)};
+        };
+        for (int round = 0; round < 3; ++round) {
+            INFO("round " << round);
+            if (round == 1) kept.weight.value[7] += 0.25f;                          // one element written in place
+            if (round == 2) {  // the whole vector replaced
+                std::vector<float> replaced(kept.weight.size());
+                for (auto& v : replaced) v = d(rng);
+                kept.weight.value = replaced;
+            }
+            for (const tensor<float>* x : {&big, &small, &big}) {  // F(4x4), F(2x2), F(4x4) again when both apply
+                const tensor<float> y = kept.forward(*x), dx = kept.backward(y);
+                const auto expected = fresh_pass(*x);
+                CHECK(y.data == expected.first.data);
+                CHECK(dx.data == expected.second.data);
+            }
+        }
+    }
+}
+
 // Each algorithm's backward against finite differences, and the step down from F(4x4) to
 // F(2x2) on small maps keeps forward and backward on the same algorithm.
 TEST_CASE("conv2d: im2col, F(2x2) and F(4x4) gradients match finite differences; bad tiles are errors") {

@@ -1,6 +1,7 @@
 #include "conv2d.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include <focal/core/error.hpp>
@@ -89,11 +90,28 @@ int conv2d<T>::winograd_tile(int n, int h, int w) const noexcept {
     return opt_.winograd == 4 && f4_tiles >= opt_.winograd_min_tiles ? 4 : 2;
 }
 
+template <class T>
+void conv2d<T>::refresh_weight_forms() {
+    const std::vector<T>& w = weight.value;
+    if (w.size() == weights_seen_.size() && std::memcmp(w.data(), weights_seen_.data(), w.size() * sizeof(T)) == 0) return;
+    weights_seen_ = w;
+    wt_.clear();
+    for (auto& f : filters_) f.u.clear();
+}
+
+template <class T>
+const winograd_filter<T>& conv2d<T>::filter(int tile, bool adjoint) {
+    winograd_filter<T>& f = filters_[tile == 4 ? 1 : 0];
+    if (f.u.empty() || f.adjoint != adjoint) winograd_transform_filter(weight.value.data(), opt_.out_channels, opt_.in_channels, adjoint, tile, f);
+    return f;
+}
+
 // For each tap t = i k + j, a transpose of the [C_out x C_in] slice, in 16 x 16 tiles: an element
 // at a time, one side is always strided by a whole row (C_out or C_in k k floats), and the
 // untiled loop took 6% of paper-config inference.
 template <class T>
-void conv2d<T>::transpose_weight() {
+const std::vector<T>& conv2d<T>::transposed_weight() {
+    if (!wt_.empty()) return wt_;
     const std::size_t taps = static_cast<std::size_t>(opt_.kernel) * opt_.kernel, cin = static_cast<std::size_t>(opt_.in_channels),
                       cout = static_cast<std::size_t>(opt_.out_channels);
     constexpr std::size_t tile = 16;
@@ -106,6 +124,7 @@ void conv2d<T>::transpose_weight() {
                 for (std::size_t c = c0; c < c1; ++c)
                     for (std::size_t o = o0; o < o1; ++o) wt_[(t * cin + c) * cout + o] = w[(o * cin + c) * taps + t];
             }
+    return wt_;
 }
 
 template <class T>
@@ -120,10 +139,10 @@ tensor<T> conv2d<T>::forward(const tensor<T>& x) {
 
     saved s{{}, x.n, x.h, x.w, ho, wo};
     tensor<T> y(cout, x.n, ho, wo, uninitialized);
+    refresh_weight_forms();
     const int tile = winograd_tile(x.n, x.h, x.w);
     if (tile != 0) {
-        winograd_transform_filter(weight.value.data(), cout, opt_.in_channels, false, tile, filter_);
-        winograd_conv3x3(x.data.data(), x.n, x.h, x.w, filter_, opt_.bias ? bias.value.data() : nullptr, y.data.data());
+        winograd_conv3x3(x.data.data(), x.n, x.h, x.w, filter(tile, false), opt_.bias ? bias.value.data() : nullptr, y.data.data());
     } else {
         const T* cols = x.data.data();
         if (!pointwise()) {
@@ -131,10 +150,9 @@ tensor<T> conv2d<T>::forward(const tensor<T>& x) {
             im2col(x.data.data(), s.cols.data(), g);
             cols = s.cols.data();
         }
-        transpose_weight();
         if (opt_.bias)
             for (std::ptrdiff_t r = 0; r < rows; ++r) std::copy(bias.value.begin(), bias.value.end(), y.data.begin() + r * cout);
-        gemm_nn(cols, wt_.data(), y.data.data(), rows, cout, patch, opt_.bias);
+        gemm_nn(cols, transposed_weight().data(), y.data.data(), rows, cout, patch, opt_.bias);
     }
     if (!grad_enabled()) return y;
     if (tile != 0 || pointwise()) s.cols = x.data;  // Winograd's gradients and 1x1's take the input; else im2col's rows
@@ -173,20 +191,19 @@ tensor<T> conv2d<T>::backward(const tensor<T>& dy) {
                             dwt[((static_cast<std::size_t>(i) * k + j) * cin + c) * cout + o];
     }
     if (!opt_.input_grad) return {};
+    refresh_weight_forms();  // parameters change only between steps: normally the forward's forms
     if (tile != 0) {
-        winograd_transform_filter(weight.value.data(), cout, cin, true, tile, filter_);
         tensor<T> dx(cin, s.n, s.h, s.w, uninitialized);
-        winograd_conv3x3(dy.data.data(), s.n, s.h, s.w, filter_, static_cast<const T*>(nullptr), dx.data.data());
+        winograd_conv3x3(dy.data.data(), s.n, s.h, s.w, filter(tile, true), static_cast<const T*>(nullptr), dx.data.data());
         return dx;
     }
-    // wt_ still holds forward's transposed weights: parameters change only between steps.
     if (pointwise()) {
         tensor<T> dx(cin, s.n, s.h, s.w, uninitialized);
-        gemm_nt(dy.data.data(), wt_.data(), dx.data.data(), rows, patch, cout, false);
+        gemm_nt(dy.data.data(), transposed_weight().data(), dx.data.data(), rows, patch, cout, false);
         return dx;
     }
     tensor<T> dx(cin, s.n, s.h, s.w);  // col2im accumulates
-    gemm_nt(dy.data.data(), wt_.data(), s.cols.data(), rows, patch, cout, false);  // reuse the buffer for dcols
+    gemm_nt(dy.data.data(), transposed_weight().data(), s.cols.data(), rows, patch, cout, false);  // reuse the buffer for dcols
     col2im(s.cols.data(), dx.data.data(), g);
     return dx;
 }

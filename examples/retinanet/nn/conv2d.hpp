@@ -7,6 +7,7 @@
 // maps, 2.25x fewer.
 #pragma once
 
+#include <array>
 #include <vector>
 
 #include "layer.hpp"
@@ -53,12 +54,22 @@ private:
     bool pointwise() const noexcept { return opt_.kernel == 1 && opt_.stride == 1 && opt_.padding == 0; }
     bool same_3x3() const noexcept { return opt_.kernel == 3 && opt_.stride == 1 && opt_.padding == 1; }
     int winograd_tile(int n, int h, int w) const noexcept;  // 0: im2col + GEMM
-    void transpose_weight();  // weight [o][c][i][j] -> wt_[(i k + j) C_in + c][o]
+    // The forms of the weights the passes use, computed on first use and kept until the weights
+    // change: the heads run the same weights on five pyramid levels per pass, and inference on
+    // every image (recomputing the Winograd filter each time took 2.5% of paper inference).
+    // "Change" is a bitwise comparison with a copy of the weights they were made from: exact, and
+    // it sees direct writes into weight.value (loading, finite differences) that a version
+    // counter bumped by the optimizer would miss; it reads the weights once, a transform several
+    // times.
+    void refresh_weight_forms();
+    const std::vector<T>& transposed_weight();  // weight [o][c][i][j] -> [(i k + j) C_in + c][o]
+    const winograd_filter<T>& filter(int tile, bool adjoint);
 
     std::string name_;
     conv2d_options opt_;
-    std::vector<T> wt_;
-    winograd_filter<T> filter_;  // U of forward or of the input gradient (winograd.hpp)
+    std::vector<T> weights_seen_;  // the weights wt_ and filters_ were computed from
+    std::vector<T> wt_;            // empty: not computed since the last change
+    std::array<winograd_filter<T>, 2> filters_;  // F(2x2), F(4x4): each the forward's or the adjoint (winograd.hpp)
     std::vector<saved> cache_;
 };
 

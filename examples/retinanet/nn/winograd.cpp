@@ -165,6 +165,7 @@ template <int M, class T>
 void transform_filter(const T* w, int out, int in, bool adjoint, winograd_filter<T>& filter) {
     constexpr int positions = tiling<M>::positions;
     filter.tile = M;
+    filter.adjoint = adjoint;
     filter.in = adjoint ? out : in;
     filter.out = adjoint ? in : out;
     const std::size_t rows = static_cast<std::size_t>(filter.in), cols = static_cast<std::size_t>(filter.out), plane = rows * cols;

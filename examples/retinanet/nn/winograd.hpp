@@ -22,7 +22,8 @@ template <class T>
 struct winograd_filter {
     std::vector<T> u;
     int in = 0, out = 0;
-    int tile = 2;  // m of F(m x m, 3 x 3): 2 or 4
+    int tile = 2;          // m of F(m x m, 3 x 3): 2 or 4
+    bool adjoint = false;  // the filter of the input gradient (winograd_transform_filter)
 };
 
 // The filter of a convolution with weights w[out][in][3][3]. With `adjoint`, the filter of its
