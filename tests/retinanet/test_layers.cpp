@@ -3,6 +3,8 @@
 #include <cmath>
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <limits>
 #include <functional>
 #include <random>
 
@@ -303,6 +305,73 @@ TEST_CASE("frozen_batch_norm applies torchvision's scale and shift and passes gr
         CHECK(y.at(c, 1, 2, 0) == doctest::Approx(x.at(c, 1, 2, 0) * scale + bn.bias.value[c] - bn.running_mean.value[c] * scale));
     }
     check_gradients(bn, x, rng);
+}
+
+// A ReLU fused into the pass before it (normalization, residual sum) must give the bits of the
+// separate layers: values, NaN propagation and the backward mask (0 at 0 and at NaN). The maps
+// span several element-wise ranges and normalization chunks; 1 and 2 threads.
+TEST_CASE("ReLU fused into group_norm, frozen_batch_norm and the residual sum: the separate layers' bits, forward and backward") {
+    std::mt19937 rng(14);
+    const auto with_specials = [&](int c, int n, int h, int w) {
+        tensor<float> t = converted<float>(random_tensor(c, n, h, w, rng));
+        t.data[5] = std::numeric_limits<float>::quiet_NaN();
+        t.data[t.size() / 2] = 0.0f;
+        t.data[t.size() - 3] = -std::numeric_limits<float>::infinity();
+        return t;
+    };
+    const auto same_bits = [](const tensor<float>& a, const tensor<float>& b) {
+        return a.same_shape(b) && std::memcmp(a.data.data(), b.data.data(), a.size() * sizeof(float)) == 0;
+    };
+    // forward and backward of `fused` against `unfused` then a relu layer
+    const auto compare = [&](layer<float>& fused, layer<float>& unfused, const tensor<float>& x) {
+        relu<float> r;
+        const tensor<float> y = fused.forward(x), y_ref = r.forward(unfused.forward(x));
+        CHECK(same_bits(y, y_ref));
+        tensor<float> dy = converted<float>(random_tensor(y.c, y.n, y.h, y.w, rng));
+        CHECK(same_bits(fused.backward(dy), unfused.backward(r.backward(dy))));
+    };
+    for (const int threads : {1, 2}) {
+        INFO(threads << " threads");
+        set_threads(threads);
+        {
+            group_norm<float> fused("gn", 32, 8, activation::relu), unfused("gn", 32, 8);
+            for (auto* p : {&fused.weight, &fused.bias}) p->value.assign(p->value.size(), 0.0f);
+            for (std::size_t k = 0; k < 32; ++k) fused.weight.value[k] = 0.5f + 0.1f * static_cast<float>(k), fused.bias.value[k] = 0.05f * (static_cast<float>(k) - 16);
+            unfused.weight.value = fused.weight.value, unfused.bias.value = fused.bias.value;
+            compare(fused, unfused, converted<float>(random_tensor(32, 2, 70, 40, rng)));  // 2,800 pixels: 1 chunk per image
+            compare(fused, unfused, converted<float>(random_tensor(32, 1, 90, 100, rng)));  // 9,000 pixels: 3 chunks
+        }
+        {
+            frozen_batch_norm<float> fused("bn", 32, activation::relu), unfused("bn", 32);
+            for (std::size_t k = 0; k < 32; ++k) {
+                const float s = static_cast<float>(k) - 16;
+                fused.weight.value[k] = unfused.weight.value[k] = 1 + 0.1f * s;
+                fused.bias.value[k] = unfused.bias.value[k] = 0.05f * s;
+                fused.running_mean.value[k] = unfused.running_mean.value[k] = 0.01f * s;
+                fused.running_var.value[k] = unfused.running_var.value[k] = 1 + 0.02f * s;
+            }
+            compare(fused, unfused, with_specials(32, 2, 40, 30));
+        }
+        {
+            const tensor<float> a = with_specials(32, 2, 40, 30), b = with_specials(32, 2, 40, 30);  // 76,800 values: 2 ranges
+            relu<float> fused, unfused;
+            tensor<float> sum = a;
+            add_in_place(sum, b);
+            CHECK(same_bits(fused.forward_sum(a, b), unfused.forward(sum)));
+            const tensor<float> dy = converted<float>(random_tensor(32, 2, 40, 30, rng));
+            CHECK(same_bits(fused.backward(dy), unfused.backward(dy)));
+            CHECK_THROWS_WITH_AS(fused.forward_sum(a, with_specials(32, 2, 40, 31)), doctest::Contains("relu::forward_sum"), focal::error);
+        }
+    }
+    set_threads(2);
+    std::mt19937 drng(15);
+    group_norm<double> gn("gn", 6, 3, activation::relu);
+    randomize(gn, drng);
+    check_gradients(gn, random_tensor(6, 2, 4, 5, drng, 3.0), drng);
+    frozen_batch_norm<double> bn("bn", 3, activation::relu);
+    randomize(bn, drng);
+    for (auto& v : bn.running_var.value) v = std::abs(v) + 0.1;
+    check_gradients(bn, random_tensor(3, 2, 3, 3, drng), drng);
 }
 
 TEST_CASE("relu, max_pool2d and upsample_nearest: values and gradients") {

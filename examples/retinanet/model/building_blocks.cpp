@@ -6,17 +6,18 @@
 namespace retinanet::model {
 
 template <class T>
-std::unique_ptr<nn::layer<T>> make_norm(norm_kind kind, const std::string& name, int channels, int groups) {
+nn::layer<T>* add_norm(nn::sequential<T>& seq, norm_kind kind, const std::string& name, int channels, int groups, nn::activation act) {
     switch (kind) {
         case norm_kind::group: {
             // The largest group count <= groups that divides the channels.
             int g = std::min(groups, channels);
             while (channels % g != 0) --g;
-            return std::make_unique<nn::group_norm<T>>(name, channels, g);
+            return &seq.add(std::make_unique<nn::group_norm<T>>(name, channels, g, act));
         }
-        case norm_kind::frozen_batch: return std::make_unique<nn::frozen_batch_norm<T>>(name, channels);
-        case norm_kind::none: return nullptr;
+        case norm_kind::frozen_batch: return &seq.add(std::make_unique<nn::frozen_batch_norm<T>>(name, channels, act));
+        case norm_kind::none: break;
     }
+    if (act == nn::activation::relu) seq.add(std::make_unique<nn::relu<T>>());
     return nullptr;
 }
 
@@ -43,7 +44,7 @@ void init_kaiming_uniform_a1(nn::conv2d<T>& conv, std::mt19937_64& rng) {
 }
 
 #define RETINANET_BLOCKS(T)                                                                                  \
-    template std::unique_ptr<nn::layer<T>> make_norm<T>(norm_kind, const std::string&, int, int);          \
+    template nn::layer<T>* add_norm<T>(nn::sequential<T>&, norm_kind, const std::string&, int, int, nn::activation); \
     template void init_normal<T>(nn::conv2d<T>&, double, std::mt19937_64&);                                \
     template void init_kaiming_fan_out<T>(nn::conv2d<T>&, std::mt19937_64&);                               \
     template void init_kaiming_uniform_a1<T>(nn::conv2d<T>&, std::mt19937_64&);

@@ -15,9 +15,12 @@
 
 namespace retinanet::model {
 
-// A normalization layer of the configured kind named `name` (nullptr for norm_kind::none).
+// Appends to seq a normalization layer of the configured kind named `name`, then `act`: fused into
+// the normalization's pass, or a relu layer of its own for norm_kind::none. Returns the
+// normalization (nullptr for norm_kind::none).
 template <class T>
-std::unique_ptr<nn::layer<T>> make_norm(norm_kind kind, const std::string& name, int channels, int groups);
+nn::layer<T>* add_norm(nn::sequential<T>& seq, norm_kind kind, const std::string& name, int channels, int groups,
+                       nn::activation act = nn::activation::none);
 
 // conv weights ~ N(0, std), bias 0 (the paper's head initialization).
 template <class T>

@@ -10,8 +10,7 @@ subnet<T>::subnet(const model_config& c, const std::string& name, const std::str
         const std::string n = name + ".conv." + std::to_string(i);
         convs_.push_back(&body_.add(std::make_unique<nn::conv2d<T>>(
             n + ".0", nn::conv2d_options{.in_channels = f, .out_channels = f, .kernel = 3, .bias = !norm})));
-        if (norm) body_.add(make_norm<T>(c.head_norm, n + ".1", f, c.norm_groups));
-        body_.add(std::make_unique<nn::relu<T>>());
+        add_norm(body_, c.head_norm, n + ".1", f, c.norm_groups, nn::activation::relu);
     }
     output_ = &body_.add(std::make_unique<nn::conv2d<T>>(
         name + "." + output_name,

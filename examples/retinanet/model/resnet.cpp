@@ -14,10 +14,11 @@ nn::conv2d<T>& add_conv(nn::sequential<T>& seq, std::vector<nn::conv2d<T>*>& con
     return conv;
 }
 template <class T>
-nn::layer<T>* add_norm(nn::sequential<T>& seq, const model_config& c, const std::string& name, int channels) {
-    auto norm = make_norm<T>(c.backbone_norm, name, channels, c.norm_groups);
-    return norm ? &seq.add(std::move(norm)) : nullptr;
+nn::layer<T>* add_norm(nn::sequential<T>& seq, const model_config& c, const std::string& name, int channels,
+                       nn::activation act = nn::activation::none) {
+    return model::add_norm(seq, c.backbone_norm, name, channels, c.norm_groups, act);
 }
+constexpr auto relu = nn::activation::relu;
 template <class T>
 void run_blocks(std::vector<std::unique_ptr<residual_block<T>>>& blocks, nn::tensor<T>& x) {
     for (auto& b : blocks) x = b->forward(x);
@@ -30,17 +31,14 @@ residual_block<T>::residual_block(const model_config& c, const std::string& name
     out_channels_ = bottleneck ? 4 * width : width;
     if (bottleneck) {
         add_conv(main_, convs_, name + ".conv1", in_channels, width, 1, 1);
-        add_norm(main_, c, name + ".bn1", width);
-        main_.add(std::make_unique<nn::relu<T>>());
+        add_norm(main_, c, name + ".bn1", width, relu);
         add_conv(main_, convs_, name + ".conv2", width, width, 3, stride);
-        add_norm(main_, c, name + ".bn2", width);
-        main_.add(std::make_unique<nn::relu<T>>());
+        add_norm(main_, c, name + ".bn2", width, relu);
         add_conv(main_, convs_, name + ".conv3", width, out_channels_, 1, 1);
         last_norm_ = add_norm(main_, c, name + ".bn3", out_channels_);
     } else {
         add_conv(main_, convs_, name + ".conv1", in_channels, width, 3, stride);
-        add_norm(main_, c, name + ".bn1", width);
-        main_.add(std::make_unique<nn::relu<T>>());
+        add_norm(main_, c, name + ".bn1", width, relu);
         add_conv(main_, convs_, name + ".conv2", width, width, 3, 1);
         last_norm_ = add_norm(main_, c, name + ".bn2", width);
     }
@@ -53,9 +51,8 @@ residual_block<T>::residual_block(const model_config& c, const std::string& name
 template <class T>
 nn::tensor<T> residual_block<T>::forward(const nn::tensor<T>& x) {
     nn::tensor<T> y = main_.forward(x);
-    if (shortcut_.empty()) nn::add_in_place(y, x);
-    else nn::add_in_place(y, shortcut_.forward(x));
-    return out_relu_.forward(y);
+    if (shortcut_.empty()) return out_relu_.forward_sum(std::move(y), x);
+    return out_relu_.forward_sum(std::move(y), shortcut_.forward(x));
 }
 
 template <class T>
@@ -92,8 +89,7 @@ resnet<T>::resnet(const model_config& c) {
     const std::string base = "backbone.body";
     std::vector<nn::conv2d<T>*> stem_convs;
     stem_conv_ = &add_conv(stem_, stem_convs, base + ".conv1", 3, c.stem_channels, c.stem_kernel, 2, false);
-    add_norm(stem_, c, base + ".bn1", c.stem_channels);
-    stem_.add(std::make_unique<nn::relu<T>>());
+    add_norm(stem_, c, base + ".bn1", c.stem_channels, relu);
     if (c.stem_pool) stem_.add(std::make_unique<nn::max_pool2d<T>>(3, 2, 1));
     int in = c.stem_channels;
     for (int s = 0; s < 4; ++s) {

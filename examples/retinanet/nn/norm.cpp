@@ -17,11 +17,12 @@ void require_channels(const tensor<T>& x, int channels, const char* where, const
 }  // namespace
 
 template <class T>
-group_norm<T>::group_norm(const std::string& name, int channels, int groups, double eps)
+group_norm<T>::group_norm(const std::string& name, int channels, int groups, activation act, double eps)
     : weight(name + ".weight", {static_cast<std::size_t>(channels)}, T(1)),
       bias(name + ".bias", {static_cast<std::size_t>(channels)}),
       channels_(channels),
       groups_(groups),
+      act_(act),
       eps_(eps) {
     focal::detail::require(groups > 0 && channels > 0 && channels % groups == 0, "group_norm", name + " groups",
                            "a positive divisor of the channel count " + std::to_string(channels), groups);
@@ -59,7 +60,9 @@ tensor<T> group_norm<T>::forward(const tensor<T>& x) {
     const std::size_t chunks = std::max<std::size_t>(1, (pixels + norm_chunk_pixels - 1) / norm_chunk_pixels);
     const double count = static_cast<double>(per_group) * static_cast<double>(pixels);
     tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
-    saved s{grad_enabled() ? buffer<T>(x.size()) : buffer<T>{}, std::vector<T>(images * groups_), x.n, x.h, x.w};
+    const bool relu = act_ == activation::relu;
+    saved s{grad_enabled() ? buffer<T>(x.size()) : buffer<T>{}, std::vector<T>(images * groups_),
+            std::vector<std::uint8_t>(grad_enabled() && relu ? x.size() : 0), x.n, x.h, x.w};
     const auto chunk_range = [&](std::size_t chunk) {
         return std::pair{chunk * norm_chunk_pixels, std::min(pixels, (chunk + 1) * norm_chunk_pixels)};
     };
@@ -114,10 +117,14 @@ tensor<T> group_norm<T>::forward(const tensor<T>& x) {
         for (std::size_t p = begin; p < end; ++p) {
             const T* xi = x.data.data() + base + p * c;
             T* yo = y.data.data() + base + p * c;
-            for (int k = 0; k < c; ++k) yo[k] = xi[k] * sc[k] + sh[k];
+            if (relu)
+                for (int k = 0; k < c; ++k) yo[k] = relu_value(xi[k] * sc[k] + sh[k]);
+            else
+                for (int k = 0; k < c; ++k) yo[k] = xi[k] * sc[k] + sh[k];
             if (xhat)
                 for (int k = 0; k < c; ++k) xhat[p * c + k] = (xi[k] - m[k]) * inv[k];
         }
+        if (!s.positive.empty()) relu_mask(y.data.data() + base + begin * c, (end - begin) * c, s.positive.data() + base + begin * c);
     };
     if (chunks == 1) {  // one task per image, all passes
         parallel_tasks(images, [&](std::size_t n) {
@@ -148,6 +155,9 @@ tensor<T> group_norm<T>::backward(const tensor<T>& dy) {
     saved s = std::move(cache_.back());
     cache_.pop_back();
     require_channels(dy, channels_, "group_norm::backward", weight.name);
+    const bool relu = !s.positive.empty();
+    tensor<T> masked;  // dy through the fused ReLU
+    if (relu) masked = tensor<T>(dy.c, dy.n, dy.h, dy.w, uninitialized);
     const int per_group = channels_ / groups_, c = channels_;
     const std::size_t pixels = static_cast<std::size_t>(dy.h) * dy.w;
     const double count = static_cast<double>(per_group) * static_cast<double>(pixels);
@@ -156,6 +166,11 @@ tensor<T> group_norm<T>::backward(const tensor<T>& dy) {
     std::vector<double> sum_dy(static_cast<std::size_t>(s.n) * c), sum_dyx(static_cast<std::size_t>(s.n) * c);
     parallel_tasks(static_cast<std::size_t>(s.n), [&](std::size_t n) {
         const T* d = dy.data.data() + n * dy.image_size();
+        if (relu) {
+            T* m = masked.data.data() + n * dy.image_size();
+            apply_relu_mask(s.positive.data() + n * dy.image_size(), d, m, dy.image_size());
+            d = m;
+        }
         const T* xhat = s.normalized.data() + n * dy.image_size();
         double* sd = sum_dy.data() + n * c;
         double* sdx = sum_dyx.data() + n * c;
@@ -198,12 +213,13 @@ tensor<T> group_norm<T>::backward(const tensor<T>& dy) {
 }
 
 template <class T>
-frozen_batch_norm<T>::frozen_batch_norm(const std::string& name, int channels, double eps)
+frozen_batch_norm<T>::frozen_batch_norm(const std::string& name, int channels, activation act, double eps)
     : weight(name + ".weight", {static_cast<std::size_t>(channels)}, T(1)),
       bias(name + ".bias", {static_cast<std::size_t>(channels)}),
       running_mean(name + ".running_mean", {static_cast<std::size_t>(channels)}),
       running_var(name + ".running_var", {static_cast<std::size_t>(channels)}, T(1)),
       channels_(channels),
+      act_(act),
       eps_(eps) {
     for (auto* p : {&weight, &bias, &running_mean, &running_var}) p->trainable = p->decay = false;
 }
@@ -228,27 +244,34 @@ tensor<T> frozen_batch_norm<T>::forward(const tensor<T>& x) {
     frozen_scale_shift(*this, eps_, scale, shift);
     tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
     const std::size_t c = static_cast<std::size_t>(channels_);
+    const bool relu = act_ == activation::relu;
+    std::vector<std::uint8_t> positive(grad_enabled() && relu ? x.size() : 0);
     parallel_tasks(static_cast<std::size_t>(x.n), [&](std::size_t n) {
         const T* in = x.data.data() + n * x.image_size();
         T* out = y.data.data() + n * x.image_size();
         for (std::size_t p = 0; p < static_cast<std::size_t>(x.h) * x.w; ++p)
-            for (std::size_t k = 0; k < c; ++k) out[p * c + k] = in[p * c + k] * scale[k] + shift[k];
+            if (relu)
+                for (std::size_t k = 0; k < c; ++k) out[p * c + k] = relu_value(in[p * c + k] * scale[k] + shift[k]);
+            else
+                for (std::size_t k = 0; k < c; ++k) out[p * c + k] = in[p * c + k] * scale[k] + shift[k];
+        if (!positive.empty()) relu_mask(out, x.image_size(), positive.data() + n * x.image_size());
     });
-    if (grad_enabled()) ++cache_;
+    if (grad_enabled()) cache_.push_back(std::move(positive));
     return y;
 }
 
 template <class T>
 tensor<T> frozen_batch_norm<T>::backward(const tensor<T>& dy) {
-    focal::detail::require(cache_ > 0, "frozen_batch_norm::backward", weight.name, "a forward pass in training mode first",
+    focal::detail::require(!cache_.empty(), "frozen_batch_norm::backward", weight.name, "a forward pass in training mode first",
                            "no saved forward state");
-    --cache_;
+    const std::vector<std::uint8_t> positive = std::move(cache_.back());
+    cache_.pop_back();
     require_channels(dy, channels_, "frozen_batch_norm::backward", weight.name);
     std::vector<T> scale, shift;
     frozen_scale_shift(*this, eps_, scale, shift);
     tensor<T> dx(dy.c, dy.n, dy.h, dy.w, uninitialized);
     const std::size_t c = static_cast<std::size_t>(channels_);
-    for (std::size_t i = 0; i < dy.size(); ++i) dx.data[i] = dy.data[i] * scale[i % c];
+    for (std::size_t i = 0; i < dy.size(); ++i) dx.data[i] = (positive.empty() || positive[i] ? dy.data[i] : T(0)) * scale[i % c];
     return dx;
 }
 

@@ -15,19 +15,39 @@ void require_saved(const std::vector<T>& cache, const char* where) {
 std::string shape_text(int c, int n, int h, int w) {
     return focal::detail::concat("[", c, " x ", n, " x ", h, " x ", w, "]");
 }
+
+constexpr std::size_t elementwise_grain = std::size_t(1) << 16;  // elements per task of element-wise passes
+
+// y = relu(x + b) (b null: relu(x)) over the whole tensor, with the mask when training.
+template <class T>
+std::vector<std::uint8_t> relu_pass(const T* x, const T* b, T* y, std::size_t size) {
+    std::vector<std::uint8_t> positive(grad_enabled() ? size : 0);
+    parallel_ranges(size, elementwise_grain, [&](std::size_t begin, std::size_t end) {
+        if (b)
+            for (std::size_t i = begin; i < end; ++i) y[i] = relu_value(x[i] + b[i]);
+        else
+            for (std::size_t i = begin; i < end; ++i) y[i] = relu_value(x[i]);
+        if (!positive.empty()) relu_mask(y + begin, end - begin, positive.data() + begin);
+    });
+    return positive;
+}
 }  // namespace
 
 template <class T>
 tensor<T> relu<T>::forward(const tensor<T>& x) {
     tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
-    const T* in = x.data.data();
-    T* out = y.data.data();
-    const std::size_t size = x.size();
-    for (std::size_t i = 0; i < size; ++i) out[i] = (in[i] > T(0) || in[i] != in[i]) ? in[i] : T(0);  // NaN propagates, as torch
-    std::vector<std::uint8_t> positive(grad_enabled() ? size : 0);
-    for (std::size_t i = 0; i < positive.size(); ++i) positive[i] = out[i] > T(0);
+    auto positive = relu_pass(x.data.data(), static_cast<const T*>(nullptr), y.data.data(), x.size());
     if (grad_enabled()) cache_.push_back(std::move(positive));
     return y;
+}
+
+template <class T>
+tensor<T> relu<T>::forward_sum(tensor<T> a, const tensor<T>& b) {
+    focal::detail::require(a.same_shape(b), "relu::forward_sum", "b", "the shape of a " + shape_text(a.c, a.n, a.h, a.w),
+                           shape_text(b.c, b.n, b.h, b.w));
+    auto positive = relu_pass(a.data.data(), b.data.data(), a.data.data(), a.size());
+    if (grad_enabled()) cache_.push_back(std::move(positive));
+    return a;
 }
 
 template <class T>
@@ -37,11 +57,9 @@ tensor<T> relu<T>::backward(const tensor<T>& dy) {
     cache_.pop_back();
     focal::detail::require(positive.size() == dy.size(), "relu::backward", "dy", "the forward output's size", dy.size());
     tensor<T> dx(dy.c, dy.n, dy.h, dy.w, uninitialized);
-    const std::uint8_t* mask = positive.data();
-    const T* g = dy.data.data();
-    T* out = dx.data.data();
-    const std::size_t size = dx.size();
-    for (std::size_t i = 0; i < size; ++i) out[i] = mask[i] ? g[i] : T(0);
+    parallel_ranges(dx.size(), elementwise_grain, [&](std::size_t begin, std::size_t end) {
+        apply_relu_mask(positive.data() + begin, dy.data.data() + begin, dx.data.data() + begin, end - begin);
+    });
     return dx;
 }
 
@@ -162,7 +180,9 @@ template <class T>
 void add_in_place(tensor<T>& a, const tensor<T>& b) {
     focal::detail::require(a.same_shape(b), "add_in_place", "b", "the shape of a " + shape_text(a.c, a.n, a.h, a.w),
                            shape_text(b.c, b.n, b.h, b.w));
-    for (std::size_t i = 0; i < a.size(); ++i) a.data[i] += b.data[i];
+    parallel_ranges(a.size(), elementwise_grain, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) a.data[i] += b.data[i];
+    });
 }
 
 template class relu<float>;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "activation.hpp"
 #include "layer.hpp"
 
 namespace retinanet::nn {
@@ -13,6 +14,9 @@ template <class T>
 class relu final : public layer<T> {
 public:
     tensor<T> forward(const tensor<T>& x) override;
+    // relu(a + b) in a's memory, one pass (the residual join); backward as forward's (dy passes to
+    // both summands).
+    tensor<T> forward_sum(tensor<T> a, const tensor<T>& b);
     tensor<T> backward(const tensor<T>& dy) override;  // dx = dy where y > 0 (0 at x = 0, as torch)
     void clear() override { cache_.clear(); }
 

@@ -58,4 +58,9 @@ void parallel_tasks(std::size_t tasks, const std::function<void(std::size_t)>& f
     pool->run(tasks, fn);
 }
 
+void parallel_ranges(std::size_t size, std::size_t grain, const std::function<void(std::size_t, std::size_t)>& fn) {
+    grain = std::max<std::size_t>(grain, 1);
+    parallel_tasks((size + grain - 1) / grain, [&](std::size_t task) { fn(task * grain, std::min(size, (task + 1) * grain)); });
+}
+
 }  // namespace retinanet::nn

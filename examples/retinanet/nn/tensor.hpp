@@ -101,4 +101,8 @@ bool grad_enabled();
 // Runs fn(task) for task in [0, tasks) on the layers' threads.
 void parallel_tasks(std::size_t tasks, const std::function<void(std::size_t)>& fn);
 
+// Runs fn(begin, end) over [0, size) cut into ranges of `grain` elements (the last shorter) on the
+// layers' threads: element-wise passes.
+void parallel_ranges(std::size_t size, std::size_t grain, const std::function<void(std::size_t, std::size_t)>& fn);
+
 }  // namespace retinanet::nn
