@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <utility>
 
 #include <Eigen/Core>
 
 #include <focal/core/error.hpp>
 
-#include "gemm.hpp"
 #include "tensor.hpp"
 #include "winograd_transforms.hpp"
 
@@ -24,6 +24,8 @@ constexpr std::size_t block_bytes = std::size_t(4) << 20;
 // A block holds a multiple of this many tiles (the float GEMM kernel's row block), and a layer
 // has at least min_blocks blocks when its tiles allow, to feed the threads.
 constexpr std::ptrdiff_t tile_align = 48, min_blocks = 16;
+// Tiles per task of the input and output transforms on a map of one block.
+constexpr std::ptrdiff_t small_map_tiles = 16;
 
 // The m x m output tiles of n images of h x w pixels: th x tw per image, the last row and column
 // partial when m does not divide h or w.
@@ -129,7 +131,35 @@ void transform_inputs(const T* x, const tiling<M>& g, std::size_t channels, cons
     }
 }
 
-// One block of tiles [first, first + count): transform, a GEMM per position, inverse transform.
+// M_p = V_p U_p for position p: rows tiles of V and M from row0 (of `rows` per position), the
+// calling thread's GEMM.
+template <int M, class T>
+void multiply_position(const T* v, const winograd_filter<T>& f, int p, std::ptrdiff_t rows, std::ptrdiff_t row0, std::ptrdiff_t count, T* m) {
+    const std::size_t in = static_cast<std::size_t>(f.in), out = static_cast<std::size_t>(f.out);
+    const Eigen::Map<const row_major<T>> vp(v + (static_cast<std::size_t>(p) * rows + row0) * in, count, f.in);
+    const Eigen::Map<const row_major<T>> up(f.u.data() + static_cast<std::size_t>(p) * in * out, f.in, f.out);
+    Eigen::Map<row_major<T>> mp(m + (static_cast<std::size_t>(p) * rows + row0) * out, count, f.out);
+    mp.noalias() = vp * up;
+}
+
+// Y = A^T M A (+ bias) of tiles [first, first + count), M laid out as transform_inputs' V.
+template <int M, class T>
+void transform_outputs(const T* m, const tiling<M>& g, std::size_t out, const T* bias, std::ptrdiff_t first, std::ptrdiff_t count,
+                       std::ptrdiff_t rows, std::ptrdiff_t row0, T* y) {
+    constexpr int positions = tiling<M>::positions;
+    for (std::ptrdiff_t t = 0; t < count; ++t) {
+        const T* src[positions];
+        T* dst[M * M];
+        for (int p = 0; p < positions; ++p) src[p] = m + (static_cast<std::size_t>(p) * rows + row0 + t) * out;
+        g.output_pixels(y, out, first + t, dst);
+        for_each_chunk(out, [&]<int Fixed>(std::size_t o, int len) {
+            transform_tile<kernel<M>::at, kernel<M>::at, Fixed>(src, dst, o, len, bias);
+        });
+    }
+}
+
+// One block of tiles [first, first + count) on the calling thread: transform, a GEMM per
+// position, inverse transform.
 template <int M, class T>
 void convolve_block(const T* x, const tiling<M>& g, const winograd_filter<T>& f, const T* bias, const T* zeros, T* y,
                     std::ptrdiff_t first, std::ptrdiff_t count) {
@@ -140,21 +170,8 @@ void convolve_block(const T* x, const tiling<M>& g, const winograd_filter<T>& f,
     v.resize(positions * static_cast<std::size_t>(count) * in);
     m.resize(positions * static_cast<std::size_t>(count) * out);
     transform_inputs(x, g, in, zeros, first, count, count, 0, v.data());
-    for (int p = 0; p < positions; ++p) {
-        const Eigen::Map<const row_major<T>> vp(v.data() + static_cast<std::size_t>(p) * count * in, count, f.in);
-        const Eigen::Map<const row_major<T>> up(f.u.data() + static_cast<std::size_t>(p) * in * out, f.in, f.out);
-        Eigen::Map<row_major<T>> mp(m.data() + static_cast<std::size_t>(p) * count * out, count, f.out);
-        mp.noalias() = vp * up;
-    }
-    for (std::ptrdiff_t t = 0; t < count; ++t) {
-        const T* src[positions];
-        T* dst[M * M];
-        for (int p = 0; p < positions; ++p) src[p] = m.data() + (static_cast<std::size_t>(p) * count + t) * out;
-        g.output_pixels(y, out, first + t, dst);
-        for_each_chunk(out, [&]<int Fixed>(std::size_t o, int len) {
-            transform_tile<kernel<M>::at, kernel<M>::at, Fixed>(src, dst, o, len, bias);
-        });
-    }
+    for (int p = 0; p < positions; ++p) multiply_position<M>(v.data(), f, p, count, 0, count, m.data());
+    transform_outputs(m.data(), g, out, bias, first, count, count, 0, y);
 }
 
 // U_p[row][col] = (G g G^T)_p with row = filter in, col = filter out, per row and chunk of 32
@@ -210,11 +227,33 @@ void add_filter_gradient(const T* du, int out, int in, T* dw) {
 
 template <int M, class T>
 void convolve(const T* x, int n, int h, int w, const winograd_filter<T>& filter, const T* bias, T* y) {
+    constexpr int positions = tiling<M>::positions;
     const tiling<M> g(n, h, w);
     const std::ptrdiff_t tiles = g.tiles();
     if (tiles == 0) return;
+    const std::size_t in = static_cast<std::size_t>(filter.in), out = static_cast<std::size_t>(filter.out);
+    const std::vector<T> zeros(in, T(0));  // the padding's pixels
+    if (static_cast<std::size_t>(tiles) * positions * sizeof(T) * in <= block_bytes) {
+        // A map of one block: too few tiles to share among threads, so each step is shared
+        // instead, the GEMMs by position.
+        buffer<T> v(positions * static_cast<std::size_t>(tiles) * in), m(positions * static_cast<std::size_t>(tiles) * out);
+        const std::size_t tasks = static_cast<std::size_t>((tiles + small_map_tiles - 1) / small_map_tiles);
+        const auto range = [&](std::size_t task) {
+            const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(task) * small_map_tiles;
+            return std::pair{first, std::min(tiles, first + small_map_tiles) - first};
+        };
+        parallel_tasks(tasks, [&](std::size_t task) {
+            const auto [first, count] = range(task);
+            transform_inputs(x, g, in, zeros.data(), first, count, tiles, first, v.data());
+        });
+        parallel_tasks(positions, [&](std::size_t p) { multiply_position<M>(v.data(), filter, static_cast<int>(p), tiles, 0, tiles, m.data()); });
+        parallel_tasks(tasks, [&](std::size_t task) {
+            const auto [first, count] = range(task);
+            transform_outputs(m.data(), g, out, bias, first, count, tiles, first, y);
+        });
+        return;
+    }
     const std::ptrdiff_t block = tiles_per_block<M, T>(tiles, filter.in);
-    const std::vector<T> zeros(static_cast<std::size_t>(filter.in), T(0));  // the padding's pixels
     parallel_tasks(static_cast<std::size_t>((tiles + block - 1) / block), [&](std::size_t b) {
         const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(b) * block;
         convolve_block(x, g, filter, bias, zeros.data(), y, first, std::min(tiles, first + block) - first);
@@ -246,10 +285,13 @@ void weight_gradient(const T* x, const T* dy, int n, int h, int w, int in, int o
             });
         }
     });
-    // dU_p = V_p^T dM_p: gemm_tn sums over the tiles in slices fixed by the sizes, so the bits do
-    // not depend on the thread count.
-    for (std::size_t p = 0; p < positions; ++p)
-        gemm_tn(v.data() + p * rows * cin, dm.data() + p * rows * cout, du.data() + p * cin * cout, in, out, tiles, false);
+    // dU_p = V_p^T dM_p, one position per task (16 or 36 tasks balance the threads even where the
+    // products are small); each on one thread, so the bits do not depend on the thread count.
+    parallel_tasks(positions, [&](std::size_t p) {
+        const Eigen::Map<const row_major<T>> vp(v.data() + p * rows * cin, tiles, in), dmp(dm.data() + p * rows * cout, tiles, out);
+        Eigen::Map<row_major<T>> dup(du.data() + p * cin * cout, in, out);
+        dup.noalias() = vp.transpose() * dmp;
+    });
     add_filter_gradient<M>(du.data(), out, in, dw);
 }
 
