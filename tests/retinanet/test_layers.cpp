@@ -75,32 +75,39 @@ void randomize(layer<double>& l, std::mt19937& rng) {
 
 }  // namespace
 
-TEST_CASE("conv2d forward equals the direct definition of cross-correlation") {
+// Both modes: training builds all im2col rows (kept for backward), inference blocks of them
+// (several blocks on the 61 x 47 maps).
+TEST_CASE("conv2d forward equals the direct definition of cross-correlation, in training and in inference") {
     std::mt19937 rng(1);
-    for (auto [k, s, pad] : {std::tuple{3, 1, 1}, {3, 2, 1}, {1, 1, 0}, {1, 2, 0}, {7, 2, 3}, {3, 2, 0}}) {
-        conv2d<double> conv("c", {.in_channels = 3, .out_channels = 4, .kernel = k, .stride = s, .padding = pad});
-        randomize(conv, rng);
-        const auto x = random_tensor(3, 2, 9, 11, rng);
-        set_grad_enabled(false);
-        const auto y = conv.forward(x);
-        set_grad_enabled(true);
-        REQUIRE(y.h == (9 + 2 * pad - k) / s + 1);
-        REQUIRE(y.w == (11 + 2 * pad - k) / s + 1);
-        for (int o = 0; o < 4; ++o)
-            for (int n = 0; n < 2; ++n)
-                for (int oy = 0; oy < y.h; ++oy)
-                    for (int ox = 0; ox < y.w; ++ox) {
-                        double expected = conv.bias.value[o];
-                        for (int c = 0; c < 3; ++c)
-                            for (int i = 0; i < k; ++i)
-                                for (int j = 0; j < k; ++j) {
-                                    const int iy = oy * s - pad + i, ix = ox * s - pad + j;
-                                    if (iy < 0 || iy >= 9 || ix < 0 || ix >= 11) continue;
-                                    expected += conv.weight.value[((o * 3 + c) * k + i) * k + j] * x.at(c, n, iy, ix);
-                                }
-                        CHECK(y.at(o, n, oy, ox) == doctest::Approx(expected).epsilon(1e-12));
-                    }
-    }
+    for (const auto& size : {std::pair{9, 11}, {61, 47}})
+        for (const auto& shape : {std::tuple{3, 1, 1}, {3, 2, 1}, {1, 1, 0}, {1, 2, 0}, {7, 2, 3}, {3, 2, 0}})
+            for (const bool training : {false, true}) {
+                const int h = size.first, w = size.second, k = std::get<0>(shape), s = std::get<1>(shape), pad = std::get<2>(shape);
+                INFO(k << "x" << k << " stride " << s << " padding " << pad << " on " << h << " x " << w << (training ? ", training" : ", inference"));
+                conv2d<double> conv("c", {.in_channels = 3, .out_channels = 4, .kernel = k, .stride = s, .padding = pad});
+                randomize(conv, rng);
+                const auto x = random_tensor(3, 2, h, w, rng);
+                set_grad_enabled(training);
+                const auto y = conv.forward(x);
+                conv.clear();
+                set_grad_enabled(true);
+                REQUIRE(y.h == (h + 2 * pad - k) / s + 1);
+                REQUIRE(y.w == (w + 2 * pad - k) / s + 1);
+                for (int o = 0; o < 4; ++o)
+                    for (int n = 0; n < 2; ++n)
+                        for (int oy = 0; oy < y.h; ++oy)
+                            for (int ox = 0; ox < y.w; ++ox) {
+                                double expected = conv.bias.value[o];
+                                for (int c = 0; c < 3; ++c)
+                                    for (int i = 0; i < k; ++i)
+                                        for (int j = 0; j < k; ++j) {
+                                            const int iy = oy * s - pad + i, ix = ox * s - pad + j;
+                                            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                            expected += conv.weight.value[((o * 3 + c) * k + i) * k + j] * x.at(c, n, iy, ix);
+                                        }
+                                CHECK(y.at(o, n, oy, ox) == doctest::Approx(expected).epsilon(1e-12));
+                            }
+            }
 }
 
 TEST_CASE("conv2d gradients match finite differences (kernels 1, 3, 7; strides 1, 2; threads 1 and 2)") {

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include <Eigen/Core>
+
 #include <focal/core/error.hpp>
 
 #include "gemm.hpp"
@@ -20,25 +22,66 @@ struct geometry {
 // Row (n, oy, ox) of cols holds the k x k x C_in patch under output pixel (oy, ox) of image n:
 // cols[row][(i k + j) C_in + c] = x[n][oy s - p + i][ox s - p + j][c], 0 outside the image.
 template <class T>
-void im2col(const T* x, T* cols, const geometry& g) {
-    const std::size_t patch = g.patch(), cin = static_cast<std::size_t>(g.c);
-    parallel_tasks(static_cast<std::size_t>(g.n) * g.ho, [&](std::size_t task) {
-        const int n = static_cast<int>(task / g.ho), oy = static_cast<int>(task % g.ho);
-        for (int ox = 0; ox < g.wo; ++ox) {
-            T* row = cols + (task * g.wo + ox) * patch;
-            for (int i = 0; i < g.k; ++i) {
-                const int iy = oy * g.s - g.p + i;
-                for (int j = 0; j < g.k; ++j) {
-                    const int ix = ox * g.s - g.p + j;
-                    T* dst = row + (static_cast<std::size_t>(i) * g.k + j) * cin;
-                    if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) std::fill(dst, dst + cin, T(0));
-                    else {
-                        const T* src = x + ((static_cast<std::size_t>(n) * g.h + iy) * g.w + ix) * cin;
-                        std::copy(src, src + cin, dst);
-                    }
-                }
+void patch_row(const T* x, const geometry& g, int n, int oy, int ox, T* row) {
+    const std::size_t cin = static_cast<std::size_t>(g.c);
+    for (int i = 0; i < g.k; ++i) {
+        const int iy = oy * g.s - g.p + i;
+        for (int j = 0; j < g.k; ++j) {
+            const int ix = ox * g.s - g.p + j;
+            T* dst = row + (static_cast<std::size_t>(i) * g.k + j) * cin;
+            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) std::fill(dst, dst + cin, T(0));
+            else {
+                const T* src = x + ((static_cast<std::size_t>(n) * g.h + iy) * g.w + ix) * cin;
+                std::copy(src, src + cin, dst);
             }
         }
+    }
+}
+
+template <class T>
+void im2col(const T* x, T* cols, const geometry& g) {
+    const std::size_t patch = g.patch();
+    parallel_tasks(static_cast<std::size_t>(g.n) * g.ho, [&](std::size_t task) {
+        const int n = static_cast<int>(task / g.ho), oy = static_cast<int>(task % g.ho);
+        for (int ox = 0; ox < g.wo; ++ox) patch_row(x, g, n, oy, ox, cols + (task * g.wo + ox) * patch);
+    });
+}
+
+// Inference's y = im2col(x) Wt (+ bias) in blocks of rows, each built in the calling thread's
+// scratch and multiplied while it is in cache: the rows are never written out whole (a 7x7 stem
+// at 800 x 1344 has 158 MB of them). Blocks: about im2col_block_bytes of rows, a multiple of 48
+// (the GEMM kernel's rows), at least 16 of them when the rows allow; they depend on the sizes only,
+// so the bits do not depend on the thread count. Each block repacks Wt: worth it while a block has
+// at least as many rows as Wt has columns (conv2d::forward), so for the stem and the narrow
+// strided convolutions, not for the wide ones.
+constexpr std::size_t im2col_block_bytes = std::size_t(1) << 20;
+
+std::size_t im2col_block_rows(const geometry& g, std::size_t element_size) {
+    const auto round = [](std::size_t r) { return std::max<std::size_t>(48, r / 48 * 48); };
+    return std::min(round(im2col_block_bytes / (g.patch() * element_size)), round((g.rows() + 15) / 16 + 47));
+}
+
+template <class T>
+void im2col_product(const T* x, const geometry& g, const T* wt, const T* bias, int cout, T* y) {
+    using row_major = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    const std::size_t patch = g.patch(), rows = g.rows(), pixels = static_cast<std::size_t>(g.ho) * g.wo;
+    const std::size_t block = im2col_block_rows(g, sizeof(T));
+    parallel_tasks((rows + block - 1) / block, [&](std::size_t b) {
+        const std::size_t first = b * block, count = std::min(rows, first + block) - first;
+        thread_local std::vector<T> scratch;
+        scratch.resize(count * patch);
+        for (std::size_t r = first; r < first + count; ++r) {
+            const std::size_t n = r / pixels, pixel = r % pixels;
+            patch_row(x, g, static_cast<int>(n), static_cast<int>(pixel / g.wo), static_cast<int>(pixel % g.wo), scratch.data() + (r - first) * patch);
+        }
+        const Eigen::Map<const row_major> cols(scratch.data(), static_cast<std::ptrdiff_t>(count), static_cast<std::ptrdiff_t>(patch));
+        const Eigen::Map<const row_major> w(wt, static_cast<std::ptrdiff_t>(patch), cout);
+        Eigen::Map<row_major> out(y + first * static_cast<std::size_t>(cout), static_cast<std::ptrdiff_t>(count), cout);
+        if (bias) {
+            for (std::size_t r = 0; r < count; ++r) std::copy(bias, bias + cout, y + (first + r) * static_cast<std::size_t>(cout));
+            out.noalias() += cols * w;
+        } else
+            out.noalias() = cols * w;
     });
 }
 
@@ -143,6 +186,8 @@ tensor<T> conv2d<T>::forward(const tensor<T>& x) {
     const int tile = winograd_tile(x.n, x.h, x.w);
     if (tile != 0) {
         winograd_conv3x3(x.data.data(), x.n, x.h, x.w, filter(tile, false), opt_.bias ? bias.value.data() : nullptr, y.data.data());
+    } else if (!pointwise() && !grad_enabled() && im2col_block_rows(g, sizeof(T)) >= static_cast<std::size_t>(cout)) {
+        im2col_product(x.data.data(), g, transposed_weight().data(), opt_.bias ? bias.value.data() : nullptr, cout, y.data.data());
     } else {
         const T* cols = x.data.data();
         if (!pointwise()) {
