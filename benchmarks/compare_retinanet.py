@@ -5,7 +5,7 @@ is faster).
 
 Builds nothing. Usage (from the repository root, after building the bench_retinanet target, which
 needs the examples: -DFOCAL_BUILD_EXAMPLES=ON):
-    python3 benchmarks/compare_retinanet.py [path/to/bench_retinanet] [--threads 2] [-- benchmark flags]
+    python3 benchmarks/compare_retinanet.py [path/to/bench_retinanet] [--threads 2] [--rounds 3] [-- benchmark flags]
 Default binary: build/benchmarks/bench_retinanet. The peer runs under --python (default
 /usr/bin/python3 when it exists: Debian's python3-torch and python3-torchvision live there).
 
@@ -23,6 +23,7 @@ A run takes a few minutes on 2 cores: the paper cases are seconds per step on ei
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -61,18 +62,40 @@ def main():
     ap.add_argument("--python", default=default_python(), help="interpreter for peers_retinanet.py")
     ap.add_argument("--torch-repeats", type=int, default=3, help="timed peer calls of the paper cases (demo: 10)")
     ap.add_argument("--no-torch", action="store_true", help="skip the torchvision peer")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run both sides this many times, alternating (focal, torchvision, focal, ...); each side's best "
+                         "over the rounds is compared, so a slow phase of a shared machine hits both sides alike (default 1)")
     ap.add_argument("--json-out", help="write the raw results (both tools) to this file")
     args, extra = parse_passthrough(ap)
     if not os.path.exists(args.binary):
         sys.exit(f"{args.binary} not found: build the bench_retinanet target first (needs -DFOCAL_BUILD_EXAMPLES=ON)")
 
-    ctx, focal = run_bench(args.binary, args.threads, extra)
-    peer, error = (None, "skipped (--no-torch)") if args.no_torch else run_peer_lines(
-        args.python, os.path.join(HERE, "peers_retinanet.py"), [f"--threads={args.threads}", f"--repeats={args.torch_repeats}"])
-    tv = {row["case"]: row for row in (peer or []) if "case" in row}
+    rounds = []  # (focal cases, torchvision rows by case) per round
+    for r in range(max(1, args.rounds)):
+        if args.rounds > 1:
+            print(f"round {r + 1} of {args.rounds}", file=sys.stderr, flush=True)
+        ctx, focal = run_bench(args.binary, args.threads, extra)
+        peer, error = (None, "skipped (--no-torch)") if args.no_torch else run_peer_lines(
+            args.python, os.path.join(HERE, "peers_retinanet.py"), [f"--threads={args.threads}", f"--repeats={args.torch_repeats}"])
+        rounds.append((focal, {row["case"]: row for row in (peer or []) if "case" in row}))
+    # each side's best over the rounds; the median cell: the median of the rounds' medians
+    focal, tv = {}, {}
+    for f_round, tv_round in rounds:
+        for case, row in f_round.items():
+            best = focal.setdefault(case, dict(row, medians=[]))
+            best["min"] = min(best["min"], row["min"])
+            best["medians"].append(row["median"])
+        for case, row in tv_round.items():
+            best = tv.setdefault(case, dict(row, medians=[]))
+            best["min_seconds"] = min(best["min_seconds"], row["min_seconds"])
+            best["medians"].append(row["seconds"])
+    for row in focal.values():
+        row["median"] = statistics.median(row.pop("medians"))
+    for row in tv.values():
+        row["seconds"] = statistics.median(row.pop("medians"))
 
     print(f"focal: {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz, {ctx.get('date', '')}; "
-          f"{args.threads} threads on both sides")
+          f"{args.threads} threads on both sides; {len(rounds)} round(s)")
     print(torch_peer_line(peer, error, args.python, f"torch.set_num_threads({args.threads})"))
     print()
     print("| case | focal ms | torchvision ms | ratio (tv / focal) |")
@@ -87,6 +110,10 @@ def main():
             tv_cell, ratio = "-", "-"
         print(f"| `{case}` | {focal_cell} | {tv_cell} | {ratio} |")
     print("\nbest repetition (median in brackets); per step, or per image for inference")
+    if len(rounds) > 1:
+        for case in focal:
+            per_round = [f"{t[case]['min_seconds'] / f[case]['min']:.2f}x" for f, t in rounds if case in f and case in t]
+            print(f"ratio per round, {case}: {', '.join(per_round)}")
     if peer:
         counts = peer[0].get("parameters", {})
         for config in ("demo", "paper"):
@@ -94,7 +121,8 @@ def main():
             theirs = counts.get(config)
             verdict = "equal" if ours == theirs else "DIFFERENT"
             print(f"parameters {config}: focal {ours}, torchvision {theirs} ({verdict})")
-    write_json_out(args.json_out, {"context": ctx, "focal": focal, "torchvision": peer})
+    write_json_out(args.json_out, {"context": ctx, "focal": focal, "torchvision": peer,
+                                   "rounds": [{"focal": f, "torchvision": t} for f, t in rounds]})
 
 
 if __name__ == "__main__":
