@@ -76,38 +76,45 @@ void randomize(layer<double>& l, std::mt19937& rng) {
 }  // namespace
 
 // Both modes: training builds all im2col rows (kept for backward), inference blocks of them
-// (several blocks on the 61 x 47 maps).
+// (several blocks on the 61 x 47 maps), with and without bias; inference gives the same bits on 1
+// and 2 threads.
 TEST_CASE("conv2d forward equals the direct definition of cross-correlation, in training and in inference") {
     std::mt19937 rng(1);
     for (const auto& size : {std::pair{9, 11}, {61, 47}})
         for (const auto& shape : {std::tuple{3, 1, 1}, {3, 2, 1}, {1, 1, 0}, {1, 2, 0}, {7, 2, 3}, {3, 2, 0}})
-            for (const bool training : {false, true}) {
-                const int h = size.first, w = size.second, k = std::get<0>(shape), s = std::get<1>(shape), pad = std::get<2>(shape);
-                INFO(k << "x" << k << " stride " << s << " padding " << pad << " on " << h << " x " << w << (training ? ", training" : ", inference"));
-                conv2d<double> conv("c", {.in_channels = 3, .out_channels = 4, .kernel = k, .stride = s, .padding = pad});
-                randomize(conv, rng);
-                const auto x = random_tensor(3, 2, h, w, rng);
-                set_grad_enabled(training);
-                const auto y = conv.forward(x);
-                conv.clear();
-                set_grad_enabled(true);
-                REQUIRE(y.h == (h + 2 * pad - k) / s + 1);
-                REQUIRE(y.w == (w + 2 * pad - k) / s + 1);
-                for (int o = 0; o < 4; ++o)
-                    for (int n = 0; n < 2; ++n)
-                        for (int oy = 0; oy < y.h; ++oy)
-                            for (int ox = 0; ox < y.w; ++ox) {
-                                double expected = conv.bias.value[o];
-                                for (int c = 0; c < 3; ++c)
-                                    for (int i = 0; i < k; ++i)
-                                        for (int j = 0; j < k; ++j) {
-                                            const int iy = oy * s - pad + i, ix = ox * s - pad + j;
-                                            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                                            expected += conv.weight.value[((o * 3 + c) * k + i) * k + j] * x.at(c, n, iy, ix);
-                                        }
-                                CHECK(y.at(o, n, oy, ox) == doctest::Approx(expected).epsilon(1e-12));
-                            }
-            }
+            for (const bool training : {false, true})
+                for (const bool bias : {true, false}) {
+                    const int h = size.first, w = size.second, k = std::get<0>(shape), s = std::get<1>(shape), pad = std::get<2>(shape);
+                    INFO(k << "x" << k << " stride " << s << " padding " << pad << " on " << h << " x " << w
+                           << std::string(training ? ", training" : ", inference") << std::string(bias ? ", bias" : ", no bias"));
+                    conv2d<double> conv("c", {.in_channels = 3, .out_channels = 4, .kernel = k, .stride = s, .padding = pad, .bias = bias});
+                    randomize(conv, rng);
+                    const auto x = random_tensor(3, 2, h, w, rng);
+                    set_grad_enabled(training);
+                    set_threads(1);
+                    const auto y_one = conv.forward(x);
+                    set_threads(2);
+                    const auto y = conv.forward(x);
+                    conv.clear();
+                    set_grad_enabled(true);
+                    if (!training) CHECK(y_one.data == y.data);
+                    REQUIRE(y.h == (h + 2 * pad - k) / s + 1);
+                    REQUIRE(y.w == (w + 2 * pad - k) / s + 1);
+                    for (int o = 0; o < 4; ++o)
+                        for (int n = 0; n < 2; ++n)
+                            for (int oy = 0; oy < y.h; ++oy)
+                                for (int ox = 0; ox < y.w; ++ox) {
+                                    double expected = bias ? conv.bias.value[o] : 0.0;
+                                    for (int c = 0; c < 3; ++c)
+                                        for (int i = 0; i < k; ++i)
+                                            for (int j = 0; j < k; ++j) {
+                                                const int iy = oy * s - pad + i, ix = ox * s - pad + j;
+                                                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                                expected += conv.weight.value[((o * 3 + c) * k + i) * k + j] * x.at(c, n, iy, ix);
+                                            }
+                                    CHECK(y.at(o, n, oy, ox) == doctest::Approx(expected).epsilon(1e-12));
+                                }
+                }
 }
 
 TEST_CASE("conv2d gradients match finite differences (kernels 1, 3, 7; strides 1, 2; threads 1 and 2)") {
@@ -164,13 +171,14 @@ conv_pass run_conv(conv2d<float>& conv, const tensor<float>& x, const tensor<flo
 // Winograd F(2x2, 3x3) and F(4x4, 3x3) against im2col + GEMM, all in float, each against a
 // double reference: Winograd's error may be a few times im2col's (the transforms add terms before
 // the products; F(4x4)'s entries reach 8 and 1/24), never more. Sizes cover 1x1 maps, sizes that
-// leave partial tiles, channel counts off the 32-channel chunks, and enough tiles for many blocks;
-// the bits must not depend on the thread count.
+// leave partial tiles, channel counts off the 32-channel chunks, maps whose transformed input fits
+// one block (its steps shared among the threads) and one beyond it (96 x 96 at 64 channels: blocks
+// of tiles); the bits must not depend on the thread count.
 TEST_CASE("conv2d: Winograd F(2x2) and F(4x4) agree with im2col + GEMM (forward, dX, dW), the same bits on 1 and 2 threads") {
     std::mt19937 rng(11);
     for (const int tile : {2, 4})
         for (const auto& shape : {std::array{3, 16, 1, 1, 1}, {5, 7, 2, 2, 2}, {37, 45, 2, 5, 3}, {64, 33, 1, 9, 11}, {16, 8, 3, 40, 38},
-                                  {33, 70, 1, 1, 97}, {8, 8, 1, 6, 7}}) {
+                                  {33, 70, 1, 1, 97}, {8, 8, 1, 6, 7}, {64, 64, 1, 96, 96}}) {
             const int in = shape[0], out = shape[1], n = shape[2], h = shape[3], w = shape[4];
             INFO("F(" << tile << "x" << tile << ") conv " << in << " -> " << out << " on " << n << " x " << h << " x " << w);
             conv2d<double> reference("c", {.in_channels = in, .out_channels = out, .winograd = 0});
@@ -220,36 +228,57 @@ TEST_CASE("conv2d: kept weight forms give a fresh layer's bits before and after 
         conv2d_options options;
         int size;
     };
-    for (const algorithm& a : {algorithm{"1x1", {.in_channels = 6, .out_channels = 5, .kernel = 1}, 9},
-                               algorithm{"3x3 stride 2, im2col", {.in_channels = 6, .out_channels = 5, .stride = 2}, 9},
-                               algorithm{"F(2x2)", {.in_channels = 6, .out_channels = 5, .winograd = 2}, 9},
-                               algorithm{"F(4x4) and, on the small map, F(2x2)", {.in_channels = 6, .out_channels = 5, .winograd_min_tiles = 20}, 19}}) {
+    for (const algorithm& a :
+         {algorithm{"1x1", {.in_channels = 6, .out_channels = 5, .kernel = 1}, 9},
+          algorithm{"3x3 stride 2, im2col", {.in_channels = 6, .out_channels = 5, .stride = 2}, 9},
+          algorithm{"F(2x2)", {.in_channels = 6, .out_channels = 5, .winograd = 2}, 9},
+          algorithm{"F(4x4) and, on the small map, F(2x2)", {.in_channels = 6, .out_channels = 5, .winograd_min_tiles = 20}, 19}}) {
         INFO(a.name);
         conv2d<float> kept("c", a.options);
-        const tensor<float> big = converted<float>(random_tensor(6, 2, a.size, a.size, rng)), small = converted<float>(random_tensor(6, 1, 5, 7, rng));
+        const tensor<float> big = converted<float>(random_tensor(6, 2, a.size, a.size, rng));
+        const tensor<float> small = converted<float>(random_tensor(6, 1, 5, 7, rng));
         std::normal_distribution<float> d(0.0f, 0.5f);
         for (auto* p : {&kept.weight, &kept.bias})
             for (auto& v : p->value) v = d(rng);
+        // A fresh layer with kept's weights: forward and backward of x (dy = y), and inference.
+        struct pass {
+            tensor<float> y, dx, inferred;
+        };
         const auto fresh_pass = [&](const tensor<float>& x) {
             conv2d<float> fresh("c", a.options);
             fresh.weight.value = kept.weight.value;
             fresh.bias.value = kept.bias.value;
-            const tensor<float> y = fresh.forward(x);
-            return std::pair{y, fresh.backward(y)};
+            pass r;
+            r.y = fresh.forward(x);
+            r.dx = fresh.backward(r.y);
+            set_grad_enabled(false);
+            r.inferred = fresh.forward(x);
+            set_grad_enabled(true);
+            return r;
         };
         for (int round = 0; round < 3; ++round) {
             INFO("round " << round);
-            if (round == 1) kept.weight.value[7] += 0.25f;                          // one element written in place
-            if (round == 2) {  // the whole vector replaced
+            if (round == 1) kept.weight.value[7] += 0.25f;  // one element written in place
+            if (round == 2) {                                // the whole vector replaced
                 std::vector<float> replaced(kept.weight.size());
                 for (auto& v : replaced) v = d(rng);
                 kept.weight.value = replaced;
             }
-            for (const tensor<float>* x : {&big, &small, &big}) {  // F(4x4), F(2x2), F(4x4) again when both apply
-                const tensor<float> y = kept.forward(*x), dx = kept.backward(y);
-                const auto expected = fresh_pass(*x);
-                CHECK(y.data == expected.first.data);
-                CHECK(dx.data == expected.second.data);
+            // As the heads run: forwards on several maps (F(4x4), F(2x2), F(4x4) again where both
+            // apply), then the backwards in reverse order, then inference.
+            const std::array<const tensor<float>*, 3> xs{&big, &small, &big};
+            std::array<tensor<float>, 3> ys, dxs, inferred;
+            for (std::size_t i = 0; i < 3; ++i) ys[i] = kept.forward(*xs[i]);
+            for (std::size_t i = 3; i-- > 0;) dxs[i] = kept.backward(ys[i]);
+            set_grad_enabled(false);
+            for (std::size_t i = 0; i < 3; ++i) inferred[i] = kept.forward(*xs[i]);
+            set_grad_enabled(true);
+            for (std::size_t i = 0; i < 3; ++i) {
+                INFO("map " << i);
+                const pass expected = fresh_pass(*xs[i]);
+                CHECK(ys[i].data == expected.y.data);
+                CHECK(dxs[i].data == expected.dx.data);
+                CHECK(inferred[i].data == expected.inferred.data);
             }
         }
     }
@@ -343,7 +372,10 @@ TEST_CASE("ReLU fused into group_norm, frozen_batch_norm and the residual sum: t
         {
             group_norm<float> fused("gn", 32, 8, activation::relu), unfused("gn", 32, 8);
             for (auto* p : {&fused.weight, &fused.bias}) p->value.assign(p->value.size(), 0.0f);
-            for (std::size_t k = 0; k < 32; ++k) fused.weight.value[k] = 0.5f + 0.1f * static_cast<float>(k), fused.bias.value[k] = 0.05f * (static_cast<float>(k) - 16);
+            for (std::size_t k = 0; k < 32; ++k) {
+                fused.weight.value[k] = 0.5f + 0.1f * static_cast<float>(k);
+                fused.bias.value[k] = 0.05f * (static_cast<float>(k) - 16);
+            }
             unfused.weight.value = fused.weight.value, unfused.bias.value = fused.bias.value;
             compare(fused, unfused, converted<float>(random_tensor(32, 2, 70, 40, rng)));  // 2,800 pixels: 1 chunk per image
             compare(fused, unfused, converted<float>(random_tensor(32, 1, 90, 100, rng)));  // 9,000 pixels: 3 chunks
@@ -494,6 +526,12 @@ TEST_CASE("layers reject wrong inputs with focal::error") {
     CHECK_THROWS_AS(conv.backward(tensor<float>(8, 1, 8, 8)), focal::error);  // no forward state
     tensor<float> a(1, 1, 2, 2), b(1, 1, 2, 3);
     CHECK_THROWS_AS(add_in_place(a, b), focal::error);
+    relu<float> r;
+    tensor<float> moved_from = a, kept = std::move(moved_from);  // same shape fields, no data
+    CHECK_THROWS_WITH_AS(r.forward_sum(kept, moved_from), doctest::Contains("relu::forward_sum"), focal::error);
+    conv.weight.value.resize(10);
+    CHECK_THROWS_WITH_AS(conv.forward(tensor<float>(4, 1, 8, 8)), doctest::Contains("head.conv.weight size must be 288 (out x in x k x k), got 10"),
+                         focal::error);
 }
 
 TEST_CASE("parallel_tasks runs every task once on 1 and 2 threads and rethrows a task's exception") {

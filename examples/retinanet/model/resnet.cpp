@@ -14,11 +14,11 @@ nn::conv2d<T>& add_conv(nn::sequential<T>& seq, std::vector<nn::conv2d<T>*>& con
     return conv;
 }
 template <class T>
-nn::layer<T>* add_norm(nn::sequential<T>& seq, const model_config& c, const std::string& name, int channels,
-                       nn::activation act = nn::activation::none) {
+nn::layer<T>* add_backbone_norm(nn::sequential<T>& seq, const model_config& c, const std::string& name, int channels,
+                                nn::activation act = nn::activation::none) {
     return model::add_norm(seq, c.backbone_norm, name, channels, c.norm_groups, act);
 }
-constexpr auto relu = nn::activation::relu;
+constexpr auto fused_relu = nn::activation::relu;
 template <class T>
 void run_blocks(std::vector<std::unique_ptr<residual_block<T>>>& blocks, nn::tensor<T>& x) {
     for (auto& b : blocks) x = b->forward(x);
@@ -31,20 +31,20 @@ residual_block<T>::residual_block(const model_config& c, const std::string& name
     out_channels_ = bottleneck ? 4 * width : width;
     if (bottleneck) {
         add_conv(main_, convs_, name + ".conv1", in_channels, width, 1, 1);
-        add_norm(main_, c, name + ".bn1", width, relu);
+        add_backbone_norm(main_, c, name + ".bn1", width, fused_relu);
         add_conv(main_, convs_, name + ".conv2", width, width, 3, stride);
-        add_norm(main_, c, name + ".bn2", width, relu);
+        add_backbone_norm(main_, c, name + ".bn2", width, fused_relu);
         add_conv(main_, convs_, name + ".conv3", width, out_channels_, 1, 1);
-        last_norm_ = add_norm(main_, c, name + ".bn3", out_channels_);
+        last_norm_ = add_backbone_norm(main_, c, name + ".bn3", out_channels_);
     } else {
         add_conv(main_, convs_, name + ".conv1", in_channels, width, 3, stride);
-        add_norm(main_, c, name + ".bn1", width, relu);
+        add_backbone_norm(main_, c, name + ".bn1", width, fused_relu);
         add_conv(main_, convs_, name + ".conv2", width, width, 3, 1);
-        last_norm_ = add_norm(main_, c, name + ".bn2", width);
+        last_norm_ = add_backbone_norm(main_, c, name + ".bn2", width);
     }
     if (stride != 1 || in_channels != out_channels_) {
         add_conv(shortcut_, convs_, name + ".downsample.0", in_channels, out_channels_, 1, stride);
-        add_norm(shortcut_, c, name + ".downsample.1", out_channels_);
+        add_backbone_norm(shortcut_, c, name + ".downsample.1", out_channels_);
     }
 }
 
@@ -89,7 +89,7 @@ resnet<T>::resnet(const model_config& c) {
     const std::string base = "backbone.body";
     std::vector<nn::conv2d<T>*> stem_convs;
     stem_conv_ = &add_conv(stem_, stem_convs, base + ".conv1", 3, c.stem_channels, c.stem_kernel, 2, false);
-    add_norm(stem_, c, base + ".bn1", c.stem_channels, relu);
+    add_backbone_norm(stem_, c, base + ".bn1", c.stem_channels, fused_relu);
     if (c.stem_pool) stem_.add(std::make_unique<nn::max_pool2d<T>>(3, 2, 1));
     int in = c.stem_channels;
     for (int s = 0; s < 4; ++s) {

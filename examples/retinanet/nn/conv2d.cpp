@@ -50,7 +50,7 @@ void im2col(const T* x, T* cols, const geometry& g) {
 // Inference's y = im2col(x) Wt (+ bias) in blocks of rows, each built in the calling thread's
 // scratch and multiplied while it is in cache: the rows are never written out whole (a 7x7 stem
 // at 800 x 1344 has 158 MB of them). Blocks: about im2col_block_bytes of rows, a multiple of 48
-// (the GEMM kernel's rows), at least 16 of them when the rows allow; they depend on the sizes only,
+// (the GEMM kernel's rows), and no more than a 16th of the rows (down to 48); they depend on the sizes only,
 // so the bits do not depend on the thread count. Each block repacks Wt: worth it while a block has
 // at least as many rows as Wt has columns (conv2d::forward), so for the stem and the narrow
 // strided convolutions, not for the wide ones.
@@ -68,11 +68,12 @@ void im2col_product(const T* x, const geometry& g, const T* wt, const T* bias, i
     const std::size_t block = im2col_block_rows(g, sizeof(T));
     parallel_tasks((rows + block - 1) / block, [&](std::size_t b) {
         const std::size_t first = b * block, count = std::min(rows, first + block) - first;
-        thread_local std::vector<T> scratch;
+        thread_local buffer<T> scratch;  // 64-byte aligned (tensor.hpp): the same rounding on every thread
         scratch.resize(count * patch);
         for (std::size_t r = first; r < first + count; ++r) {
             const std::size_t n = r / pixels, pixel = r % pixels;
-            patch_row(x, g, static_cast<int>(n), static_cast<int>(pixel / g.wo), static_cast<int>(pixel % g.wo), scratch.data() + (r - first) * patch);
+            const int image = static_cast<int>(n), oy = static_cast<int>(pixel / g.wo), ox = static_cast<int>(pixel % g.wo);
+            patch_row(x, g, image, oy, ox, scratch.data() + (r - first) * patch);
         }
         const Eigen::Map<const row_major> cols(scratch.data(), static_cast<std::ptrdiff_t>(count), static_cast<std::ptrdiff_t>(patch));
         const Eigen::Map<const row_major> w(wt, static_cast<std::ptrdiff_t>(patch), cout);
@@ -136,6 +137,8 @@ int conv2d<T>::winograd_tile(int n, int h, int w) const noexcept {
 template <class T>
 void conv2d<T>::refresh_weight_forms() {
     const std::vector<T>& w = weight.value;
+    const std::size_t expected = static_cast<std::size_t>(opt_.out_channels) * opt_.in_channels * opt_.kernel * opt_.kernel;
+    focal::detail::require(w.size() == expected, "conv2d", name_ + ".weight size", std::to_string(expected) + " (out x in x k x k)", w.size());
     if (w.size() == weights_seen_.size() && std::memcmp(w.data(), weights_seen_.data(), w.size() * sizeof(T)) == 0) return;
     weights_seen_ = w;
     wt_.clear();

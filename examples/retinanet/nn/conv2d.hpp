@@ -54,13 +54,9 @@ private:
     bool pointwise() const noexcept { return opt_.kernel == 1 && opt_.stride == 1 && opt_.padding == 0; }
     bool same_3x3() const noexcept { return opt_.kernel == 3 && opt_.stride == 1 && opt_.padding == 1; }
     int winograd_tile(int n, int h, int w) const noexcept;  // 0: im2col + GEMM
-    // The forms of the weights the passes use, computed on first use and kept until the weights
-    // change: the heads run the same weights on five pyramid levels per pass, and inference on
-    // every image (recomputing the Winograd filter each time took 2.5% of paper inference).
-    // "Change" is a bitwise comparison with a copy of the weights they were made from: exact, and
-    // it sees direct writes into weight.value (loading, finite differences) that a version
-    // counter bumped by the optimizer would miss; it reads the weights once, a transform several
-    // times.
+    // The forms of the weights the passes use, kept until the weights change (the heads run the
+    // same weights on five levels; inference, on every image). "Change": a bitwise comparison with
+    // a copy, which also sees direct writes into weight.value that a version counter would miss.
     void refresh_weight_forms();
     const std::vector<T>& transposed_weight();  // weight [o][c][i][j] -> [(i k + j) C_in + c][o]
     const winograd_filter<T>& filter(int tile, bool adjoint);

@@ -43,7 +43,7 @@ tensor<T> relu<T>::forward(const tensor<T>& x) {
 
 template <class T>
 tensor<T> relu<T>::forward_sum(tensor<T> a, const tensor<T>& b) {
-    focal::detail::require(a.same_shape(b), "relu::forward_sum", "b", "the shape of a " + shape_text(a.c, a.n, a.h, a.w),
+    focal::detail::require(a.same_shape(b) && b.data.size() == a.size(), "relu::forward_sum", "b", "the shape of a " + shape_text(a.c, a.n, a.h, a.w),
                            shape_text(b.c, b.n, b.h, b.w));
     auto positive = relu_pass(a.data.data(), b.data.data(), a.data.data(), a.size());
     if (grad_enabled()) cache_.push_back(std::move(positive));

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <new>
 #include <type_traits>
 #include <string>
 #include <vector>
@@ -18,9 +19,13 @@
 namespace retinanet::nn {
 
 // Leaves elements default-initialized (for float: not written) on resize, so outputs that a
-// layer overwrites completely are not zeroed first.
+// layer overwrites completely are not zeroed first. Aligns every buffer to 64 bytes: Eigen's
+// small products vectorize from a buffer's first aligned element, so two buffers of different
+// alignment can round one result differently; with one alignment for all (and for each thread's
+// scratch), the bits do not depend on which thread or allocation a block got.
 template <class T>
 struct default_init_allocator : std::allocator<T> {
+    static constexpr std::align_val_t alignment{64};
     template <class U>
     struct rebind {
         using other = default_init_allocator<U>;
@@ -28,6 +33,8 @@ struct default_init_allocator : std::allocator<T> {
     default_init_allocator() = default;
     template <class U>
     default_init_allocator(const default_init_allocator<U>&) noexcept {}
+    T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), alignment)); }
+    void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, alignment); }
     template <class U>
     void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
         ::new (static_cast<void*>(p)) U;

@@ -109,8 +109,8 @@ using row_major = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMaj
 
 // Scratch of the calling thread, kept between calls (a block's buffers are megabytes).
 template <class T>
-std::vector<T>& scratch(int which) {
-    thread_local std::vector<T> buffers[2];
+buffer<T>& scratch(int which) {
+    thread_local buffer<T> buffers[2];
     return buffers[which];
 }
 
@@ -165,8 +165,8 @@ void convolve_block(const T* x, const tiling<M>& g, const winograd_filter<T>& f,
                     std::ptrdiff_t first, std::ptrdiff_t count) {
     constexpr int positions = tiling<M>::positions;
     const std::size_t in = static_cast<std::size_t>(f.in), out = static_cast<std::size_t>(f.out);
-    std::vector<T>& v = scratch<T>(0);
-    std::vector<T>& m = scratch<T>(1);
+    buffer<T>& v = scratch<T>(0);
+    buffer<T>& m = scratch<T>(1);
     v.resize(positions * static_cast<std::size_t>(count) * in);
     m.resize(positions * static_cast<std::size_t>(count) * out);
     transform_inputs(x, g, in, zeros, first, count, count, 0, v.data());
@@ -181,11 +181,8 @@ void convolve_block(const T* x, const tiling<M>& g, const winograd_filter<T>& f,
 template <int M, class T>
 void transform_filter(const T* w, int out, int in, bool adjoint, winograd_filter<T>& filter) {
     constexpr int positions = tiling<M>::positions;
-    filter.tile = M;
-    filter.adjoint = adjoint;
-    filter.in = adjoint ? out : in;
-    filter.out = adjoint ? in : out;
-    const std::size_t rows = static_cast<std::size_t>(filter.in), cols = static_cast<std::size_t>(filter.out), plane = rows * cols;
+    const std::size_t rows = static_cast<std::size_t>(adjoint ? out : in), cols = static_cast<std::size_t>(adjoint ? in : out),
+                      plane = rows * cols;
     filter.u.resize(positions * plane);
     constexpr std::size_t tile_rows = 16;
     parallel_tasks((rows + tile_rows - 1) / tile_rows, [&](std::size_t task) {
@@ -203,6 +200,10 @@ void transform_filter(const T* w, int out, int in, bool adjoint, winograd_filter
                 for (int p = 0; p < positions; ++p) std::copy_n(u[p], len, filter.u.data() + p * plane + r * cols + c0);
             }
     });
+    filter.tile = M;  // described once its values are in place
+    filter.adjoint = adjoint;
+    filter.in = static_cast<int>(rows);
+    filter.out = static_cast<int>(cols);
 }
 
 // dw[o][c] += (G^T dU_p G) for dU[p][c][o] and dw[o][c][3][3], per row c and chunk of 32 o's.
@@ -234,8 +235,8 @@ void convolve(const T* x, int n, int h, int w, const winograd_filter<T>& filter,
     const std::size_t in = static_cast<std::size_t>(filter.in), out = static_cast<std::size_t>(filter.out);
     const std::vector<T> zeros(in, T(0));  // the padding's pixels
     if (static_cast<std::size_t>(tiles) * positions * sizeof(T) * in <= block_bytes) {
-        // A map of one block: too few tiles to share among threads, so each step is shared
-        // instead, the GEMMs by position.
+        // A map whose transformed input fits one block: each step is shared among the threads
+        // instead of the tiles (the GEMMs by position), which balances few tiles better.
         buffer<T> v(positions * static_cast<std::size_t>(tiles) * in), m(positions * static_cast<std::size_t>(tiles) * out);
         const std::size_t tasks = static_cast<std::size_t>((tiles + small_map_tiles - 1) / small_map_tiles);
         const auto range = [&](std::size_t task) {
@@ -285,8 +286,8 @@ void weight_gradient(const T* x, const T* dy, int n, int h, int w, int in, int o
             });
         }
     });
-    // dU_p = V_p^T dM_p, one position per task (16 or 36 tasks balance the threads even where the
-    // products are small); each on one thread, so the bits do not depend on the thread count.
+    // dU_p = V_p^T dM_p, one position per task (16 or 36 tasks: enough to share even small
+    // products among a few threads); each on one thread, so the bits do not depend on the thread count.
     parallel_tasks(positions, [&](std::size_t p) {
         const Eigen::Map<const row_major<T>> vp(v.data() + p * rows * cin, tiles, in), dmp(dm.data() + p * rows * cout, tiles, out);
         Eigen::Map<row_major<T>> dup(du.data() + p * cin * cout, in, out);
