@@ -62,7 +62,7 @@ tensor<T> group_norm<T>::forward(const tensor<T>& x) {
     tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
     const bool relu = act_ == activation::relu;
     saved s{grad_enabled() ? buffer<T>(x.size()) : buffer<T>{}, std::vector<T>(images * groups_),
-            std::vector<std::uint8_t>(grad_enabled() && relu ? x.size() : 0), x.n, x.h, x.w};
+            buffer<std::uint8_t>(grad_enabled() && relu ? x.size() : 0), x.n, x.h, x.w};
     const auto chunk_range = [&](std::size_t chunk) {
         return std::pair{chunk * norm_chunk_pixels, std::min(pixels, (chunk + 1) * norm_chunk_pixels)};
     };
@@ -245,7 +245,7 @@ tensor<T> frozen_batch_norm<T>::forward(const tensor<T>& x) {
     tensor<T> y(x.c, x.n, x.h, x.w, uninitialized);
     const std::size_t c = static_cast<std::size_t>(channels_);
     const bool relu = act_ == activation::relu;
-    std::vector<std::uint8_t> positive(grad_enabled() && relu ? x.size() : 0);
+    buffer<std::uint8_t> positive(grad_enabled() && relu ? x.size() : 0);
     parallel_tasks(static_cast<std::size_t>(x.n), [&](std::size_t n) {
         const T* in = x.data.data() + n * x.image_size();
         T* out = y.data.data() + n * x.image_size();
@@ -264,7 +264,7 @@ template <class T>
 tensor<T> frozen_batch_norm<T>::backward(const tensor<T>& dy) {
     focal::detail::require(!cache_.empty(), "frozen_batch_norm::backward", weight.name, "a forward pass in training mode first",
                            "no saved forward state");
-    const std::vector<std::uint8_t> positive = std::move(cache_.back());
+    const buffer<std::uint8_t> positive = std::move(cache_.back());
     cache_.pop_back();
     require_channels(dy, channels_, "frozen_batch_norm::backward", weight.name);
     std::vector<T> scale, shift;

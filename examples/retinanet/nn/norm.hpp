@@ -30,7 +30,7 @@ private:
     struct saved {
         buffer<T> normalized;  // x hat
         std::vector<T> inv_std;     // per (image, group)
-        std::vector<std::uint8_t> positive;  // the ReLU's mask (activation::relu)
+        buffer<std::uint8_t> positive;  // the ReLU's mask (activation::relu)
         int n, h, w;
     };
     int channels_, groups_;
@@ -55,7 +55,7 @@ private:
     int channels_;
     activation act_;
     double eps_;
-    std::vector<std::vector<std::uint8_t>> cache_;  // per pending backward call: the ReLU's mask (empty without)
+    std::vector<buffer<std::uint8_t>> cache_;  // per pending backward call: the ReLU's mask (empty without)
 };
 
 }  // namespace retinanet::nn

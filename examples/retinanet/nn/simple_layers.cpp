@@ -20,8 +20,8 @@ constexpr std::size_t elementwise_grain = std::size_t(1) << 16;  // elements per
 
 // y = relu(x + b) (b null: relu(x)) over the whole tensor, with the mask when training.
 template <class T>
-std::vector<std::uint8_t> relu_pass(const T* x, const T* b, T* y, std::size_t size) {
-    std::vector<std::uint8_t> positive(grad_enabled() ? size : 0);
+buffer<std::uint8_t> relu_pass(const T* x, const T* b, T* y, std::size_t size) {
+    buffer<std::uint8_t> positive(grad_enabled() ? size : 0);  // written whole below
     parallel_ranges(size, elementwise_grain, [&](std::size_t begin, std::size_t end) {
         if (b)
             for (std::size_t i = begin; i < end; ++i) y[i] = relu_value(x[i] + b[i]);

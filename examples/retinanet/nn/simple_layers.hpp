@@ -21,7 +21,7 @@ public:
     void clear() override { cache_.clear(); }
 
 private:
-    std::vector<std::vector<std::uint8_t>> cache_;
+    std::vector<buffer<std::uint8_t>> cache_;  // the masks of pending backward calls
 };
 
 // Max-pooling with implicit -inf padding (torch's MaxPool2d). Ties go to the first maximum in

@@ -133,7 +133,7 @@ void transform_inputs(const T* x, const tiling<M>& g, std::size_t channels, cons
 
 // M_p = V_p U_p for position p: rows tiles of V and M from row0 (of `rows` per position), the
 // calling thread's GEMM.
-template <int M, class T>
+template <class T>
 void multiply_position(const T* v, const winograd_filter<T>& f, int p, std::ptrdiff_t rows, std::ptrdiff_t row0, std::ptrdiff_t count, T* m) {
     const std::size_t in = static_cast<std::size_t>(f.in), out = static_cast<std::size_t>(f.out);
     const Eigen::Map<const row_major<T>> vp(v + (static_cast<std::size_t>(p) * rows + row0) * in, count, f.in);
@@ -170,7 +170,7 @@ void convolve_block(const T* x, const tiling<M>& g, const winograd_filter<T>& f,
     v.resize(positions * static_cast<std::size_t>(count) * in);
     m.resize(positions * static_cast<std::size_t>(count) * out);
     transform_inputs(x, g, in, zeros, first, count, count, 0, v.data());
-    for (int p = 0; p < positions; ++p) multiply_position<M>(v.data(), f, p, count, 0, count, m.data());
+    for (int p = 0; p < positions; ++p) multiply_position(v.data(), f, p, count, 0, count, m.data());
     transform_outputs(m.data(), g, out, bias, first, count, count, 0, y);
 }
 
@@ -247,7 +247,7 @@ void convolve(const T* x, int n, int h, int w, const winograd_filter<T>& filter,
             const auto [first, count] = range(task);
             transform_inputs(x, g, in, zeros.data(), first, count, tiles, first, v.data());
         });
-        parallel_tasks(positions, [&](std::size_t p) { multiply_position<M>(v.data(), filter, static_cast<int>(p), tiles, 0, tiles, m.data()); });
+        parallel_tasks(positions, [&](std::size_t p) { multiply_position(v.data(), filter, static_cast<int>(p), tiles, 0, tiles, m.data()); });
         parallel_tasks(tasks, [&](std::size_t task) {
             const auto [first, count] = range(task);
             transform_outputs(m.data(), g, out, bias, first, count, tiles, first, y);
