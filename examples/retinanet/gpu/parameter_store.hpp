@@ -1,0 +1,162 @@
+// The GPU network's parameters: values, gradients, momentum velocities and per-element flags, each
+// one flat buffer in backend memory (so zeroing the gradients, the gradient norm and the SGD update
+// are one pass each), and the host model's nn::parameter objects they mirror, matched by name. The
+// host side keeps torchvision's names and layouts, so checkpoints are the CPU trainer's own.
+// Convolution weights are [C_out][k][k][C_in] here ("ohwi": a row of the weight matrix is one
+// output channel's im2col window) and [C_out][C_in][k][k] on the host; transfers permute.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <focal/core/error.hpp>
+
+#include "nn/tensor.hpp"
+#include "ops.hpp"
+
+namespace retinanet::gpu {
+
+enum class parameter_layout { plain, conv_weight };
+
+template <class Backend>
+class parameter_store {
+public:
+    // Mirrors `host` (a CPU model's parameter list, kept alive by the caller).
+    parameter_store(Backend& backend, const nn::parameter_list<float>& host) : backend_(backend), host_(host) {
+        for (std::size_t i = 0; i < host.size(); ++i) by_name_[host[i]->name] = i;
+    }
+
+    // Registers the host parameter `name`, which must exist with `shape`; returns its slot.
+    int add(const std::string& name, const std::vector<std::size_t>& shape, parameter_layout layout) {
+        const auto it = by_name_.find(name);
+        focal::detail::require(it != by_name_.end(), "gpu::parameter_store::add", "parameter '" + name + "'",
+                               "one of the host model's parameters", "no such name");
+        nn::parameter<float>& p = *host_[it->second];
+        focal::detail::require(p.shape == shape, "gpu::parameter_store::add", "shape of '" + name + "'", shape_text(p.shape),
+                               shape_text(shape));
+        focal::detail::require(host_slot_.count(it->second) == 0, "gpu::parameter_store::add", "parameter '" + name + "'",
+                               "registered once", "twice");
+        host_slot_[it->second] = static_cast<int>(slots_.size());
+        slots_.push_back({&p, size_, layout});
+        size_ += static_cast<index>(p.size());
+        return static_cast<int>(slots_.size()) - 1;
+    }
+
+    // After every layer registered: checks that all host parameters are mirrored, allocates the
+    // buffers (velocity 0) and uploads the host values.
+    void allocate() {
+        for (std::size_t i = 0; i < host_.size(); ++i)
+            focal::detail::require(host_slot_.count(i) != 0, "gpu::parameter_store::allocate", "host parameter '" + host_[i]->name + "'",
+                                   "used by the GPU network", "not registered (the networks differ)");
+        const auto n = static_cast<std::size_t>(size_);
+        values_ = backend_.template allocate<float>(n);
+        grads_ = backend_.template allocate<float>(n);
+        velocity_ = backend_.template allocate<float>(n);
+        flags_ = backend_.template allocate<std::uint8_t>(n);
+        backend_.zero(grads_.get(), n * sizeof(float));
+        backend_.zero(velocity_.get(), n * sizeof(float));
+        upload_flags();
+        upload_values();
+    }
+
+    float* value(int slot) const { return values_.get() + slots_[static_cast<std::size_t>(slot)].offset; }
+    float* grad(int slot) const { return grads_.get() + slots_[static_cast<std::size_t>(slot)].offset; }
+    bool trainable(int slot) const { return slots_[static_cast<std::size_t>(slot)].host->trainable; }
+    index size() const noexcept { return size_; }
+    float* values() const { return values_.get(); }
+    float* grads() const { return grads_.get(); }
+    float* velocity() const { return velocity_.get(); }
+    const std::uint8_t* flags() const { return flags_.get(); }
+    const nn::parameter_list<float>& host() const noexcept { return host_; }
+
+    void zero_grad() { backend_.zero(grads_.get(), static_cast<std::size_t>(size_) * sizeof(float)); }
+    // Host values -> here (after loading a checkpoint or changing trainable / decay flags: call
+    // upload_flags too).
+    void upload_values() { transfer(values_.get(), [](nn::parameter<float>& p) -> std::vector<float>& { return p.value; }, true); }
+    void upload_flags() {
+        std::vector<std::uint8_t> flags(static_cast<std::size_t>(size_));
+        for (const auto& s : slots_)
+            std::fill_n(flags.begin() + s.offset, s.host->size(),
+                        static_cast<std::uint8_t>((s.host->trainable ? trainable_flag : 0) | (s.host->decay ? decay_flag : 0)));
+        backend_.upload(flags_.get(), flags.data(), flags.size());
+    }
+    void upload_grads() { transfer(grads_.get(), [](nn::parameter<float>& p) -> std::vector<float>& { return p.grad; }, true); }
+    void download_values() { transfer(values_.get(), [](nn::parameter<float>& p) -> std::vector<float>& { return p.value; }, false); }
+    void download_grads() {
+        for (auto* p : host_) p->grad.resize(p->size());
+        transfer(grads_.get(), [](nn::parameter<float>& p) -> std::vector<float>& { return p.grad; }, false);
+    }
+    // The velocities in the host list's order and layout (train::sgd's and the checkpoint's form).
+    void download_velocity(std::vector<std::vector<float>>& velocity) {
+        velocity.assign(host_.size(), {});
+        std::vector<float> all(static_cast<std::size_t>(size_));
+        backend_.download(all.data(), velocity_.get(), all.size() * sizeof(float));
+        for (std::size_t i = 0; i < host_.size(); ++i) {
+            const slot& s = slots_[static_cast<std::size_t>(host_slot_.at(i))];
+            velocity[i].resize(s.host->size());
+            from_device(s, all.data() + s.offset, velocity[i].data());
+        }
+    }
+    void upload_velocity(const std::vector<std::vector<float>>& velocity) {
+        std::vector<float> all(static_cast<std::size_t>(size_), 0.0f);
+        if (velocity.size() == host_.size())
+            for (std::size_t i = 0; i < host_.size(); ++i) {
+                const slot& s = slots_[static_cast<std::size_t>(host_slot_.at(i))];
+                focal::detail::require(velocity[i].size() == s.host->size(), "gpu::parameter_store::upload_velocity",
+                                       "velocity of " + s.host->name, "sized as the parameter", velocity[i].size());
+                to_device(s, velocity[i].data(), all.data() + s.offset);
+            }
+        backend_.upload(velocity_.get(), all.data(), all.size() * sizeof(float));
+    }
+
+private:
+    struct slot {
+        nn::parameter<float>* host;
+        index offset;
+        parameter_layout layout;
+    };
+    static std::string shape_text(const std::vector<std::size_t>& s) {
+        std::string t = "[";
+        for (std::size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
+        return t + "]";
+    }
+    // [o][c][i][j] <-> [o][i][j][c] for convolution weights; a copy otherwise.
+    static void to_device(const slot& s, const float* host, float* device_order) {
+        if (s.layout == parameter_layout::plain) return void(std::copy_n(host, s.host->size(), device_order));
+        const std::size_t o_n = s.host->shape[0], c_n = s.host->shape[1], kk = s.host->shape[2] * s.host->shape[3];
+        for (std::size_t o = 0; o < o_n; ++o)
+            for (std::size_t c = 0; c < c_n; ++c)
+                for (std::size_t t = 0; t < kk; ++t) device_order[(o * kk + t) * c_n + c] = host[(o * c_n + c) * kk + t];
+    }
+    static void from_device(const slot& s, const float* device_order, float* host) {
+        if (s.layout == parameter_layout::plain) return void(std::copy_n(device_order, s.host->size(), host));
+        const std::size_t o_n = s.host->shape[0], c_n = s.host->shape[1], kk = s.host->shape[2] * s.host->shape[3];
+        for (std::size_t o = 0; o < o_n; ++o)
+            for (std::size_t c = 0; c < c_n; ++c)
+                for (std::size_t t = 0; t < kk; ++t) host[(o * c_n + c) * kk + t] = device_order[(o * kk + t) * c_n + c];
+    }
+    template <class Member>
+    void transfer(float* device, Member member, bool up) {
+        std::vector<float> all(static_cast<std::size_t>(size_));
+        if (!up) backend_.download(all.data(), device, all.size() * sizeof(float));
+        for (const auto& s : slots_) {
+            std::vector<float>& h = member(*s.host);
+            if (up) to_device(s, h.data(), all.data() + s.offset);
+            else from_device(s, all.data() + s.offset, h.data());
+        }
+        if (up) backend_.upload(device, all.data(), all.size() * sizeof(float));
+    }
+
+    Backend& backend_;
+    nn::parameter_list<float> host_;
+    std::map<std::string, std::size_t> by_name_;
+    std::map<std::size_t, int> host_slot_;
+    std::vector<slot> slots_;
+    index size_ = 0;
+    std::shared_ptr<float> values_, grads_, velocity_;
+    std::shared_ptr<std::uint8_t> flags_;
+};
+
+}  // namespace retinanet::gpu
