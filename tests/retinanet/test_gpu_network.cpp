@@ -12,7 +12,9 @@
 #include <focal/core/error.hpp>
 #include <focal/loss/retinanet_loss.hpp>
 
+#include "apps/common.hpp"
 #include "gpu/backend.hpp"
+#include "gpu/cuda_training.hpp"
 #include "gpu/network.hpp"
 #include "gpu/optimizer.hpp"
 #include "model/retinanet_model.hpp"
@@ -243,4 +245,26 @@ TEST_CASE("device loss normalizer: focal's per_image, batch_ema and batch_plus_o
     CHECK(static_cast<int>(focal::loss_normalizer::per_image) == 0);
     CHECK(static_cast<int>(focal::loss_normalizer::batch_ema) == 1);
     CHECK(static_cast<int>(focal::loss_normalizer::batch_plus_one) == 2);
+}
+
+TEST_CASE("--device and --precision: cpu, cuda, cuda:N; anything else, or cuda without a usable GPU, is a focal::error saying why") {
+    const auto cpu = apps::parse_device("cpu", "tf32", "prog");
+    CHECK(!cpu.cuda);
+    CHECK_THROWS_WITH_AS(apps::parse_device("gpu", "tf32", "prog"), "prog: --device must be cpu, cuda or cuda:N, got 'gpu'", focal::error);
+    CHECK_THROWS_WITH_AS(apps::parse_device("cuda:x", "tf32", "prog"), "prog: --device must be cpu, cuda or cuda:N, got 'cuda:x'", focal::error);
+    CHECK_THROWS_WITH_AS(apps::parse_device("cpu", "fp16", "prog"), "prog: --precision must be tf32 or fp32, got 'fp16'", focal::error);
+    std::string why;
+    if (gpu::cuda_available(&why)) {
+        const auto d = apps::parse_device("cuda:0", "fp32", "prog");
+        CHECK((d.cuda && d.index == 0 && !d.tf32));
+    } else {
+        INFO(why);
+        CHECK(!why.empty());
+        CHECK_THROWS_WITH_AS(apps::parse_device("cuda", "tf32", "prog"),
+                             ("prog: --device must be a usable CUDA device for 'cuda', got " + why).c_str(), focal::error);
+        model::retinanet_model<float> net(model::tiny_config(3));
+        train::train_options o;
+        CHECK_THROWS_AS(gpu::make_cuda_engine(net, o), focal::error);
+        CHECK_THROWS_AS(gpu::make_cuda_detector(net, {}), focal::error);
+    }
 }

@@ -333,3 +333,87 @@ TEST_CASE("checkpoint files: truncated, corrupted or foreign files are clear err
     CHECK(file_bytes(good) == flipped);
     std::filesystem::remove_all(dir);
 }
+
+namespace {
+// Records how the loop drives an engine (the CUDA engine's contract, checked without a GPU).
+class recording_engine final : public train::training_engine {
+public:
+    explicit recording_engine(model::retinanet_model<float>& net) : net_(net) {}
+    void begin(const std::vector<std::vector<float>>& velocity, double normalizer) override {
+        begun_velocity = velocity.size();
+        begun_normalizer = normalizer;
+    }
+    void prepare(train::batch& b) override {
+        ++prepared;
+        b.staged = std::make_shared<int>(prepared);
+    }
+    void gradients(const train::batch& b) override {
+        REQUIRE(b.staged != nullptr);
+        staged_order.push_back(*std::static_pointer_cast<int>(b.staged));
+    }
+    train::step_result update(double lr) override {
+        lrs.push_back(lr);
+        for (auto* p : net_.parameters()) p->value[0] += 1.0f;  // what the engine trains shows in the checkpoint via to_host
+        return {{1.0, 0.5, 3}, 2.0};
+    }
+    double to_host(std::vector<std::vector<float>>& velocity) override {
+        ++to_host_calls;
+        velocity.clear();
+        for (auto* p : net_.parameters()) velocity.emplace_back(p->size(), 0.25f);
+        return 42.0;
+    }
+    focal::coco_eval_result evaluate(const data::dataset&, std::size_t) override { return {}; }
+
+    std::size_t begun_velocity = 99;
+    double begun_normalizer = 0;
+    int prepared = 0, to_host_calls = 0;
+    std::vector<int> staged_order;
+    std::vector<double> lrs;
+
+private:
+    model::retinanet_model<float>& net_;
+};
+}  // namespace
+
+TEST_CASE("the training loop drives any engine: staged batches in order, the schedule's rates, checkpoints through to_host, resume") {
+    const auto data = small_fmnist(4, 64);
+    const auto dir = temp_dir("engine");
+    model::retinanet_model<float> net(small_config(64));
+    train::train_options o;
+    o.iterations = 4;
+    o.batch = 2;
+    o.schedule.warmup_iterations = 2;
+    o.output = dir;
+    o.checkpoint_every = 2;
+    std::ostringstream log;
+    o.log = &log;
+    recording_engine engine(net);
+    // Stopped after two of four steps, then resumed.
+    const auto r = train::train(net, engine, data, nullptr, o, [&] { return engine.staged_order.size() >= 2; });
+    CHECK(r.iterations == 2);
+    CHECK(engine.begun_velocity == 0);  // a fresh run: no velocities
+    CHECK(engine.begun_normalizer == 100.0);
+    CHECK(engine.staged_order == std::vector<int>{1, 2});  // each batch prepared once, in order, before its step
+    REQUIRE(engine.lrs.size() == 2);
+    for (int i = 0; i < 2; ++i) CHECK(engine.lrs[static_cast<std::size_t>(i)] == doctest::Approx(o.schedule.at(i, 4)));
+    CHECK(engine.to_host_calls == 2);  // the checkpoint at 2 and the one on stopping
+    CHECK(r.final_loss == doctest::Approx(1.5));
+
+    model::retinanet_model<float> loaded(small_config(64));
+    std::vector<std::vector<float>> velocity;
+    train::run_state state;
+    REQUIRE(train::load_checkpoint(dir / "checkpoint.npz", loaded.parameters(), &velocity, &state));
+    CHECK(state.iteration == 2);
+    CHECK(state.loss_normalizer == 42.0);
+    CHECK(velocity.front().front() == 0.25f);
+    CHECK(loaded.parameters().front()->value == net.parameters().front()->value);
+
+    o.resume = true;
+    recording_engine resumed(net);
+    CHECK(train::train(net, resumed, data, nullptr, o).iterations == 2);
+    CHECK(resumed.begun_normalizer == 42.0);
+    CHECK(resumed.begun_velocity == net.parameters().size());
+    REQUIRE(resumed.lrs.size() == 2);
+    for (int i = 0; i < 2; ++i) CHECK(resumed.lrs[static_cast<std::size_t>(i)] == doctest::Approx(o.schedule.at(i + 2, 4)));
+    std::filesystem::remove_all(dir);
+}

@@ -8,6 +8,7 @@
 #include "data/draw.hpp"
 #include "data/fmnist_det.hpp"
 #include "data/image.hpp"
+#include "gpu/cuda_training.hpp"
 #include "train/checkpoint.hpp"
 
 namespace retinanet::apps {
@@ -31,6 +32,31 @@ std::unique_ptr<model::retinanet_model<float>> make_model(const std::string& con
     net->initialize(seed);
     if (!weights.empty()) train::load_checkpoint(weights, net->parameters(), nullptr, nullptr);
     return net;
+}
+
+std::string device_choice::describe() const {
+    if (!cuda) return "cpu (" + std::to_string(nn::threads()) + " threads)";
+    return gpu::cuda_device_description(index) + (tf32 ? ", tf32 convolutions" : ", fp32");
+}
+
+device_choice parse_device(const std::string& device, const std::string& precision, const std::string& program) {
+    device_choice d;
+    focal::detail::require(precision == "tf32" || precision == "fp32", program, "--precision", "tf32 or fp32", "'" + precision + "'");
+    d.tf32 = precision == "tf32";
+    if (device == "cpu") return d;
+    const bool cuda = device == "cuda" || (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+                                           device.find_first_not_of("0123456789", 5) == std::string::npos && device.size() < 9);
+    focal::detail::require(cuda, program, "--device", "cpu, cuda or cuda:N", "'" + device + "'");
+    d.cuda = true;
+    d.index = device.size() > 5 ? std::stoi(device.substr(5)) : 0;
+    std::string why;
+    if (!gpu::cuda_available(&why)) focal::detail::fail(program, "--device", "a usable CUDA device for '" + device + "'", why);
+    return d;
+}
+
+train::batch_detector make_detector(model::retinanet_model<float>& net, const device_choice& device, const train::inference_options& options) {
+    if (!device.cuda) return train::cpu_detector(net, options);
+    return gpu::make_cuda_detector(net, options, {device.index, device.tf32});
 }
 
 void draw_mosaic(const std::filesystem::path& file, const data::dataset& data, const std::vector<train::image_detections>& detections,

@@ -23,6 +23,22 @@ std::unique_ptr<data::dataset> open_dataset(const std::string& spec, const std::
 std::unique_ptr<model::retinanet_model<float>> make_model(const std::string& config, int num_classes, const std::string& weights,
                                                           std::uint64_t seed);
 
+// Where a program runs the network: "--device cpu" (the default) or "cuda" / "cuda:N", and for
+// CUDA "--precision tf32" (the default: TF32 tensor-core convolutions, as PyTorch's cuDNN) or "fp32".
+struct device_choice {
+    bool cuda = false;
+    int index = 0;
+    bool tf32 = true;
+    std::string describe() const;  // "cpu (2 threads)", "NVIDIA H100 ... (device 0), tf32"
+};
+// Throws focal::error naming `program`'s option for anything else, and for cuda in a build or on a
+// machine without it (saying which).
+device_choice parse_device(const std::string& device, const std::string& precision, const std::string& program);
+
+// The detector of `net` on `device` (the GPU's holds a copy of the parameters made now). `options`
+// must outlive it.
+train::batch_detector make_detector(model::retinanet_model<float>& net, const device_choice& device, const train::inference_options& options);
+
 // A mosaic PNG of the first images of `data` with their detections drawn (score >= threshold).
 void draw_mosaic(const std::filesystem::path& file, const data::dataset& data, const std::vector<train::image_detections>& detections,
                  std::size_t count, float score_threshold, int columns);

@@ -33,7 +33,9 @@ int main(int argc, char** argv) try {
                                 {"classes", "class count of the weights (default 10, FMNIST-Det's)"},
                                 {"output", "folder for detections.json and the drawn PNGs (default detections/)"},
                                 {"score-threshold", "lowest score kept and drawn (default 0.3)"},
-                                {"threads", "(default: all cores)"}},
+                                {"threads", "(default: all cores)"},
+                                {"device", "cpu (default), cuda or cuda:N"},
+                                {"precision", "on CUDA: tf32 (default) or fp32 convolutions"}},
                                "retinanet_detect [options] image...: detect objects in images");
     if (args.help() || files.empty()) {
         std::cout << args.usage();
@@ -41,6 +43,7 @@ int main(int argc, char** argv) try {
     }
     focal::detail::require(args.has("weights"), "retinanet_detect", "--weights", "given", "nothing");
     if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
+    const auto device = apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_detect");
     const int classes = static_cast<int>(args.integer("classes", 10));
     auto net = apps::make_model(args.text("config", "demo"), classes, args.text("weights", ""), 1);
     std::vector<std::string> names = classes == 10 ? data::fashion_mnist_class_names() : std::vector<std::string>{};
@@ -56,7 +59,7 @@ int main(int argc, char** argv) try {
     }
     train::inference_options o;
     o.postprocess.score_threshold = static_cast<float>(args.number("score-threshold", 0.3));
-    const auto detections = train::detect(*net, samples, o);
+    const auto detections = train::detect(apps::make_detector(*net, device, o), net->config(), samples, o);
     nlohmann::json out = nlohmann::json::array();
     for (std::size_t i = 0; i < files.size(); ++i) {
         const auto& d = detections[i];

@@ -23,6 +23,8 @@ int main(int argc, char** argv) try {
                                 {"count", "images evaluated (default 500; 0: all)"},
                                 {"batch", "images per forward pass (default 8)"},
                                 {"threads", "(default: all cores)"},
+                                {"device", "cpu (default), cuda or cuda:N"},
+                                {"precision", "on CUDA: tf32 (default) or fp32 convolutions"},
                                 {"seed", "FMNIST-Det seed (default 1, as retinanet_train)"},
                                 {"score-threshold", "post-processing score threshold (default 0.05)"},
                                 {"detections", "where to write the COCO results JSON (default: none)"}},
@@ -33,6 +35,7 @@ int main(int argc, char** argv) try {
     }
     focal::detail::require(args.has("weights"), "retinanet_evaluate", "--weights", "given", "nothing");
     if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
+    const auto device = apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_evaluate");
     const auto seed = static_cast<std::uint64_t>(args.integer("seed", 1));
     const auto count = static_cast<std::size_t>(args.integer("count", 500));
     const auto data = apps::open_dataset(args.text("data", "fmnist"), args.text("images", ""), false, seed, count ? count : 500);
@@ -42,7 +45,8 @@ int main(int argc, char** argv) try {
     o.postprocess.score_threshold = static_cast<float>(args.number("score-threshold", 0.05));
     o.progress = [](std::size_t done, std::size_t total) { std::cerr << "\revaluating " << done << "/" << total << std::flush; };
     const std::size_t n = count == 0 ? data->size() : std::min(count, data->size());
-    const auto coco = train::to_coco(train::detect(*net, *data, n, o));
+    std::cerr << "evaluating on " << device.describe() << "\n";
+    const auto coco = train::to_coco(train::detect(apps::make_detector(*net, device, o), net->config(), *data, n, o));
     std::cerr << "\n";
     const auto r = focal::coco_evaluate(data::make_coco_ground_truth(*data, n), std::span<const focal::coco_detection>(coco));
     for (std::size_t i = 0; i < r.stats.size(); ++i)

@@ -15,6 +15,7 @@
 #include "common.hpp"
 #include "data/coco_dataset.hpp"
 #include "train/checkpoint.hpp"
+#include "gpu/cuda_training.hpp"
 #include "train/trainer.hpp"
 
 using namespace retinanet;
@@ -43,6 +44,8 @@ int main(int argc, char** argv) try {
          {"cross-entropy", "!alpha-balanced cross entropy instead of the focal loss"},
          {"prior", "initial foreground probability of the class bias (default 0.01)"},
          {"threads", "(default: all cores)"},
+         {"device", "cpu (default), cuda or cuda:N: the whole training step on the GPU (checkpoints as the CPU's)"},
+         {"precision", "on CUDA: tf32 (default: tensor-core convolutions, as PyTorch) or fp32"},
          {"seed", "(default 1)"},
          {"output", "folder for checkpoint.npz, metrics.json, detections.png (default runs/<config>)"},
          {"resume", "!continue from <output>/checkpoint.npz"},
@@ -54,12 +57,14 @@ int main(int argc, char** argv) try {
          {"widths", "override the backbone widths, e.g. 32,64,128,256"},
          {"fpn-channels", "override the FPN / head channels"},
          {"head-convs", "override the number of head convs"}},
-        "retinanet_train: train focal's example RetinaNet on the CPU");
+        "retinanet_train: train focal's example RetinaNet on the CPU or a GPU");
     if (args.help()) {
         std::cout << args.usage();
         return 0;
     }
     const std::string config_name = args.text("config", "demo");
+    if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
+    const auto device = apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_train");
     const auto seed = static_cast<std::uint64_t>(args.integer("seed", 1));
     const auto eval_count = static_cast<std::size_t>(args.integer("eval-count", 500));
     const auto train_data = apps::open_dataset(args.text("data", "fmnist"), args.text("images", ""), true, seed, 0);
@@ -117,8 +122,16 @@ int main(int argc, char** argv) try {
     o.eval_images = eval_count;
 
     std::cout << "training '" << config_name << "' (" << net->parameters().size() << " parameter arrays) with batch " << o.batch
-              << " on " << (o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency())) << " threads\n";
-    const auto r = train::train(*net, *train_data, eval_data.get(), o);
+              << " on " << device.describe() << "\n";
+    train::train_result r;
+    if (device.cuda) {
+        const auto engine = gpu::make_cuda_engine(*net, o, {device.index, device.tf32});
+        r = train::train(*net, *engine, *train_data, eval_data.get(), o);
+        std::vector<std::vector<float>> velocity;
+        engine->to_host(velocity);  // the trained parameters into the host model (the detector copies them)
+    } else {
+        r = train::train(*net, *train_data, eval_data.get(), o);
+    }
     std::cout << std::fixed << std::setprecision(1) << "trained " << r.iterations << " iterations in " << r.seconds << " s ("
               << r.images_per_second << " img/s)\n";
     if (!eval_data) return 0;
@@ -127,7 +140,7 @@ int main(int argc, char** argv) try {
     io.progress = [](std::size_t done, std::size_t total) {
         if (done == total || done % 128 == 0) std::cout << "\revaluating " << done << "/" << total << std::flush;
     };
-    const auto detections = train::detect(*net, *eval_data, eval_count, io);
+    const auto detections = train::detect(apps::make_detector(*net, device, io), net->config(), *eval_data, eval_count, io);
     std::cout << "\n";
     const auto coco = train::to_coco(detections);
     const auto result = focal::coco_evaluate(data::make_coco_ground_truth(*eval_data, eval_count), std::span<const focal::coco_detection>(coco));

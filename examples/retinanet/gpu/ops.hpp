@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include <focal/config.hpp>
+#include <focal/core/math.hpp>
 
 namespace retinanet::gpu {
 
@@ -150,7 +151,7 @@ struct group_stats_finish_op {
         for (index k = 0; k < chunks; ++k) s1 += partial[2 * (ng * chunks + k)], s2 += partial[2 * (ng * chunks + k) + 1];
         const double m = s1 / count, var = s2 / count - m * m;
         mean[ng] = static_cast<float>(m);
-        rstd[ng] = static_cast<float>(1.0 / std::sqrt((var > 0.0 ? var : 0.0) + eps));
+        rstd[ng] = static_cast<float>(1.0 / focal::math::sqrt((var > 0.0 ? var : 0.0) + eps));
     }
 };
 
@@ -224,7 +225,7 @@ struct frozen_scale_op {
     float* scale;
     float* shift;
     FOCAL_HD void operator()(index k) const {
-        scale[k] = weight[k] / std::sqrt(running_var[k] + eps);
+        scale[k] = weight[k] / focal::math::sqrt(running_var[k] + eps);
         shift[k] = bias[k] - running_mean[k] * scale[k];
     }
 };
@@ -420,7 +421,7 @@ struct norm_finish_op {
     FOCAL_HD void operator()(index) const {
         double sum = 0.0;
         for (index k = 0; k < chunks; ++k) sum += partial[k];
-        norm[0] = std::sqrt(sum);
+        norm[0] = focal::math::sqrt(sum);
     }
 };
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct batch {
     std::vector<std::int64_t> image_ids;
     std::vector<float> scales;                       // network pixels per original pixel
     std::vector<focal::size2d> sizes;                // each image's size before padding
+    std::shared_ptr<void> staged;                    // a training engine's copy in flight (training_engine::prepare)
     focal::size2d padded() const { return {images.h, images.w}; }
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 
 #include <focal/eval/coco_eval.hpp>
 
@@ -20,43 +21,50 @@ struct no_grad {
 
 }  // namespace
 
-std::vector<image_detections> detect(model::retinanet_model<float>& net, std::vector<data::sample> samples,
+batch_detector cpu_detector(model::retinanet_model<float>& net, const inference_options& options) {
+    // Anchors per padded size, generated once per detector.
+    auto anchors_by_size = std::make_shared<std::map<std::pair<int, int>, std::vector<float>>>();
+    return [&net, &options, anchors_by_size](const batch& b) {
+        const no_grad guard;
+        const auto out = net.forward(b.images);
+        auto& anchors = (*anchors_by_size)[{b.images.h, b.images.w}];
+        if (anchors.empty()) anchors = net.anchors(b.padded(), out.grids);
+        std::vector<focal::index_t> per_level;
+        for (const auto& g : out.grids) per_level.push_back(g.height * g.width * net.config().anchors_per_cell());
+        const auto bn = static_cast<std::ptrdiff_t>(out.batch), d = static_cast<std::ptrdiff_t>(options.postprocess.detections_per_image);
+        batch_detections r{std::vector<float>(static_cast<std::size_t>(bn * d * 4)), std::vector<float>(static_cast<std::size_t>(bn * d)),
+                           std::vector<std::int64_t>(static_cast<std::size_t>(bn * d)), std::vector<std::int64_t>(static_cast<std::size_t>(bn))};
+        focal::postprocess_batch(options.postprocess, focal::view<const float, 3>(out.cls_logits.data(), bn, out.anchors, out.classes),
+                                 focal::view<const float, 3>(out.bbox_regression.data(), bn, out.anchors, 4),
+                                 focal::make_view(anchors.data(), out.anchors, 4), std::span<const focal::index_t>(per_level),
+                                 std::span<const focal::image_size>(b.sizes), focal::view<float, 3>(r.boxes.data(), bn, d, 4),
+                                 focal::make_view(r.scores.data(), bn, d), focal::make_view(r.labels.data(), bn, d),
+                                 focal::make_view(r.counts.data(), bn), focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
+        return r;
+    };
+}
+
+std::vector<image_detections> detect(const batch_detector& detector, const model::model_config& config, std::vector<data::sample> samples,
                                      const inference_options& options) {
     focal::validate(options.postprocess);
-    const no_grad guard;
-    const auto& config = net.config();
     const std::size_t per_batch = static_cast<std::size_t>(std::max(1, options.batch));
-    const auto d = static_cast<std::ptrdiff_t>(options.postprocess.detections_per_image);
+    const auto d = static_cast<std::size_t>(options.postprocess.detections_per_image);
     std::vector<image_detections> result;
-    std::map<std::pair<std::ptrdiff_t, std::ptrdiff_t>, std::vector<float>> anchors_by_size;
     for (std::size_t first = 0; first < samples.size(); first += per_batch) {
         const std::size_t n = std::min(per_batch, samples.size() - first);
         std::vector<float> scales;
         for (std::size_t i = first; i < first + n; ++i) scales.push_back(resize_for_model(samples[i], config));
         const batch b = make_batch(std::span<const data::sample>(samples.data() + first, n), config);
-        const auto out = net.forward(b.images);
-        auto& anchors = anchors_by_size[{b.images.h, b.images.w}];
-        if (anchors.empty()) anchors = net.anchors(b.padded(), out.grids);
-        std::vector<focal::index_t> per_level;
-        for (const auto& g : out.grids) per_level.push_back(g.height * g.width * config.anchors_per_cell());
-        const auto bn = static_cast<std::ptrdiff_t>(n);
-        std::vector<float> boxes(static_cast<std::size_t>(bn * d * 4)), scores(static_cast<std::size_t>(bn * d));
-        std::vector<std::int64_t> labels(static_cast<std::size_t>(bn * d)), counts(n);
-        focal::postprocess_batch(options.postprocess, focal::view<const float, 3>(out.cls_logits.data(), bn, out.anchors, out.classes),
-                                 focal::view<const float, 3>(out.bbox_regression.data(), bn, out.anchors, 4),
-                                 focal::make_view(anchors.data(), out.anchors, 4), std::span<const focal::index_t>(per_level),
-                                 std::span<const focal::image_size>(b.sizes), focal::view<float, 3>(boxes.data(), bn, d, 4),
-                                 focal::make_view(scores.data(), bn, d), focal::make_view(labels.data(), bn, d),
-                                 focal::make_view(counts.data(), bn), focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
+        const batch_detections r = detector(b);
         for (std::size_t i = 0; i < n; ++i) {
             image_detections det;
             det.image_id = samples[first + i].image_id;
             const float inv = 1.0f / scales[i];
-            for (std::int64_t j = 0; j < counts[i]; ++j) {
-                const float* bx = &boxes[(i * d + j) * 4];
+            for (std::int64_t j = 0; j < r.counts[i]; ++j) {
+                const float* bx = &r.boxes[(i * d + static_cast<std::size_t>(j)) * 4];
                 det.boxes.push_back({bx[0] * inv, bx[1] * inv, bx[2] * inv, bx[3] * inv});
-                det.scores.push_back(scores[i * d + j]);
-                det.labels.push_back(static_cast<int>(labels[i * d + j]));
+                det.scores.push_back(r.scores[i * d + static_cast<std::size_t>(j)]);
+                det.labels.push_back(static_cast<int>(r.labels[i * d + static_cast<std::size_t>(j)]));
             }
             result.push_back(std::move(det));
         }
@@ -65,8 +73,8 @@ std::vector<image_detections> detect(model::retinanet_model<float>& net, std::ve
     return result;
 }
 
-std::vector<image_detections> detect(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,
-                                     const inference_options& options) {
+std::vector<image_detections> detect(const batch_detector& detector, const model::model_config& config, const data::dataset& data,
+                                     std::size_t count, const inference_options& options) {
     count = count == 0 ? data.size() : std::min(count, data.size());
     std::vector<image_detections> result;
     const std::size_t chunk = static_cast<std::size_t>(std::max(1, options.batch)) * 8;  // bounded memory
@@ -75,10 +83,19 @@ std::vector<image_detections> detect(model::retinanet_model<float>& net, const d
         for (std::size_t i = first; i < std::min(count, first + chunk); ++i) samples.push_back(data.get(i));
         inference_options inner = options;
         if (options.progress) inner.progress = [&](std::size_t done, std::size_t) { options.progress(first + done, count); };
-        auto part = detect(net, std::move(samples), inner);
+        auto part = detect(detector, config, std::move(samples), inner);
         std::move(part.begin(), part.end(), std::back_inserter(result));
     }
     return result;
+}
+
+std::vector<image_detections> detect(model::retinanet_model<float>& net, std::vector<data::sample> samples, const inference_options& options) {
+    return detect(cpu_detector(net, options), net.config(), std::move(samples), options);
+}
+
+std::vector<image_detections> detect(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,
+                                     const inference_options& options) {
+    return detect(cpu_detector(net, options), net.config(), data, count, options);
 }
 
 std::vector<focal::coco_detection> to_coco(const std::vector<image_detections>& detections) {
@@ -91,12 +108,17 @@ std::vector<focal::coco_detection> to_coco(const std::vector<image_detections>& 
     return out;
 }
 
-focal::coco_eval_result evaluate(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,
-                                 const inference_options& options) {
+focal::coco_eval_result evaluate(const batch_detector& detector, const model::model_config& config, const data::dataset& data,
+                                 std::size_t count, const inference_options& options) {
     count = count == 0 ? data.size() : std::min(count, data.size());
-    const auto detections = to_coco(detect(net, data, count, options));
+    const auto detections = to_coco(detect(detector, config, data, count, options));
     const auto ground_truth = data::make_coco_ground_truth(data, count);
     return focal::coco_evaluate(ground_truth, std::span<const focal::coco_detection>(detections));
+}
+
+focal::coco_eval_result evaluate(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,
+                                 const inference_options& options) {
+    return evaluate(cpu_detector(net, options), net.config(), data, count, options);
 }
 
 }  // namespace retinanet::train

@@ -29,12 +29,36 @@ struct inference_options {
     std::function<void(std::size_t done, std::size_t total)> progress;  // optional
 };
 
+struct batch;
+
+// One batch's post-processed detections in network pixels, as focal::postprocess_batch writes them:
+// image i's counts[i] detections are rows [i D, i D + counts[i]) of boxes (x1 y1 x2 y2), scores and
+// labels, D = detections_per_image.
+struct batch_detections {
+    std::vector<float> boxes, scores;
+    std::vector<std::int64_t> labels, counts;
+};
+// Runs a network and the post-processing on one batch: the CPU model's (below) or a GPU's.
+using batch_detector = std::function<batch_detections(const batch&)>;
+
+// The CPU model's detector: forward without gradients, focal::postprocess_batch on the host.
+// `options` must outlive it.
+batch_detector cpu_detector(model::retinanet_model<float>& net, const inference_options& options);
+
 // Detections for samples [0, count) of `data` (count 0: all).
 std::vector<image_detections> detect(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,
                                      const inference_options& options = {});
 // The same for samples already in memory.
 std::vector<image_detections> detect(model::retinanet_model<float>& net, std::vector<data::sample> samples,
                                      const inference_options& options = {});
+
+// The same through any detector (a model of `config`).
+std::vector<image_detections> detect(const batch_detector& detector, const model::model_config& config, std::vector<data::sample> samples,
+                                     const inference_options& options = {});
+std::vector<image_detections> detect(const batch_detector& detector, const model::model_config& config, const data::dataset& data,
+                                     std::size_t count, const inference_options& options = {});
+focal::coco_eval_result evaluate(const batch_detector& detector, const model::model_config& config, const data::dataset& data,
+                                 std::size_t count, const inference_options& options = {});
 
 // COCO detections (category_id = label + 1, bbox x y w h), as data::make_coco_ground_truth names them.
 std::vector<focal::coco_detection> to_coco(const std::vector<image_detections>& detections);

@@ -38,6 +38,35 @@ batch training_batch(const data::dataset& source, const model::model_config& con
     return make_batch(samples, config);
 }
 
+// The CPU engine: forward_backward on the layers' threads, train::sgd on the host parameters.
+class cpu_engine final : public training_engine {
+public:
+    cpu_engine(model::retinanet_model<float>& net, const train_options& o) : net_(net), options_(o), loss_(make_detection_loss(o)) {}
+    void begin(const std::vector<std::vector<float>>& velocity, double loss_normalizer) override {
+        velocity_ = velocity;
+        loss_state_.ema = loss_normalizer;
+    }
+    void gradients(const batch& b) override {
+        net_.zero_grad();
+        value_ = forward_backward(net_, b.images, b.boxes, b.labels, loss_, loss_state_, anchors_);
+    }
+    step_result update(double lr) override { return {value_, options_.optimizer.step(net_.parameters(), velocity_, lr)}; }
+    double to_host(std::vector<std::vector<float>>& velocity) override {
+        velocity = velocity_;
+        return loss_state_.ema;
+    }
+    focal::coco_eval_result evaluate(const data::dataset& data, std::size_t images) override { return train::evaluate(net_, data, images); }
+
+private:
+    model::retinanet_model<float>& net_;
+    const train_options& options_;
+    detection_loss loss_;
+    focal::retinanet_loss_state loss_state_;
+    anchor_cache anchors_;
+    std::vector<std::vector<float>> velocity_;
+    focal::retinanet_loss_value value_;
+};
+
 }  // namespace
 
 data::sample training_sample(const data::dataset& source, const model::model_config& config, const train_options& o, std::size_t index) {
@@ -56,20 +85,29 @@ data::sample training_sample(const data::dataset& source, const model::model_con
     return s;
 }
 
-train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,
-                   const train_options& o, const std::function<bool()>& stop) {
-    constexpr const char* where = "train";
-    focal::detail::require(o.iterations > 0 || o.minutes > 0, where, "options.iterations or options.minutes", "positive", "neither");
-    focal::detail::require(o.batch > 0, where, "options.batch", "positive", o.batch);
-    std::ostream& log = o.log ? *o.log : std::cout;
-    if (o.threads > 0) nn::set_threads(o.threads);
-    const auto& config = net.config();
-
+detection_loss make_detection_loss(const train_options& o) {
     auto loss = detection_loss::torchvision();
     loss.box.beta = o.smooth_l1_beta;
     loss.normalizer = o.normalizer;
     loss.classification.alpha = o.focal_alpha;
     loss.classification.gamma = o.focal_loss ? o.focal_gamma : 0.0f;
+    return loss;
+}
+
+train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,
+                   const train_options& o, const std::function<bool()>& stop) {
+    if (o.threads > 0) nn::set_threads(o.threads);
+    cpu_engine engine(net, o);
+    return train(net, engine, train_data, eval_data, o, stop);
+}
+
+train_result train(model::retinanet_model<float>& net, training_engine& engine, const data::dataset& train_data,
+                   const data::dataset* eval_data, const train_options& o, const std::function<bool()>& stop) {
+    constexpr const char* where = "train";
+    focal::detail::require(o.iterations > 0 || o.minutes > 0, where, "options.iterations or options.minutes", "positive", "neither");
+    focal::detail::require(o.batch > 0, where, "options.batch", "positive", o.batch);
+    std::ostream& log = o.log ? *o.log : std::cout;
+    const auto& config = net.config();
 
     run_state state;
     state.config_name = config.name;
@@ -84,16 +122,20 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
                                "'" + state.config_name + "'");
         log << "resuming " << checkpoint_file.string() << " at iteration " << state.iteration << " of " << state.total_iterations << "\n";
     }
-    focal::retinanet_loss_state loss_state{state.loss_normalizer};
+    engine.begin(velocity, state.loss_normalizer);
     auto save = [&] {
         if (checkpoint_file.empty()) return;
-        state.loss_normalizer = loss_state.ema;
+        state.loss_normalizer = engine.to_host(velocity);
         save_checkpoint(checkpoint_file, net.parameters(), velocity, state);
     };
 
-    data::prefetcher<batch> batches([&](std::size_t step) { return training_batch(train_data, config, o, step); },
-                                    static_cast<std::size_t>(state.iteration), 3);
-    anchor_cache anchors;
+    data::prefetcher<batch> batches(
+        [&](std::size_t step) {
+            batch b = training_batch(train_data, config, o, step);
+            engine.prepare(b);
+            return b;
+        },
+        static_cast<std::size_t>(state.iteration), 3);
     const auto start = clock_type::now();
     auto window_start = start;
     double window_loss = 0, window_cls = 0, window_box = 0, last_loss = 0;
@@ -105,9 +147,7 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
     train_result result;
     while (state.total_iterations == 0 || state.iteration < state.total_iterations) {
         if (stop && stop()) break;
-        const batch b = batches.next();
-        net.zero_grad();
-        const auto value = forward_backward(net, b.images, b.boxes, b.labels, loss, loss_state, anchors);
+        engine.gradients(batches.next());
 
         if (o.minutes > 0 && !budget_fixed && done >= 10 && (done == 10 || done % 50 == 0)) {
             // Time budget: the schedule's length is the iterations that fit in the remaining time
@@ -128,7 +168,7 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
         }
         const std::int64_t total_for_lr = std::max<std::int64_t>(state.total_iterations, 1);
         const double lr = o.schedule.at(state.iteration, total_for_lr);
-        const double grad_norm = o.optimizer.step(net.parameters(), velocity, lr);
+        const auto [value, grad_norm] = engine.update(lr);
         const double total_loss = value.classification + value.box;
         focal::detail::require(std::isfinite(total_loss) && std::isfinite(grad_norm), where, "the loss", "finite (training diverged)",
                                focal::detail::concat(total_loss, " at iteration ", state.iteration, ", gradient norm ", grad_norm,
@@ -155,7 +195,8 @@ train_result train(model::retinanet_model<float>& net, const data::dataset& trai
         }
         if (o.checkpoint_every > 0 && state.iteration % o.checkpoint_every == 0 && !last) save();
         if (eval_data && o.eval_every > 0 && state.iteration % o.eval_every == 0 && !last) {
-            const auto r = evaluate(net, *eval_data, o.eval_images);
+            engine.to_host(velocity);
+            const auto r = engine.evaluate(*eval_data, o.eval_images);
             log << "eval at " << state.iteration << ": AP " << std::setprecision(4) << r.stats[0] << "  AP50 " << r.stats[1] << "  AP75 "
                 << r.stats[2] << std::endl;
         }

@@ -13,9 +13,13 @@
 
 #include <focal/loss/retinanet_loss.hpp>
 
+#include <focal/eval/coco_result.hpp>
+
+#include "batch.hpp"
 #include "data/sample.hpp"
 #include "model/retinanet_model.hpp"
 #include "optimizer.hpp"
+#include "step.hpp"
 
 namespace retinanet::train {
 
@@ -49,6 +53,36 @@ struct train_result {
     double final_loss = 0;  // mean of the last log window
 };
 
+struct step_result {
+    focal::retinanet_loss_value loss;
+    double grad_norm = 0;  // before clipping
+};
+
+// What runs the training steps: the CPU (train() below) or a GPU (gpu/cuda_training.hpp). The loop
+// (schedule, time budget, progress, checkpoints, evaluation) is the same for every engine.
+class training_engine {
+public:
+    virtual ~training_engine() = default;
+    // The run's start: the host model's parameters, the optimizer's velocities (empty: zeros) and
+    // the loss normalizer's running value (focal::retinanet_loss_state::ema).
+    virtual void begin(const std::vector<std::vector<float>>& velocity, double loss_normalizer) = 0;
+    // Called on the data thread for each batch as it is made (the CUDA engine starts its copy).
+    virtual void prepare(batch&) {}
+    // The gradients of the batch's loss (from zero). May return before they are computed.
+    virtual void gradients(const batch& b) = 0;
+    // The optimizer's update at `lr`; returns the step's loss and gradient norm (non-finite: the
+    // update was skipped).
+    virtual step_result update(double lr) = 0;
+    // The parameters into the host model and the velocities into `velocity` (for checkpoints and
+    // evaluation); returns the loss normalizer's running value.
+    virtual double to_host(std::vector<std::vector<float>>& velocity) = 0;
+    virtual focal::coco_eval_result evaluate(const data::dataset& data, std::size_t images) = 0;
+};
+
+// The loss the trainer minimizes: torchvision's RetinaNet loss with the options' focal and box
+// settings and normalizer.
+detection_loss make_detection_loss(const train_options& options);
+
 // Sample `index` of the training stream as the trainer sees it: resized for the model, flipped and
 // scale-jittered by draws that are a pure function of (options.seed, index).
 data::sample training_sample(const data::dataset& source, const model::model_config& config, const train_options& options,
@@ -58,5 +92,8 @@ data::sample training_sample(const data::dataset& source, const model::model_con
 // given. Stops early, keeping a consistent checkpoint, when `stop` returns true.
 train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,
                    const train_options& options, const std::function<bool()>& stop = {});
+// The same loop on another engine; `net` is the host model the engine mirrors (its checkpoints).
+train_result train(model::retinanet_model<float>& net, training_engine& engine, const data::dataset& train_data,
+                   const data::dataset* eval_data, const train_options& options, const std::function<bool()>& stop = {});
 
 }  // namespace retinanet::train
