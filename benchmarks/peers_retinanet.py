@@ -145,12 +145,25 @@ def synthetic(batch, height, width, classes, gen):
     return images, targets
 
 
+DEVICE = torch.device("cpu")
+
+
+def finish():
+    """Waits for the device's queued work (a no-op on the CPU)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def time_calls(fn, repeats):
-    fn()  # warm-up
+    fn()  # warm-up (twice on a GPU: cuDNN's algorithm search, the caching allocator)
+    if DEVICE.type == "cuda":
+        fn()
+    finish()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        finish()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), min(times)
 
@@ -162,6 +175,9 @@ def train_case(name, batch, height, width, threads, repeats):
     model.train()
     gen = torch.Generator().manual_seed(20170807)
     images, targets = synthetic(batch, height, width, CONFIGS[name]["classes"], gen)
+    model.to(DEVICE)
+    images = [i.to(DEVICE) for i in images]
+    targets = [{k: v.to(DEVICE) for k, v in t.items()} for t in targets]
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
 
     def step():
@@ -173,7 +189,7 @@ def train_case(name, batch, height, width, threads, repeats):
 
     s, best = time_calls(step, repeats)
     return {"name": f"torchvision/train_step/{name}/{height}x{width}/batch:{batch}/threads:{threads}",
-            "case": f"train_step/{name}/{height}x{width}/batch:{batch}", "threads": threads, "seconds": s,
+            "case": f"train_step/{name}/{height}x{width}/batch:{batch}", "threads": threads, "device": str(DEVICE), "seconds": s,
             "min_seconds": best, "repeats": repeats,
             "images_per_second": batch / s, "parameters": parameter_count(model), "size": size}
 
@@ -200,7 +216,10 @@ CASES = {
     "train_step/demo/128x128/batch:8": lambda t, r: train_case("demo", 8, 128, 128, t, r),
     "train_step/paper/512x512/batch:2": lambda t, r: train_case("paper", 2, 512, 512, t, r),
     "inference/paper/800x1344/batch:1": lambda t, r: inference_case("paper", 800, 1344, t, r),
+    # The GPU check's case (--device cuda): the paper's training configuration.
+    "train_step/paper/800x1344/batch:8": lambda t, r: train_case("paper", 8, 800, 1344, t, r),
 }
+DEFAULT_CASES = list(CASES)[:3]
 
 
 def main():
@@ -208,9 +227,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per case, median (default 3)")
     ap.add_argument("--demo-repeats", type=int, default=None, help="timed calls of the demo case (default max(repeats, 10))")
-    ap.add_argument("--cases", default=",".join(CASES), help="comma list of cases")
+    ap.add_argument("--cases", default=",".join(DEFAULT_CASES), help="comma list of cases: " + ", ".join(CASES))
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: where torch runs the model")
     ap.add_argument("--count-only", action="store_true", help="print the parameter counts only")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(args.threads)
     counts = {name: parameter_count(build_model(name)) for name in CONFIGS}
     print(json.dumps({"name": "torchvision", "available": True, "torch": torch.__version__,

@@ -7,6 +7,7 @@
 #   BUILD_DIR=... RESULTS=... tests/cuda/gpu_check.sh
 #   SKIP_PEERS=1 tests/cuda/gpu_check.sh        focal only (no torchvision timings)
 #   FILTER=nms tests/cuda/gpu_check.sh          only the tests and benchmarks whose name contains it
+#   SKIP_TRAINER=1 tests/cuda/gpu_check.sh      without the example trainer's check (gpu_check_trainer.sh)
 # Exit status: non-zero when the build or a test fails (benchmarks and peers only report).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -60,4 +61,10 @@ set -e
 stamp "table"
 python3 tests/cuda/gpu_check_table.py "$results/focal.json" "${peers[@]}" | tee "$results/table.md"
 stamp "done: tests and example exit status $test_status"
+
+# The example RetinaNet's CUDA trainer (its own script: about 6 more minutes; SKIP_TRAINER=1 skips
+# it, e.g. where one command may run 10 minutes at most: run the two scripts as two commands).
+if [[ -z "${SKIP_TRAINER:-}" ]]; then
+  RESULTS="$results" tests/cuda/gpu_check_trainer.sh || { trainer_status=$?; [[ $test_status != 0 ]] || test_status=$trainer_status; }
+fi
 exit "$test_status"

@@ -96,8 +96,10 @@ struct staged_batch {
     std::shared_ptr<std::int64_t> labels;              // [N][Gmax]
     std::shared_ptr<std::int32_t> counts;              // [N]
     cudaEvent_t copied{};
+    // The buffers are freed in the compute stream's order, which a batch that was prefetched but
+    // never used has no dependency on: its copy must be done first.
     ~staged_batch() {
-        if (copied) cudaEventDestroy(copied);
+        if (copied) cudaEventSynchronize(copied), cudaEventDestroy(copied);
     }
 };
 

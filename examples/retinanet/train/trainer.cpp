@@ -94,11 +94,15 @@ detection_loss make_detection_loss(const train_options& o) {
     return loss;
 }
 
+std::unique_ptr<training_engine> make_cpu_engine(model::retinanet_model<float>& net, const train_options& o) {
+    if (o.threads > 0) nn::set_threads(o.threads);
+    return std::make_unique<cpu_engine>(net, o);
+}
+
 train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,
                    const train_options& o, const std::function<bool()>& stop) {
-    if (o.threads > 0) nn::set_threads(o.threads);
-    cpu_engine engine(net, o);
-    return train(net, engine, train_data, eval_data, o, stop);
+    const auto engine = make_cpu_engine(net, o);
+    return train(net, *engine, train_data, eval_data, o, stop);
 }
 
 train_result train(model::retinanet_model<float>& net, training_engine& engine, const data::dataset& train_data,

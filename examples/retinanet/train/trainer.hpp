@@ -79,6 +79,10 @@ public:
     virtual focal::coco_eval_result evaluate(const data::dataset& data, std::size_t images) = 0;
 };
 
+// The CPU engine: forward_backward on the layers' threads (options.threads), train::sgd on the host
+// parameters. `net` and `options` must outlive it.
+std::unique_ptr<training_engine> make_cpu_engine(model::retinanet_model<float>& net, const train_options& options);
+
 // The loss the trainer minimizes: torchvision's RetinaNet loss with the options' focal and box
 // settings and normalizer.
 detection_loss make_detection_loss(const train_options& options);
