@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include <focal/core/error.hpp>
 #include <focal/cuda/runtime.cuh>
 
 #include "ops.hpp"
@@ -48,6 +49,10 @@ public:
         FOCAL_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
         std::uint64_t keep = ~std::uint64_t{0};
         FOCAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+        // No reuse of a block freed on one stream by another stream's allocation before the free
+        // has completed: such reuse would make the copy stream wait for the step in progress.
+        int no = 0;
+        FOCAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolReuseAllowInternalDependencies, &no));
     }
     ~cuda_backend() {
         cudaStreamSynchronize(stream_);
@@ -68,7 +73,8 @@ public:
         void* p = nullptr;
         FOCAL_CUDA_CHECK(cudaMallocAsync(&p, (count > 0 ? count : 1) * sizeof(T), stream));
         const cudaStream_t s = stream_;
-        // Freed in stream order: after every kernel already queued that uses it.
+        // Freed in stream order: after every kernel already queued that uses it. The backend must
+        // outlive the memory (the deleter frees on its stream).
         return std::shared_ptr<T>(static_cast<T*>(p), [s](T* q) { cudaFreeAsync(q, s); });
     }
 
@@ -86,6 +92,9 @@ public:
     void gemm(bool ta, bool tb, index m, index n, index k, float alpha, const float* a, index lda, const float* b, index ldb, float beta,
               float* c, index ldc) const {
         if (m == 0 || n == 0) return;
+        constexpr index limit = 2147483647;  // cuBLAS takes int sizes
+        focal::detail::require(m <= limit && n <= limit && k <= limit && lda <= limit && ldb <= limit && ldc <= limit, "gpu::cuda_backend::gemm",
+                               "sizes and leading dimensions", "at most 2^31 - 1", focal::detail::concat(m, " x ", n, " x ", k));
         RETINANET_CUBLAS_CHECK(cublasSgemm(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
                                            static_cast<int>(m), static_cast<int>(k), &alpha, b, static_cast<int>(ldb), a,
                                            static_cast<int>(lda), &beta, c, static_cast<int>(ldc)));

@@ -31,7 +31,8 @@ void require_device(const char* where) {
     if (!cuda_available(&why)) focal::detail::fail(where, "device", "a usable CUDA device", why);
 }
 
-// Anchors per padded image size, generated on the host once and kept on the device.
+// Anchors per padded image size, generated on the host once and kept on the device (the first
+// step of each size waits for that upload).
 class anchor_cache {
 public:
     const float* get(cuda_backend& backend, const model::retinanet_model<float>& host, focal::size2d image,
@@ -61,9 +62,15 @@ train::batch_detections detect_batch(cuda_backend& backend, gpu_network& net, an
     const auto& config = net.host().config();
     device_tensor images = net.ctx().tensor(3, b.images.n, b.images.h, b.images.w);
     backend.upload(images.get(), b.images.data.data(), b.images.data.size() * sizeof(float));
-    net.set_grad_enabled(false);
-    const auto out = net.forward(images);
-    net.set_grad_enabled(true);
+    struct inference_mode {  // no forward state kept, restored however the scope ends
+        gpu_network& net;
+        explicit inference_mode(gpu_network& n) : net(n) { net.set_grad_enabled(false); }
+        ~inference_mode() { net.set_grad_enabled(true); }
+    };
+    const auto out = [&] {
+        const inference_mode guard(net);
+        return net.forward(images);
+    }();
     const float* anchor_data = anchors.get(backend, net.host(), b.padded(), out.grids);
     std::vector<focal::index_t> per_level;
     for (const auto& g : out.grids) per_level.push_back(g.height * g.width * config.anchors_per_cell());
@@ -96,10 +103,12 @@ struct staged_batch {
     std::shared_ptr<std::int64_t> labels;              // [N][Gmax]
     std::shared_ptr<std::int32_t> counts;              // [N]
     cudaEvent_t copied{};
+    bool consumed = false;  // the compute stream waited for the copy
     // The buffers are freed in the compute stream's order, which a batch that was prefetched but
     // never used has no dependency on: its copy must be done first.
     ~staged_batch() {
-        if (copied) cudaEventSynchronize(copied), cudaEventDestroy(copied);
+        if (copied && !consumed) cudaEventSynchronize(copied);
+        if (copied) cudaEventDestroy(copied);
     }
 };
 
@@ -116,10 +125,10 @@ public:
     unsigned char* acquire(std::size_t bytes) {
         slot& s = slots_[next_];
         if (s.done) FOCAL_CUDA_CHECK(cudaEventSynchronize(s.done));
-        if (s.capacity < bytes) {
+        if (s.capacity < bytes) {  // with room to spare: pinned allocation synchronizes the device
             if (s.memory) FOCAL_CUDA_CHECK(cudaFreeHost(s.memory));
-            FOCAL_CUDA_CHECK(cudaMallocHost(&s.memory, bytes));
-            s.capacity = bytes;
+            s.capacity = bytes + bytes / 4;
+            FOCAL_CUDA_CHECK(cudaMallocHost(&s.memory, s.capacity));
         }
         return static_cast<unsigned char*>(s.memory);
     }
@@ -151,6 +160,7 @@ public:
         ema_ = backend_.allocate<double>(1);
     }
     ~cuda_engine() override {
+        cudaStreamSynchronize(backend_.stream());  // the last results copy lands in results_host_
         cudaStreamSynchronize(copy_stream_);
         cudaStreamDestroy(copy_stream_);
         cudaFreeHost(results_host_);
@@ -169,14 +179,17 @@ public:
         auto s = std::make_shared<staged_batch>();
         s->n = b.images.n, s->h = b.images.h, s->w = b.images.w;
         for (const auto& l : b.labels) s->max_boxes = std::max(s->max_boxes, static_cast<int>(l.size()));
+        // Sections of the pinned slot, each 256-byte aligned: images, boxes, labels, counts.
+        const auto aligned = [](std::size_t bytes) { return (bytes + 255) / 256 * 256; };
         const std::size_t image_bytes = b.images.data.size() * sizeof(float), boxes = static_cast<std::size_t>(s->n) * s->max_boxes;
         const std::size_t box_bytes = boxes * 4 * sizeof(float), label_bytes = boxes * sizeof(std::int64_t),
                           count_bytes = static_cast<std::size_t>(s->n) * sizeof(std::int32_t);
-        unsigned char* pinned = ring_.acquire(image_bytes + box_bytes + label_bytes + count_bytes);
+        const std::size_t box_at = aligned(image_bytes), label_at = box_at + aligned(box_bytes), count_at = label_at + aligned(label_bytes);
+        unsigned char* pinned = ring_.acquire(count_at + count_bytes);
         std::memcpy(pinned, b.images.data.data(), image_bytes);
-        auto* box_out = reinterpret_cast<float*>(pinned + image_bytes);
-        auto* label_out = reinterpret_cast<std::int64_t*>(pinned + image_bytes + box_bytes);
-        auto* count_out = reinterpret_cast<std::int32_t*>(pinned + image_bytes + box_bytes + label_bytes);
+        auto* box_out = reinterpret_cast<float*>(pinned + box_at);
+        auto* label_out = reinterpret_cast<std::int64_t*>(pinned + label_at);
+        auto* count_out = reinterpret_cast<std::int32_t*>(pinned + count_at);
         std::fill_n(box_out, boxes * 4, 0.0f);
         std::fill_n(label_out, boxes, std::int64_t{0});
         for (int i = 0; i < s->n; ++i) {
@@ -192,12 +205,17 @@ public:
         s->boxes = backend_.allocate_on<float>(boxes * 4, copy_stream_);
         s->labels = backend_.allocate_on<std::int64_t>(boxes, copy_stream_);
         s->counts = backend_.allocate_on<std::int32_t>(static_cast<std::size_t>(s->n), copy_stream_);
-        FOCAL_CUDA_CHECK(cudaMemcpyAsync(s->images.get(), pinned, image_bytes, cudaMemcpyHostToDevice, copy_stream_));
-        FOCAL_CUDA_CHECK(cudaMemcpyAsync(s->boxes.get(), box_out, box_bytes, cudaMemcpyHostToDevice, copy_stream_));
-        FOCAL_CUDA_CHECK(cudaMemcpyAsync(s->labels.get(), label_out, label_bytes, cudaMemcpyHostToDevice, copy_stream_));
-        FOCAL_CUDA_CHECK(cudaMemcpyAsync(s->counts.get(), count_out, count_bytes, cudaMemcpyHostToDevice, copy_stream_));
-        FOCAL_CUDA_CHECK(cudaEventCreateWithFlags(&s->copied, cudaEventDisableTiming));
-        FOCAL_CUDA_CHECK(cudaEventRecord(s->copied, copy_stream_));
+        try {
+            FOCAL_CUDA_CHECK(cudaMemcpyAsync(s->images.get(), pinned, image_bytes, cudaMemcpyHostToDevice, copy_stream_));
+            FOCAL_CUDA_CHECK(cudaMemcpyAsync(s->boxes.get(), box_out, box_bytes, cudaMemcpyHostToDevice, copy_stream_));
+            FOCAL_CUDA_CHECK(cudaMemcpyAsync(s->labels.get(), label_out, label_bytes, cudaMemcpyHostToDevice, copy_stream_));
+            FOCAL_CUDA_CHECK(cudaMemcpyAsync(s->counts.get(), count_out, count_bytes, cudaMemcpyHostToDevice, copy_stream_));
+            FOCAL_CUDA_CHECK(cudaEventCreateWithFlags(&s->copied, cudaEventDisableTiming));
+            FOCAL_CUDA_CHECK(cudaEventRecord(s->copied, copy_stream_));
+        } catch (...) {
+            cudaStreamSynchronize(copy_stream_);  // nothing in flight into the buffers freed now
+            throw;
+        }
         ring_.release(copy_stream_);
         b.staged = std::move(s);
     }
@@ -208,6 +226,7 @@ public:
         const auto s = std::static_pointer_cast<staged_batch>(b.staged);
         const cudaStream_t stream = backend_.stream();
         FOCAL_CUDA_CHECK(cudaStreamWaitEvent(stream, s->copied, 0));
+        s->consumed = true;
         // The images tensor shares the staged batch's ownership: the stem convolution keeps it for backward.
         const device_tensor images{3, s->n, s->h, s->w, std::shared_ptr<float>(s, s->images.get())};
         net_.set_grad_enabled(true);
