@@ -252,6 +252,8 @@ TEST_CASE("--device and --precision: cpu, cuda, cuda:N; anything else, or cuda w
     CHECK_THROWS_WITH_AS(apps::parse_device("gpu", "tf32", "prog"), "prog: --device must be cpu, cuda or cuda:N, got 'gpu'", focal::error);
     CHECK_THROWS_WITH_AS(apps::parse_device("cuda:x", "tf32", "prog"), "prog: --device must be cpu, cuda or cuda:N, got 'cuda:x'", focal::error);
     CHECK_THROWS_WITH_AS(apps::parse_device("cpu", "fp16", "prog"), "prog: --precision must be tf32 or fp32, got 'fp16'", focal::error);
+    CHECK_THROWS_WITH_AS(apps::parse_device("cpu", "tf32", "prog", "winograd"), "prog: --conv must be cudnn or gemm, got 'winograd'",
+                         focal::error);
     std::string why;
     if (gpu::cuda_available(&why)) {
         const auto d = apps::parse_device("cuda:0", "fp32", "prog");

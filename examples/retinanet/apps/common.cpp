@@ -36,13 +36,15 @@ std::unique_ptr<model::retinanet_model<float>> make_model(const std::string& con
 
 std::string device_choice::describe() const {
     if (!cuda) return "cpu (" + std::to_string(nn::threads()) + " threads)";
-    return gpu::cuda_device_description(index) + (tf32 ? ", tf32 convolutions" : ", fp32");
+    return gpu::cuda_device_description(index) + (cudnn ? ", cuDNN" : ", im2col + cuBLAS") + (tf32 ? " convolutions in tf32" : " convolutions in fp32");
 }
 
-device_choice parse_device(const std::string& device, const std::string& precision, const std::string& program) {
+device_choice parse_device(const std::string& device, const std::string& precision, const std::string& program, const std::string& conv) {
     device_choice d;
     focal::detail::require(precision == "tf32" || precision == "fp32", program, "--precision", "tf32 or fp32", "'" + precision + "'");
+    focal::detail::require(conv == "cudnn" || conv == "gemm", program, "--conv", "cudnn or gemm", "'" + conv + "'");
     d.tf32 = precision == "tf32";
+    d.cudnn = conv == "cudnn" && gpu::cudnn_built();
     if (device == "cpu") return d;
     const bool cuda = device == "cuda" || (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
                                            device.find_first_not_of("0123456789", 5) == std::string::npos && device.size() < 9);
@@ -56,7 +58,7 @@ device_choice parse_device(const std::string& device, const std::string& precisi
 
 train::batch_detector make_detector(model::retinanet_model<float>& net, const device_choice& device, const train::inference_options& options) {
     if (!device.cuda) return train::cpu_detector(net, options);
-    return gpu::make_cuda_detector(net, options, {device.index, device.tf32});
+    return gpu::make_cuda_detector(net, options, {device.index, device.tf32, device.cudnn});
 }
 
 void draw_mosaic(const std::filesystem::path& file, const data::dataset& data, const std::vector<train::image_detections>& detections,

@@ -24,16 +24,19 @@ std::unique_ptr<model::retinanet_model<float>> make_model(const std::string& con
                                                           std::uint64_t seed);
 
 // Where a program runs the network: "--device cpu" (the default) or "cuda" / "cuda:N", and for
-// CUDA "--precision tf32" (the default: TF32 tensor-core convolutions, as PyTorch's cuDNN) or "fp32".
+// CUDA "--precision tf32" (the default: TF32 tensor-core convolutions, as PyTorch's cuDNN) or "fp32"
+// and "--conv cudnn" (the default; im2col + cuBLAS in a build without cuDNN) or "gemm".
 struct device_choice {
     bool cuda = false;
     int index = 0;
     bool tf32 = true;
+    bool cudnn = true;  // --conv cudnn (the default where built with cuDNN) or gemm (im2col + cuBLAS)
     std::string describe() const;  // "cpu (2 threads)", "NVIDIA H100 ... (device 0), tf32"
 };
 // Throws focal::error naming `program`'s option for anything else, and for cuda in a build or on a
 // machine without it (saying which).
-device_choice parse_device(const std::string& device, const std::string& precision, const std::string& program);
+device_choice parse_device(const std::string& device, const std::string& precision, const std::string& program,
+                           const std::string& conv = "cudnn");
 
 // The detector of `net` on `device` (the GPU's holds a copy of the parameters made now). `options`
 // must outlive it.

@@ -35,7 +35,8 @@ int main(int argc, char** argv) try {
                                 {"score-threshold", "lowest score kept and drawn (default 0.3)"},
                                 {"threads", "(default: all cores)"},
                                 {"device", "cpu (default), cuda or cuda:N"},
-                                {"precision", "on CUDA: tf32 (default) or fp32 convolutions"}},
+                                {"precision", "on CUDA: tf32 (default) or fp32 convolutions"},
+                                {"conv", "on CUDA: cudnn (default, where built with it) or gemm (im2col + cuBLAS)"}},
                                "retinanet_detect [options] image...: detect objects in images");
     if (args.help() || files.empty()) {
         std::cout << args.usage();
@@ -43,7 +44,8 @@ int main(int argc, char** argv) try {
     }
     focal::detail::require(args.has("weights"), "retinanet_detect", "--weights", "given", "nothing");
     if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
-    const auto device = apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_detect");
+    const auto device =
+        apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_detect", args.text("conv", "cudnn"));
     const int classes = static_cast<int>(args.integer("classes", 10));
     auto net = apps::make_model(args.text("config", "demo"), classes, args.text("weights", ""), 1);
     std::vector<std::string> names = classes == 10 ? data::fashion_mnist_class_names() : std::vector<std::string>{};

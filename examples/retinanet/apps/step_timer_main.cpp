@@ -62,14 +62,16 @@ int main(int argc, char** argv) try {
                                 {"classes", "(default 80)"},
                                 {"threads", "CPU threads (default: all cores)"},
                                 {"device", "cpu (default), cuda or cuda:N"},
-                                {"precision", "on CUDA: tf32 (default) or fp32"}},
+                                {"precision", "on CUDA: tf32 (default) or fp32"},
+                                {"conv", "on CUDA: cudnn (default, where built with it) or gemm (im2col + cuBLAS)"}},
                                "retinanet_step_timer: time the example RetinaNet's training step");
     if (args.help()) {
         std::cout << args.usage();
         return 0;
     }
     if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
-    const auto device = apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_step_timer");
+    const auto device =
+        apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_step_timer", args.text("conv", "cudnn"));
     const std::string size = args.text("size", "800x1344");
     int height = 0, width = 0;
     char x = 0;
@@ -85,7 +87,7 @@ int main(int argc, char** argv) try {
     train::train_options o;
     o.batch = batch;
     std::unique_ptr<train::training_engine> engine =
-        device.cuda ? gpu::make_cuda_engine(net, o, {device.index, device.tf32}) : train::make_cpu_engine(net, o);
+        device.cuda ? gpu::make_cuda_engine(net, o, {device.index, device.tf32, device.cudnn}) : train::make_cpu_engine(net, o);
     engine->begin({}, 100.0);
     std::mt19937 rng(20170807);
     std::vector<double> times;

@@ -46,6 +46,7 @@ int main(int argc, char** argv) try {
          {"threads", "(default: all cores)"},
          {"device", "cpu (default), cuda or cuda:N: the whole training step on the GPU (checkpoints as the CPU's)"},
          {"precision", "on CUDA: tf32 (default: tensor-core convolutions, as PyTorch) or fp32"},
+         {"conv", "on CUDA: cudnn (default, where built with it) or gemm (im2col + cuBLAS)"},
          {"seed", "(default 1)"},
          {"output", "folder for checkpoint.npz, metrics.json, detections.png (default runs/<config>)"},
          {"resume", "!continue from <output>/checkpoint.npz"},
@@ -64,7 +65,8 @@ int main(int argc, char** argv) try {
     }
     const std::string config_name = args.text("config", "demo");
     if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
-    const auto device = apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_train");
+    const auto device =
+        apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_train", args.text("conv", "cudnn"));
     const auto seed = static_cast<std::uint64_t>(args.integer("seed", 1));
     const auto eval_count = static_cast<std::size_t>(args.integer("eval-count", 500));
     const auto train_data = apps::open_dataset(args.text("data", "fmnist"), args.text("images", ""), true, seed, 0);
@@ -125,7 +127,7 @@ int main(int argc, char** argv) try {
               << " on " << device.describe() << "\n";
     train::train_result r;
     if (device.cuda) {
-        const auto engine = gpu::make_cuda_engine(*net, o, {device.index, device.tf32});
+        const auto engine = gpu::make_cuda_engine(*net, o, {device.index, device.tf32, device.cudnn});
         r = train::train(*net, *engine, *train_data, eval_data.get(), o);
         std::vector<std::vector<float>> velocity;
         engine->to_host(velocity);  // the trained parameters into the host model (the detector copies them)

@@ -2,6 +2,9 @@
 // (cudaMallocAsync: a freed activation is reused by the next allocation without a device sync),
 // each op as one grid-stride kernel, GEMMs by cuBLAS. Everything runs on one stream, in call order.
 //
+// Convolutions: cuDNN's (cudnn_convolution.cuh) where built with it and asked for, else im2col +
+// cuBLAS GEMMs (the layers' own path, which the host backend tests).
+//
 // Precision: the convolution GEMMs use TF32 tensor cores when `tf32` is set (PyTorch's default for
 // cuDNN convolutions on Ampere and later: float storage, 10-bit mantissa products, float sums);
 // everything else, the losses included, is float32 with double reductions.
@@ -11,6 +14,7 @@
 #include <cublas_v2.h>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,6 +22,9 @@
 #include <focal/cuda/runtime.cuh>
 
 #include "ops.hpp"
+#if RETINANET_HAS_CUDNN
+#include "cudnn_convolution.cuh"
+#endif
 
 #define RETINANET_CUBLAS_CHECK(call)                                                                                   \
     do {                                                                                                               \
@@ -38,7 +45,8 @@ __global__ void for_each_kernel(index count, Op op) {
 
 class cuda_backend {
 public:
-    explicit cuda_backend(int device = 0, bool tf32 = true) : device_(device) {
+    // cudnn: convolutions by cuDNN (where built with it), else im2col + cuBLAS GEMMs.
+    explicit cuda_backend(int device = 0, bool tf32 = true, bool cudnn = true) : device_(device) {
         FOCAL_CUDA_CHECK(cudaSetDevice(device));
         FOCAL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
         RETINANET_CUBLAS_CHECK(cublasCreate(&blas_));
@@ -53,9 +61,17 @@ public:
         // has completed: such reuse would make the copy stream wait for the step in progress.
         int no = 0;
         FOCAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolReuseAllowInternalDependencies, &no));
+#if RETINANET_HAS_CUDNN
+        if (cudnn) cudnn_ = std::make_unique<cudnn_convolution>(stream_, tf32);
+#else
+        (void)cudnn;
+#endif
     }
     ~cuda_backend() {
         cudaStreamSynchronize(stream_);
+#if RETINANET_HAS_CUDNN
+        cudnn_.reset();
+#endif
         cublasDestroy(blas_);
         cudaStreamDestroy(stream_);
     }
@@ -76,6 +92,11 @@ public:
         // Freed in stream order: after every kernel already queued that uses it. The backend must
         // outlive the memory (the deleter frees on its stream).
         return std::shared_ptr<T>(static_cast<T*>(p), [s](T* q) { cudaFreeAsync(q, s); });
+    }
+
+    // The workspace allocator handed to cuDNN.
+    std::function<std::shared_ptr<unsigned char>(std::size_t)> scratch() const {
+        return [this](std::size_t bytes) { return allocate<unsigned char>(bytes); };
     }
 
     template <class Op>
@@ -114,13 +135,37 @@ public:
         focal::cuda::synchronize(stream_);
     }
 
+    // Direct convolutions (conv2d uses them when this is true; im2col + gemm otherwise).
+#if RETINANET_HAS_CUDNN
+    bool direct_convolution() const noexcept { return cudnn_ != nullptr; }
+    void conv_forward(const conv_geometry& g, const float* x, const float* w, float beta, float* y) const {
+        cudnn_->forward(g, x, w, beta, y, scratch());
+    }
+    void conv_backward_data(const conv_geometry& g, const float* dy, const float* w, float* dx) const {
+        cudnn_->backward_data(g, dy, w, dx, scratch());
+    }
+    void conv_backward_filter(const conv_geometry& g, const float* x, const float* dy, float* dw) const {
+        cudnn_->backward_filter(g, x, dy, dw, scratch());
+    }
+#else
+    bool direct_convolution() const noexcept { return false; }
+    [[noreturn]] static void no_cudnn() { throw focal::cuda::runtime_error(cudaErrorNotSupported, "built without cuDNN"); }
+    void conv_forward(const conv_geometry&, const float*, const float*, float, float*) const { no_cudnn(); }
+    void conv_backward_data(const conv_geometry&, const float*, const float*, float*) const { no_cudnn(); }
+    void conv_backward_filter(const conv_geometry&, const float*, const float*, float*) const { no_cudnn(); }
+#endif
+
     cudaStream_t stream() const noexcept { return stream_; }
     int device() const noexcept { return device_; }
 
 private:
+
     int device_;
     cudaStream_t stream_{};
     cublasHandle_t blas_{};
+#if RETINANET_HAS_CUDNN
+    std::unique_ptr<cudnn_convolution> cudnn_;
+#endif
 };
 
 }  // namespace retinanet::gpu

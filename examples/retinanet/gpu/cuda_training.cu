@@ -153,7 +153,7 @@ private:
 class cuda_engine final : public train::training_engine {
 public:
     cuda_engine(model::retinanet_model<float>& host, const train::train_options& o, const cuda_options& c)
-        : options_(o), loss_(train::make_detection_loss(o)), backend_(c.device, c.tf32), net_(backend_, host), sgd_(net_.ctx()) {
+        : options_(o), loss_(train::make_detection_loss(o)), backend_(c.device, c.tf32, c.cudnn), net_(backend_, host), sgd_(net_.ctx()) {
         FOCAL_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
         FOCAL_CUDA_CHECK(cudaMallocHost(&results_host_, sizeof(double) * 3));
         results_ = backend_.allocate<double>(3);
@@ -333,6 +333,14 @@ std::string cuda_device_description(int device) {
     return std::string(p.name) + " (device " + std::to_string(device) + ", " + std::to_string(p.totalGlobalMem >> 30) + " GiB)";
 }
 
+bool cudnn_built() {
+#if RETINANET_HAS_CUDNN
+    return true;
+#else
+    return false;
+#endif
+}
+
 std::unique_ptr<train::training_engine> make_cuda_engine(model::retinanet_model<float>& net, const train::train_options& options,
                                                          const cuda_options& cuda) {
     require_device("retinanet::gpu::make_cuda_engine");
@@ -347,7 +355,7 @@ train::batch_detector make_cuda_detector(model::retinanet_model<float>& net, con
         anchor_cache anchors;
         train::inference_options options;
         state(model::retinanet_model<float>& host, const train::inference_options& o, const cuda_options& c)
-            : backend(c.device, c.tf32), net(backend, host), options(o) {}
+            : backend(c.device, c.tf32, c.cudnn), net(backend, host), options(o) {}
     };
     auto s = std::make_shared<state>(net, options, cuda);
     return [s](const train::batch& b) { return detect_batch(s->backend, s->net, s->anchors, b, s->options); };

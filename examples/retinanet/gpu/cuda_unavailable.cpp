@@ -17,6 +17,8 @@ bool cuda_available(std::string* why) {
 
 std::string cuda_device_description(int) { return "no CUDA device"; }
 
+bool cudnn_built() { return false; }
+
 std::unique_ptr<train::training_engine> make_cuda_engine(model::retinanet_model<float>&, const train::train_options&, const cuda_options&) {
     focal::detail::fail("retinanet::gpu::make_cuda_engine", "device", "cuda in a build with CUDA", reason);
 }

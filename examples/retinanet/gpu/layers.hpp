@@ -55,6 +55,11 @@ public:
     virtual void clear() = 0;
 };
 
+// Backends that convolve directly (cuda_backend with cuDNN) provide direct_convolution() and
+// conv_forward / conv_backward_data / conv_backward_filter over a conv_geometry.
+template <class Backend>
+concept direct_convolution_backend = requires(const Backend& b) { b.direct_convolution(); };
+
 namespace detail {
 template <class Saved>
 Saved pop(std::vector<Saved>& cache, const char* where) {
@@ -81,7 +86,8 @@ void column_sums(context<Backend>& ctx, const float* a, const float* b, index ro
 
 // 2-D convolution: Y = im2col(X) W^T + b with W [C_out][k k C_in]; backward dW += dY^T cols,
 // db += column sums of dY, dX = col2im(dY W). 1x1 stride-1 convolutions use X as its own im2col.
-// The columns are rebuilt in backward rather than kept (memory is the GPU's scarce resource).
+// The columns are rebuilt in backward rather than kept (memory is the GPU's scarce resource). A
+// backend with direct convolutions (cuDNN) computes Y, dW and dX itself instead.
 template <class Backend>
 class conv2d final : public layer<Backend> {
 public:
@@ -100,10 +106,16 @@ public:
                                focal::detail::concat(x.h, " x ", x.w));
         device_tensor y = ctx_.tensor(o_.out_channels, x.n, ho, wo);
         const index rows = y.pixels(), cout = o_.out_channels;
-        const auto cols = columns(x, ho, wo);
         if (bias_ >= 0) ctx_.backend.for_each(rows * cout, broadcast_row_op{ctx_.store.value(bias_), y.get(), o_.out_channels});
-        ctx_.backend.gemm(false, true, rows, cout, depth(), 1.0f, cols.get(), depth(), ctx_.store.value(weight_), depth(),
-                          bias_ >= 0 ? 1.0f : 0.0f, y.get(), cout);
+        const float beta = bias_ >= 0 ? 1.0f : 0.0f;
+        if (direct()) {
+            if constexpr (direct_convolution_backend<Backend>)
+                ctx_.backend.conv_forward(geometry(x, ho, wo), x.get(), ctx_.store.value(weight_), beta, y.get());
+        } else {
+            const auto cols = columns(x, ho, wo);
+            ctx_.backend.gemm(false, true, rows, cout, depth(), 1.0f, cols.get(), depth(), ctx_.store.value(weight_), depth(), beta, y.get(),
+                              cout);
+        }
         if (ctx_.grad_enabled) cache_.push_back(x);
         return y;
     }
@@ -112,6 +124,18 @@ public:
         const device_tensor x = detail::pop(cache_, "gpu::conv2d::backward");
         const int ho = dy.h, wo = dy.w;
         const index rows = dy.pixels(), cout = o_.out_channels;
+        if (direct()) {
+            if constexpr (direct_convolution_backend<Backend>) {
+                const auto g = geometry(x, ho, wo);
+                if (ctx_.store.trainable(weight_)) ctx_.backend.conv_backward_filter(g, x.get(), dy.get(), ctx_.store.grad(weight_));
+                if (bias_ >= 0 && ctx_.store.trainable(bias_))
+                    detail::column_sums(ctx_, dy.get(), nullptr, rows, o_.out_channels, ctx_.store.grad(bias_), true);
+                if (!o_.input_grad) return {};
+                device_tensor dx = ctx_.tensor(x.c, x.n, x.h, x.w);
+                ctx_.backend.conv_backward_data(g, dy.get(), ctx_.store.value(weight_), dx.get());
+                return dx;
+            }
+        }
         if (ctx_.store.trainable(weight_)) {
             const auto cols = columns(x, ho, wo);
             ctx_.backend.gemm(true, false, cout, depth(), rows, 1.0f, dy.get(), cout, cols.get(), depth(), 1.0f,
@@ -133,6 +157,13 @@ public:
     const nn::conv2d_options& options() const noexcept { return o_; }
 
 private:
+    bool direct() const {
+        if constexpr (direct_convolution_backend<Backend>) return ctx_.backend.direct_convolution();
+        else return false;
+    }
+    conv_geometry geometry(const device_tensor& x, int ho, int wo) const {
+        return {x.n, x.h, x.w, x.c, o_.out_channels, o_.kernel, o_.stride, o_.padding, ho, wo};
+    }
     bool pointwise() const noexcept { return o_.kernel == 1 && o_.stride == 1 && o_.padding == 0; }
     index depth() const noexcept { return static_cast<index>(o_.kernel) * o_.kernel * o_.in_channels; }
     std::shared_ptr<float> columns(const device_tensor& x, int ho, int wo) {

@@ -23,6 +23,12 @@ FOCAL_HD inline float relu_value(float v) { return v > 0.0f || v != v ? v : 0.0f
 
 // ---- convolution: Y = im2col(X) W^T (+ b), W as [C_out][k][k][C_in] ("ohwi") -----------------
 
+// A convolution's geometry, for backends with direct convolutions (cudnn_convolution.cuh): input
+// N x H x W x C_in, output N x Ho x Wo x C_out.
+struct conv_geometry {
+    int n, h, w, cin, cout, kernel, stride, pad, ho, wo;
+};
+
 // cols[r][(i k + j) C + c] = x(n, yo s - p + i, xo s - p + j, c), 0 outside; r = (n Ho + yo) Wo + xo.
 struct im2col_op {
     const float* x;
