@@ -161,7 +161,8 @@ TEST_CASE("gpu network: a host model whose parameters differ is a focal::error n
     gpu::host_backend backend;
     cpu.parameters()[0]->name = "renamed";
     CHECK_THROWS_WITH_AS((gpu::network<gpu::host_backend>(backend, cpu)),
-                         "gpu::parameter_store::add: parameter 'backbone.body.conv1.weight' must be one of the host model's parameters, got no such name",
+                         "gpu::parameter_store::add: parameter 'backbone.body.conv1.weight' must be one of the host model's parameters, "
+                         "got no such name",
                          focal::error);
     model::retinanet_model<float> other(model::tiny_config(3));
     other.parameters()[1]->shape = {3};

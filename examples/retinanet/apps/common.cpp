@@ -36,7 +36,8 @@ std::unique_ptr<model::retinanet_model<float>> make_model(const std::string& con
 
 std::string device_choice::describe() const {
     if (!cuda) return "cpu (" + std::to_string(nn::threads()) + " threads)";
-    return gpu::cuda_device_description(index) + (cudnn ? ", cuDNN" : ", im2col + cuBLAS") + (tf32 ? " convolutions in tf32" : " convolutions in fp32");
+    return gpu::cuda_device_description(index) + (cudnn ? ", cuDNN" : ", im2col + cuBLAS") +
+           (tf32 ? " convolutions in tf32" : " convolutions in fp32");
 }
 
 device_choice parse_device(const std::string& device, const std::string& precision, const std::string& program, const std::string& conv) {

@@ -75,8 +75,9 @@ train::batch_detections detect_batch(cuda_backend& backend, gpu_network& net, an
     std::vector<focal::index_t> per_level;
     for (const auto& g : out.grids) per_level.push_back(g.height * g.width * config.anchors_per_cell());
     const auto n = static_cast<focal::index_t>(out.batch), d = static_cast<focal::index_t>(options.postprocess.detections_per_image);
-    const auto boxes = backend.allocate<float>(static_cast<std::size_t>(n * d * 4)), scores = backend.allocate<float>(static_cast<std::size_t>(n * d));
-    const auto labels = backend.allocate<std::int64_t>(static_cast<std::size_t>(n * d)), counts = backend.allocate<std::int64_t>(static_cast<std::size_t>(n));
+    const auto rows = static_cast<std::size_t>(n * d);
+    const auto boxes = backend.allocate<float>(rows * 4), scores = backend.allocate<float>(rows);
+    const auto labels = backend.allocate<std::int64_t>(rows), counts = backend.allocate<std::int64_t>(static_cast<std::size_t>(n));
     std::shared_ptr<unsigned char> ws_memory;
     std::size_t ws_capacity = 0;
     const auto ws = workspace_of(backend, ws_memory, ws_capacity,
@@ -320,8 +321,9 @@ bool cuda_available(std::string* why) {
     const cudaError_t status = cudaGetDeviceCount(&count);
     if (status != cudaSuccess || count == 0) {
         if (why)
-            *why = status != cudaSuccess ? std::string("the CUDA runtime reports ") + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")"
-                                         : "no CUDA device is present";
+            *why = status != cudaSuccess
+                       ? std::string("the CUDA runtime reports ") + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")"
+                       : "no CUDA device is present";
         return false;
     }
     return true;
