@@ -219,7 +219,7 @@ CASES = {
     # The GPU check's case (--device cuda): the paper's training configuration.
     "train_step/paper/800x1344/batch:8": lambda t, r: train_case("paper", 8, 800, 1344, t, r),
 }
-DEFAULT_CASES = list(CASES)[:3]
+DEFAULT_CASES = ["train_step/demo/128x128/batch:8", "train_step/paper/512x512/batch:2", "inference/paper/800x1344/batch:1"]
 
 
 def main():

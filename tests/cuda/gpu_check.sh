@@ -2,13 +2,15 @@
 # The GPU check: builds focal's CUDA tests and benchmarks, runs them, times torchvision on the same
 # cases and prints one table. Meant for a fresh machine with an NVIDIA GPU, nvcc, CMake and PyTorch
 # with CUDA, and none of the Debian -dev packages the rest of focal's build uses (only focal's own
-# headers and CUDA's, CUB included, are needed). Budget: under 6 minutes.
+# headers and CUDA's, CUB included, are needed). Budget: under 6 minutes, then about 6 more for the
+# example trainer's check (gpu_check_trainer.sh, which needs the examples' host libraries).
 #   tests/cuda/gpu_check.sh                     build in build-gpu/, results in build-gpu/gpu_check/
 #   BUILD_DIR=... RESULTS=... tests/cuda/gpu_check.sh
 #   SKIP_PEERS=1 tests/cuda/gpu_check.sh        focal only (no torchvision timings)
 #   FILTER=nms tests/cuda/gpu_check.sh          only the tests and benchmarks whose name contains it
 #   SKIP_TRAINER=1 tests/cuda/gpu_check.sh      without the example trainer's check (gpu_check_trainer.sh)
-# Exit status: non-zero when the build or a test fails (benchmarks and peers only report).
+# Exit status: non-zero when the build or a test fails, or the trainer's check fails (benchmarks
+# and peers only report).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

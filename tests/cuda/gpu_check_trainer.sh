@@ -5,20 +5,21 @@
 #      evaluates it (COCO AP on 500 test images);
 #   2. evaluates one checkpoint on the CPU and on the GPU, with cuDNN's and with the im2col +
 #      cuBLAS convolutions: every AP must agree with the CPU's within 1e-3 (CPU_CHECKPOINT, default:
-#      the checkpoint of step 1; give a CPU-trained one to show a CPU checkpoint evaluating the
-#      same on the GPU);
+#      the checkpoint the demo run of 1. wrote; give a CPU-trained one to show a CPU checkpoint
+#      evaluating the same on the GPU);
 #   3. times the paper configuration's training step at 800x1344, batch 8, with both convolution
 #      paths, against torchvision's RetinaNet on the same GPU (benchmarks/peers_retinanet.py
 #      --device cuda).
 # Needs the examples' host libraries (Eigen, nlohmann_json, stb, zlib): the system's, or a prefix
 # made by tests/cuda/stage_trainer_deps.sh and carried along (TRAINER_DEPS, default build-gpu-deps
 # when it exists). Budget: about 6 minutes on an H100. tests/cuda/gpu_check.sh runs it last.
-#   tests/cuda/gpu_check_trainer.sh     build in build-gpu-trainer/, results in $OUT or build-gpu-trainer/gpu_check/
+#   tests/cuda/gpu_check_trainer.sh     build in build-gpu-trainer/ (TRAINER_BUILD_DIR), results in $RESULTS,
+#                                       $OUT or build-gpu-trainer/gpu_check/
 # Exit status: non-zero when the build, the training run or the AP agreement fails (timings only report).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-build_dir=${BUILD_DIR:-build-gpu-trainer}
+build_dir=${TRAINER_BUILD_DIR:-build-gpu-trainer}
 results=${RESULTS:-${OUT:-$build_dir/gpu_check}}
 mkdir -p "$results"
 start=$(date +%s)
@@ -53,13 +54,13 @@ status=${PIPESTATUS[0]}
 
 stamp "2. one checkpoint evaluated on the CPU and on the GPU (cuDNN and im2col + cuBLAS convolutions)"
 checkpoint=${CPU_CHECKPOINT:-$results/demo_gpu/checkpoint.npz}
-for run in cpu:cudnn cuda:cudnn cuda:gemm; do
+for run in cpu:auto cuda:auto cuda:gemm; do
   device=${run%%:*} conv=${run##*:}
   timeout 120 "$bin/retinanet_evaluate" --config demo --weights "$checkpoint" --device "$device" --conv "$conv" --count 500 \
     >"$results/evaluate_${device}_$conv.txt" 2>"$results/evaluate_${device}_$conv.log" || { cat "$results/evaluate_${device}_$conv.log"; exit 1; }
 done
-paste "$results/evaluate_cpu_cudnn.txt" "$results/evaluate_cuda_cudnn.txt" "$results/evaluate_cuda_gemm.txt"
-python3 - "$results"/evaluate_cpu_cudnn.txt "$results"/evaluate_cuda_cudnn.txt "$results"/evaluate_cuda_gemm.txt <<'PY' || status=1
+paste "$results/evaluate_cpu_auto.txt" "$results/evaluate_cuda_auto.txt" "$results/evaluate_cuda_gemm.txt"
+python3 - "$results"/evaluate_cpu_auto.txt "$results"/evaluate_cuda_auto.txt "$results"/evaluate_cuda_gemm.txt <<'PY' || status=1
 import sys
 cpu, *gpus = ({l.split()[0]: float(l.split()[1]) for l in open(f) if l.strip()} for f in sys.argv[1:])
 worst = max(abs(cpu[k] - g[k]) for g in gpus for k in cpu)
@@ -69,14 +70,14 @@ PY
 
 stamp "3. paper training step, 800x1344, batch 8: focal vs torchvision on this GPU"
 set +e
-for conv in cudnn gemm; do
+for conv in auto gemm; do
   timeout 150 "$bin/retinanet_step_timer" --config paper --size 800x1344 --batch 8 --device cuda --conv "$conv" --steps 5 \
     >"$results/step_focal_$conv.json" 2>"$results/step_focal_$conv.log"
 done
 timeout 180 python3 benchmarks/peers_retinanet.py --device cuda --cases train_step/paper/800x1344/batch:8 --repeats 5 \
   >"$results/step_torchvision.json" 2>"$results/step_torchvision.log"
 set -e
-python3 - "$results/step_torchvision.json" "$results/step_focal_cudnn.json" "$results/step_focal_gemm.json" <<'PY' | tee "$results/trainer_table.md"
+python3 - "$results/step_torchvision.json" "$results/step_focal_auto.json" "$results/step_focal_gemm.json" <<'PY' | tee "$results/trainer_table.md"
 import json, sys
 def last_case(path):
     try:
@@ -89,8 +90,9 @@ torch = last_case(sys.argv[1])
 t = f"{torch['seconds']:.4f} (min {torch['min_seconds']:.4f})" if torch else "unavailable (see step_torchvision.log)"
 print("| case | focal (s) | torchvision (s) | torchvision / focal |")
 print("| --- | --- | --- | --- |")
-for path, conv in ((sys.argv[2], "cuDNN"), (sys.argv[3], "im2col + cuBLAS")):
+for path in sys.argv[2:]:
     focal = last_case(path)
+    conv = focal["device"].split("), ", 1)[-1] if focal else path  # "cuDNN convolutions in tf32"
     f = f"{focal['seconds']:.4f} (min {focal['min_seconds']:.4f})" if focal else f"failed (see {path.replace('.json', '.log')})"
     r = f"{torch['seconds'] / focal['seconds']:.2f}x" if focal and torch else "-"
     print(f"| train_step/paper/800x1344/batch:8, {conv} | {f} | {t} | {r} |")

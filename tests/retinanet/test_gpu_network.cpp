@@ -169,12 +169,21 @@ TEST_CASE("gpu network: a host model whose parameters differ is a focal::error n
     CHECK_THROWS_AS((gpu::network<gpu::host_backend>(backend, other)), focal::error);
 }
 
-TEST_CASE("gpu network: backward without a forward in training mode is a focal::error") {
+TEST_CASE("gpu network: backward without a pending forward (none, or dropped by clear()) is a focal::error") {
     model::retinanet_model<float> cpu(model::tiny_config(3));
     gpu::host_backend backend;
     gpu::network<gpu::host_backend> net(backend, cpu);
     std::vector<float> none(1);
     CHECK_THROWS_AS(net.backward(none.data(), none.data()), focal::error);
+    // clear() (after a failed step) drops what a forward left for backward.
+    gpu::device_tensor images = net.ctx().tensor(3, 1, 64, 64);
+    std::fill_n(images.get(), images.size(), 0.5f);
+    const auto out = net.forward(images);
+    net.clear();
+    CHECK_THROWS_AS(net.backward(out.cls_logits.get(), out.bbox_regression.get()), focal::error);
+    // and a fresh forward / backward works afterwards.
+    const auto again = net.forward(images);
+    CHECK_NOTHROW(net.backward(again.cls_logits.get(), again.bbox_regression.get()));
 }
 
 TEST_CASE("device SGD: train::sgd's update (momentum, decay flags, frozen parameters, clipping, a non-finite norm skips)") {
@@ -234,35 +243,44 @@ TEST_CASE("device loss normalizer: focal's per_image, batch_ema and batch_plus_o
     double ema = 100.0;
     std::vector<double> out(3);
     gpu::host_backend backend;
-    backend.for_each(1, gpu::loss_normalizer_op{positives.data(), 3, 0, 0.9, &ema, out.data()});
+    using kind = focal::loss_normalizer;
+    backend.for_each(1, gpu::loss_normalizer_op{positives.data(), 3, kind::per_image, 0.9, &ema, out.data()});
     CHECK(out == std::vector<double>{3.0, 21.0, 6.0});
-    backend.for_each(1, gpu::loss_normalizer_op{positives.data(), 3, 1, 0.9, &ema, out.data()});
+    backend.for_each(1, gpu::loss_normalizer_op{positives.data(), 3, kind::batch_ema, 0.9, &ema, out.data()});
     CHECK(ema == doctest::Approx(0.9 * 100.0 + 0.1 * 9.0));
     CHECK(out == std::vector<double>(3, ema));
-    backend.for_each(1, gpu::loss_normalizer_op{positives.data(), 3, 2, 0.9, &ema, out.data()});
+    backend.for_each(1, gpu::loss_normalizer_op{positives.data(), 3, kind::batch_plus_one, 0.9, &ema, out.data()});
     CHECK(out == std::vector<double>(3, 12.0));
-    // The enum's order is the op's kind.
-    CHECK(static_cast<int>(focal::loss_normalizer::per_image) == 0);
-    CHECK(static_cast<int>(focal::loss_normalizer::batch_ema) == 1);
-    CHECK(static_cast<int>(focal::loss_normalizer::batch_plus_one) == 2);
 }
 
-TEST_CASE("--device and --precision: cpu, cuda, cuda:N; anything else, or cuda without a usable GPU, is a focal::error saying why") {
-    const auto cpu = apps::parse_device("cpu", "tf32", "prog");
+TEST_CASE("--device, --precision, --conv: cpu, cuda, cuda:N; anything else, or cuda without a usable GPU, is a focal::error saying why") {
+    const auto cpu = apps::parse_device("prog", "cpu", "tf32", "auto");
     CHECK(!cpu.cuda);
-    CHECK_THROWS_WITH_AS(apps::parse_device("gpu", "tf32", "prog"), "prog: --device must be cpu, cuda or cuda:N, got 'gpu'", focal::error);
-    CHECK_THROWS_WITH_AS(apps::parse_device("cuda:x", "tf32", "prog"), "prog: --device must be cpu, cuda or cuda:N, got 'cuda:x'", focal::error);
-    CHECK_THROWS_WITH_AS(apps::parse_device("cpu", "fp16", "prog"), "prog: --precision must be tf32 or fp32, got 'fp16'", focal::error);
-    CHECK_THROWS_WITH_AS(apps::parse_device("cpu", "tf32", "prog", "winograd"), "prog: --conv must be cudnn or gemm, got 'winograd'",
+    CHECK_THROWS_WITH_AS(apps::parse_device("prog", "gpu", "tf32", "auto"), "prog: --device must be cpu, cuda or cuda:N, got 'gpu'",
                          focal::error);
+    for (const char* bad : {"cuda:x", "cuda:", "cuda:-1", "cuda:1x"}) {
+        INFO(bad);
+        CHECK_THROWS_WITH_AS(apps::parse_device("prog", bad, "tf32", "auto"),
+                             ("prog: --device must be cpu, cuda or cuda:N, got '" + std::string(bad) + "'").c_str(), focal::error);
+    }
+    CHECK_THROWS_WITH_AS(apps::parse_device("prog", "cpu", "fp16", "auto"), "prog: --precision must be tf32 or fp32, got 'fp16'", focal::error);
+    CHECK_THROWS_WITH_AS(apps::parse_device("prog", "cpu", "tf32", "winograd"), "prog: --conv must be auto, cudnn or gemm, got 'winograd'",
+                         focal::error);
+    if (!gpu::cudnn_built())
+        CHECK_THROWS_WITH_AS(apps::parse_device("prog", "cpu", "tf32", "cudnn"),
+                             "prog: --conv must be cudnn in a build with cuDNN, got a build without it (use auto or gemm)", focal::error);
+    CHECK(apps::parse_device("prog", "cpu", "tf32", "auto").gpu.cudnn == gpu::cudnn_built());
+    CHECK(!apps::parse_device("prog", "cpu", "fp32", "gemm").gpu.cudnn);
     std::string why;
     if (gpu::cuda_available(&why)) {
-        const auto d = apps::parse_device("cuda:0", "fp32", "prog");
-        CHECK((d.cuda && d.index == 0 && !d.tf32));
+        const auto d = apps::parse_device("prog", "cuda:0", "fp32", "gemm");
+        CHECK((d.cuda && d.gpu.device == 0 && !d.gpu.tf32 && !d.gpu.cudnn));
+        CHECK_THROWS_AS(apps::parse_device("prog", "cuda:" + std::to_string(gpu::cuda_device_count()), "tf32", "auto"), focal::error);
     } else {
         INFO(why);
         CHECK(!why.empty());
-        CHECK_THROWS_WITH_AS(apps::parse_device("cuda", "tf32", "prog"),
+        CHECK(gpu::cuda_device_count() == 0);
+        CHECK_THROWS_WITH_AS(apps::parse_device("prog", "cuda", "tf32", "auto"),
                              ("prog: --device must be a usable CUDA device for 'cuda', got " + why).c_str(), focal::error);
         model::retinanet_model<float> net(model::tiny_config(3));
         train::train_options o;

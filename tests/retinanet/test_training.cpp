@@ -353,13 +353,16 @@ public:
     }
     train::step_result update(double lr) override {
         lrs.push_back(lr);
-        for (auto* p : net_.parameters()) p->value[0] += 1.0f;  // what the engine trains shows in the checkpoint via to_host
+        trained += 1.0f;  // the engine's own parameter state, published only by to_host
         return {{1.0, 0.5, 3}, 2.0};
     }
     double to_host(std::vector<std::vector<float>>& velocity) override {
         ++to_host_calls;
         velocity.clear();
-        for (auto* p : net_.parameters()) velocity.emplace_back(p->size(), 0.25f);
+        for (auto* p : net_.parameters()) {
+            p->value[0] = trained;
+            velocity.emplace_back(p->size(), 0.25f);
+        }
         return 42.0;
     }
     focal::coco_eval_result evaluate(const data::dataset&, std::size_t) override { return {}; }
@@ -369,6 +372,7 @@ public:
     int prepared = 0, to_host_calls = 0;
     std::vector<int> staged_order;
     std::vector<double> lrs;
+    float trained = 0;
 
 private:
     model::retinanet_model<float>& net_;
@@ -406,7 +410,7 @@ TEST_CASE("the training loop drives any engine: staged batches in order, the sch
     CHECK(state.iteration == 2);
     CHECK(state.loss_normalizer == 42.0);
     CHECK(velocity.front().front() == 0.25f);
-    CHECK(loaded.parameters().front()->value == net.parameters().front()->value);
+    CHECK(loaded.parameters().front()->value[0] == 2.0f);  // two updates, taken to the host and the file by to_host
 
     o.resume = true;
     recording_engine resumed(net);

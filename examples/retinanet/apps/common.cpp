@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <charconv>
 #include <iostream>
 
 #include <focal/core/error.hpp>
@@ -8,7 +9,6 @@
 #include "data/draw.hpp"
 #include "data/fmnist_det.hpp"
 #include "data/image.hpp"
-#include "gpu/cuda_training.hpp"
 #include "train/checkpoint.hpp"
 
 namespace retinanet::apps {
@@ -36,30 +36,56 @@ std::unique_ptr<model::retinanet_model<float>> make_model(const std::string& con
 
 std::string device_choice::describe() const {
     if (!cuda) return "cpu (" + std::to_string(nn::threads()) + " threads)";
-    return gpu::cuda_device_description(index) + (cudnn ? ", cuDNN" : ", im2col + cuBLAS") +
-           (tf32 ? " convolutions in tf32" : " convolutions in fp32");
+    return gpu::cuda_device_description(gpu.device) + (gpu.cudnn ? ", cuDNN" : ", im2col + cuBLAS") +
+           (gpu.tf32 ? " convolutions in tf32" : " convolutions in fp32");
 }
 
-device_choice parse_device(const std::string& device, const std::string& precision, const std::string& program, const std::string& conv) {
+std::map<std::string, std::string> with_device_options(std::map<std::string, std::string> known) {
+    known.emplace("device", "cpu (default), cuda or cuda:N: the network (and training step) on the GPU");
+    known.emplace("precision", "on CUDA: tf32 (default: tensor-core convolutions, as PyTorch) or fp32");
+    known.emplace("conv", "on CUDA: auto (default: cuDNN where built with it), cudnn or gemm (im2col + cuBLAS)");
+    return known;
+}
+
+device_choice parse_device(const std::string& program, const std::string& device, const std::string& precision, const std::string& conv) {
     device_choice d;
     focal::detail::require(precision == "tf32" || precision == "fp32", program, "--precision", "tf32 or fp32", "'" + precision + "'");
-    focal::detail::require(conv == "cudnn" || conv == "gemm", program, "--conv", "cudnn or gemm", "'" + conv + "'");
-    d.tf32 = precision == "tf32";
-    d.cudnn = conv == "cudnn" && gpu::cudnn_built();
+    focal::detail::require(conv == "auto" || conv == "cudnn" || conv == "gemm", program, "--conv", "auto, cudnn or gemm", "'" + conv + "'");
+    if (conv == "cudnn" && !gpu::cudnn_built())
+        focal::detail::fail(program, "--conv", "cudnn in a build with cuDNN", "a build without it (use auto or gemm)");
+    d.gpu.tf32 = precision == "tf32";
+    d.gpu.cudnn = conv != "gemm" && gpu::cudnn_built();
     if (device == "cpu") return d;
-    const bool cuda = device == "cuda" || (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
-                                           device.find_first_not_of("0123456789", 5) == std::string::npos && device.size() < 9);
-    focal::detail::require(cuda, program, "--device", "cpu, cuda or cuda:N", "'" + device + "'");
-    d.cuda = true;
-    d.index = device.size() > 5 ? std::stoi(device.substr(5)) : 0;
+    // "cuda" or "cuda:N" with N a device number.
+    int index = 0;
+    const bool numbered = device.rfind("cuda:", 0) == 0;
+    const char* first = device.data() + 5;
+    const char* last = device.data() + device.size();
+    const bool valid = device == "cuda" || (numbered && std::from_chars(first, last, index).ptr == last && first != last && index >= 0);
+    focal::detail::require(valid, program, "--device", "cpu, cuda or cuda:N", "'" + device + "'");
     std::string why;
     if (!gpu::cuda_available(&why)) focal::detail::fail(program, "--device", "a usable CUDA device for '" + device + "'", why);
+    const int count = gpu::cuda_device_count();
+    focal::detail::require(index < count, program, "--device", "cuda:0 .. cuda:" + std::to_string(count - 1) + " (the devices present)",
+                           "'" + device + "'");
+    d.cuda = true;
+    d.gpu.device = index;
     return d;
 }
 
+device_choice parse_device(const std::string& program, const arguments& args) {
+    return parse_device(program, args.text("device", "cpu"), args.text("precision", "tf32"), args.text("conv", "auto"));
+}
+
 train::batch_detector make_detector(model::retinanet_model<float>& net, const device_choice& device, const train::inference_options& options) {
-    if (!device.cuda) return train::cpu_detector(net, options);
-    return gpu::make_cuda_detector(net, options, {device.index, device.tf32, device.cudnn});
+    if (!device.cuda) return train::make_cpu_detector(net, options);
+    return gpu::make_cuda_detector(net, options, device.gpu);
+}
+
+std::unique_ptr<train::training_engine> make_engine(model::retinanet_model<float>& net, const device_choice& device,
+                                                    const train::train_options& options) {
+    if (!device.cuda) return train::make_cpu_engine(net, options);
+    return gpu::make_cuda_engine(net, options, device.gpu);
 }
 
 void draw_mosaic(const std::filesystem::path& file, const data::dataset& data, const std::vector<train::image_detections>& detections,

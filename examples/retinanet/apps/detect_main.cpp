@@ -28,15 +28,12 @@ int main(int argc, char** argv) try {
         }
     }
     const apps::arguments args(static_cast<int>(option_args.size()), option_args.data(),
-                               {{"config", "the checkpoint's configuration (default demo)"},
-                                {"weights", "checkpoint or exported torchvision npz (required)"},
-                                {"classes", "class count of the weights (default 10, FMNIST-Det's)"},
-                                {"output", "folder for detections.json and the drawn PNGs (default detections/)"},
-                                {"score-threshold", "lowest score kept and drawn (default 0.3)"},
-                                {"threads", "(default: all cores)"},
-                                {"device", "cpu (default), cuda or cuda:N"},
-                                {"precision", "on CUDA: tf32 (default) or fp32 convolutions"},
-                                {"conv", "on CUDA: cudnn (default, where built with it) or gemm (im2col + cuBLAS)"}},
+                               apps::with_device_options({{"config", "the checkpoint's configuration (default demo)"},
+                                                          {"weights", "checkpoint or exported torchvision npz (required)"},
+                                                          {"classes", "class count of the weights (default 10, FMNIST-Det's)"},
+                                                          {"output", "folder for detections.json and the drawn PNGs (default detections/)"},
+                                                          {"score-threshold", "lowest score kept and drawn (default 0.3)"},
+                                                          {"threads", "(default: all cores)"}}),
                                "retinanet_detect [options] image...: detect objects in images");
     if (args.help() || files.empty()) {
         std::cout << args.usage();
@@ -44,8 +41,7 @@ int main(int argc, char** argv) try {
     }
     focal::detail::require(args.has("weights"), "retinanet_detect", "--weights", "given", "nothing");
     if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
-    const auto device =
-        apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_detect", args.text("conv", "cudnn"));
+    const auto device = apps::parse_device("retinanet_detect", args);
     const int classes = static_cast<int>(args.integer("classes", 10));
     auto net = apps::make_model(args.text("config", "demo"), classes, args.text("weights", ""), 1);
     std::vector<std::string> names = classes == 10 ? data::fashion_mnist_class_names() : std::vector<std::string>{};

@@ -16,19 +16,16 @@ using namespace retinanet;
 
 int main(int argc, char** argv) try {
     const apps::arguments args(argc, argv,
-                               {{"config", "the checkpoint's configuration (default demo)"},
-                                {"weights", "checkpoint or exported torchvision npz (required)"},
-                                {"data", "fmnist (default: the test split) or a COCO annotations JSON"},
-                                {"images", "the images folder (COCO data)"},
-                                {"count", "images evaluated (default 500; 0: all)"},
-                                {"batch", "images per forward pass (default 8)"},
-                                {"threads", "(default: all cores)"},
-                                {"device", "cpu (default), cuda or cuda:N"},
-                                {"precision", "on CUDA: tf32 (default) or fp32 convolutions"},
-                                {"conv", "on CUDA: cudnn (default, where built with it) or gemm (im2col + cuBLAS)"},
-                                {"seed", "FMNIST-Det seed (default 1, as retinanet_train)"},
-                                {"score-threshold", "post-processing score threshold (default 0.05)"},
-                                {"detections", "where to write the COCO results JSON (default: none)"}},
+                               apps::with_device_options({{"config", "the checkpoint's configuration (default demo)"},
+                                                          {"weights", "checkpoint or exported torchvision npz (required)"},
+                                                          {"data", "fmnist (default: the test split) or a COCO annotations JSON"},
+                                                          {"images", "the images folder (COCO data)"},
+                                                          {"count", "images evaluated (default 500; 0: all)"},
+                                                          {"batch", "images per forward pass (default 8)"},
+                                                          {"threads", "(default: all cores)"},
+                                                          {"seed", "FMNIST-Det seed (default 1, as retinanet_train)"},
+                                                          {"score-threshold", "post-processing score threshold (default 0.05)"},
+                                                          {"detections", "where to write the COCO results JSON (default: none)"}}),
                                "retinanet_evaluate: COCO AP of a trained RetinaNet");
     if (args.help()) {
         std::cout << args.usage();
@@ -36,8 +33,7 @@ int main(int argc, char** argv) try {
     }
     focal::detail::require(args.has("weights"), "retinanet_evaluate", "--weights", "given", "nothing");
     if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
-    const auto device =
-        apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_evaluate", args.text("conv", "cudnn"));
+    const auto device = apps::parse_device("retinanet_evaluate", args);
     const auto seed = static_cast<std::uint64_t>(args.integer("seed", 1));
     const auto count = static_cast<std::size_t>(args.integer("count", 500));
     const auto data = apps::open_dataset(args.text("data", "fmnist"), args.text("images", ""), false, seed, count ? count : 500);

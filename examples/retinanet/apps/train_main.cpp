@@ -23,7 +23,7 @@ using namespace retinanet;
 int main(int argc, char** argv) try {
     const apps::arguments args(
         argc, argv,
-        {{"config", "paper | torchvision_v1 | demo | tiny (default demo)"},
+        apps::with_device_options({{"config", "paper | torchvision_v1 | demo | tiny (default demo)"},
          {"data", "fmnist (default) or a COCO annotations JSON"},
          {"images", "the training images folder (COCO data)"},
          {"eval-data", "fmnist (default: FMNIST-Det's test split) or a COCO annotations JSON; 'none' to skip"},
@@ -44,9 +44,6 @@ int main(int argc, char** argv) try {
          {"cross-entropy", "!alpha-balanced cross entropy instead of the focal loss"},
          {"prior", "initial foreground probability of the class bias (default 0.01)"},
          {"threads", "(default: all cores)"},
-         {"device", "cpu (default), cuda or cuda:N: the whole training step on the GPU (checkpoints as the CPU's)"},
-         {"precision", "on CUDA: tf32 (default: tensor-core convolutions, as PyTorch) or fp32"},
-         {"conv", "on CUDA: cudnn (default, where built with it) or gemm (im2col + cuBLAS)"},
          {"seed", "(default 1)"},
          {"output", "folder for checkpoint.npz, metrics.json, detections.png (default runs/<config>)"},
          {"resume", "!continue from <output>/checkpoint.npz"},
@@ -57,7 +54,7 @@ int main(int argc, char** argv) try {
          {"jitter", "!scale jitter 0.8-1.25 (the default for every config but demo)"},
          {"widths", "override the backbone widths, e.g. 32,64,128,256"},
          {"fpn-channels", "override the FPN / head channels"},
-         {"head-convs", "override the number of head convs"}},
+         {"head-convs", "override the number of head convs"}}),
         "retinanet_train: train focal's example RetinaNet on the CPU or a GPU");
     if (args.help()) {
         std::cout << args.usage();
@@ -65,8 +62,7 @@ int main(int argc, char** argv) try {
     }
     const std::string config_name = args.text("config", "demo");
     if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
-    const auto device =
-        apps::parse_device(args.text("device", "cpu"), args.text("precision", "tf32"), "retinanet_train", args.text("conv", "cudnn"));
+    const auto device = apps::parse_device("retinanet_train", args);
     const auto seed = static_cast<std::uint64_t>(args.integer("seed", 1));
     const auto eval_count = static_cast<std::size_t>(args.integer("eval-count", 500));
     const auto train_data = apps::open_dataset(args.text("data", "fmnist"), args.text("images", ""), true, seed, 0);
@@ -125,15 +121,10 @@ int main(int argc, char** argv) try {
 
     std::cout << "training '" << config_name << "' (" << net->parameters().size() << " parameter arrays) with batch " << o.batch
               << " on " << device.describe() << "\n";
-    train::train_result r;
-    if (device.cuda) {
-        const auto engine = gpu::make_cuda_engine(*net, o, {device.index, device.tf32, device.cudnn});
-        r = train::train(*net, *engine, *train_data, eval_data.get(), o);
-        std::vector<std::vector<float>> velocity;
-        engine->to_host(velocity);  // the trained parameters into the host model (the detector copies them)
-    } else {
-        r = train::train(*net, *train_data, eval_data.get(), o);
-    }
+    const auto r = [&] {
+        const auto engine = apps::make_engine(*net, device, o);  // released (with its GPU memory) before evaluation
+        return train::train(*net, *engine, *train_data, eval_data.get(), o);  // leaves the trained parameters in *net
+    }();
     std::cout << std::fixed << std::setprecision(1) << "trained " << r.iterations << " iterations in " << r.seconds << " s ("
               << r.images_per_second << " img/s)\n";
     if (!eval_data) return 0;

@@ -1,5 +1,5 @@
-// The backend (backend.hpp) on an NVIDIA GPU: memory from the stream-ordered pool
-// (cudaMallocAsync: a freed activation is reused by the next allocation without a device sync),
+// The backend (backend.hpp) on an NVIDIA GPU: memory from a stream-ordered pool of its own
+// (cudaMallocFromPoolAsync: a freed activation is reused by the next allocation without a device sync),
 // each op as one grid-stride kernel, GEMMs by cuBLAS. Everything runs on one stream, in call order.
 //
 // Convolutions: cuDNN's (cudnn_convolution.cuh) where built with it and asked for, else im2col +
@@ -52,15 +52,18 @@ public:
         RETINANET_CUBLAS_CHECK(cublasCreate(&blas_));
         RETINANET_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
         RETINANET_CUBLAS_CHECK(cublasSetMathMode(blas_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-        // Keep freed pool memory (the next step allocates the same sizes again).
-        cudaMemPool_t pool;
-        FOCAL_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+        // A memory pool of the backend's own that keeps freed memory (the next step allocates the same
+        // sizes again) and never hands a block freed on one stream to another stream's allocation
+        // before the free has completed (that would make the copy stream wait for the step in progress).
+        cudaMemPoolProps props{};
+        props.allocType = cudaMemAllocationTypePinned;
+        props.location.type = cudaMemLocationTypeDevice;
+        props.location.id = device;
+        FOCAL_CUDA_CHECK(cudaMemPoolCreate(&pool_, &props));
         std::uint64_t keep = ~std::uint64_t{0};
-        FOCAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
-        // No reuse of a block freed on one stream by another stream's allocation before the free
-        // has completed: such reuse would make the copy stream wait for the step in progress.
+        FOCAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &keep));
         int no = 0;
-        FOCAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolReuseAllowInternalDependencies, &no));
+        FOCAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolReuseAllowInternalDependencies, &no));
 #if RETINANET_HAS_CUDNN
         if (cudnn) cudnn_ = std::make_unique<cudnn_convolution>(stream_, tf32);
 #else
@@ -74,6 +77,7 @@ public:
 #endif
         cublasDestroy(blas_);
         cudaStreamDestroy(stream_);
+        cudaMemPoolDestroy(pool_);  // released once any memory still held elsewhere is freed
     }
     cuda_backend(const cuda_backend&) = delete;
     cuda_backend& operator=(const cuda_backend&) = delete;
@@ -87,7 +91,7 @@ public:
     template <class T>
     std::shared_ptr<T> allocate_on(std::size_t count, cudaStream_t stream) const {
         void* p = nullptr;
-        FOCAL_CUDA_CHECK(cudaMallocAsync(&p, (count > 0 ? count : 1) * sizeof(T), stream));
+        FOCAL_CUDA_CHECK(cudaMallocFromPoolAsync(&p, (count > 0 ? count : 1) * sizeof(T), pool_, stream));
         const cudaStream_t s = stream_;
         // Freed in stream order: after every kernel already queued that uses it. The backend must
         // outlive the memory (the deleter frees on its stream).
@@ -135,7 +139,8 @@ public:
         focal::cuda::synchronize(stream_);
     }
 
-    // Direct convolutions (conv2d uses them when this is true; im2col + gemm otherwise).
+    // Direct convolutions (conv2d uses them when this is true; im2col + gemm otherwise). Without
+    // cuDNN they are not declared, so layers.hpp's direct_convolution_backend is false.
 #if RETINANET_HAS_CUDNN
     bool direct_convolution() const noexcept { return cudnn_ != nullptr; }
     void conv_forward(const conv_geometry& g, const float* x, const float* w, float beta, float* y) const {
@@ -147,12 +152,6 @@ public:
     void conv_backward_filter(const conv_geometry& g, const float* x, const float* dy, float* dw) const {
         cudnn_->backward_filter(g, x, dy, dw, scratch());
     }
-#else
-    bool direct_convolution() const noexcept { return false; }
-    [[noreturn]] static void no_cudnn() { throw focal::cuda::runtime_error(cudaErrorNotSupported, "built without cuDNN"); }
-    void conv_forward(const conv_geometry&, const float*, const float*, float, float*) const { no_cudnn(); }
-    void conv_backward_data(const conv_geometry&, const float*, const float*, float*) const { no_cudnn(); }
-    void conv_backward_filter(const conv_geometry&, const float*, const float*, float*) const { no_cudnn(); }
 #endif
 
     cudaStream_t stream() const noexcept { return stream_; }
@@ -162,6 +161,7 @@ private:
 
     int device_;
     cudaStream_t stream_{};
+    cudaMemPool_t pool_{};
     cublasHandle_t blas_{};
 #if RETINANET_HAS_CUDNN
     std::unique_ptr<cudnn_convolution> cudnn_;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <map>
-#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -33,7 +32,7 @@ void require_device(const char* where) {
 
 // Anchors per padded image size, generated on the host once and kept on the device (the first
 // step of each size waits for that upload).
-class anchor_cache {
+class device_anchor_cache {
 public:
     const float* get(cuda_backend& backend, const model::retinanet_model<float>& host, focal::size2d image,
                      const std::vector<focal::size2d>& grids) {
@@ -57,7 +56,7 @@ focal::cuda::workspace workspace_of(cuda_backend& backend, std::shared_ptr<unsig
 }
 
 // One batch's post-processed detections, computed on the GPU and returned on the host.
-train::batch_detections detect_batch(cuda_backend& backend, gpu_network& net, anchor_cache& anchors, const train::batch& b,
+train::batch_detections detect_batch(cuda_backend& backend, gpu_network& net, device_anchor_cache& anchors, const train::batch& b,
                                      const train::inference_options& options) {
     const auto& config = net.host().config();
     device_tensor images = net.ctx().tensor(3, b.images.n, b.images.h, b.images.w);
@@ -87,8 +86,7 @@ train::batch_detections detect_batch(cuda_backend& backend, gpu_network& net, an
                                    std::span<const focal::index_t>(per_level), std::span<const focal::image_size>(b.sizes),
                                    view3<float>(boxes.get(), n, d, 4), matrix<float>(scores.get(), n, d), matrix<std::int64_t>(labels.get(), n, d),
                                    vector<std::int64_t>(counts.get(), n), ws, backend.stream());
-    train::batch_detections r{std::vector<float>(static_cast<std::size_t>(n * d * 4)), std::vector<float>(static_cast<std::size_t>(n * d)),
-                              std::vector<std::int64_t>(static_cast<std::size_t>(n * d)), std::vector<std::int64_t>(static_cast<std::size_t>(n))};
+    train::batch_detections r(static_cast<std::size_t>(n), static_cast<std::size_t>(d));
     backend.download(r.boxes.data(), boxes.get(), r.boxes.size() * sizeof(float));
     backend.download(r.scores.data(), scores.get(), r.scores.size() * sizeof(float));
     backend.download(r.labels.data(), labels.get(), r.labels.size() * sizeof(std::int64_t));
@@ -222,6 +220,15 @@ public:
     }
 
     void gradients(const train::batch& b) override {
+        try {
+            compute_gradients(b);
+        } catch (...) {
+            net_.clear();  // no half-pushed forward state into the next step
+            throw;
+        }
+    }
+
+    void compute_gradients(const train::batch& b) {
         constexpr const char* where = "retinanet::gpu::cuda_engine::gradients";
         focal::detail::require(b.staged != nullptr, where, "batch", "staged by prepare()", "not staged");
         const auto s = std::static_pointer_cast<staged_batch>(b.staged);
@@ -253,8 +260,8 @@ public:
                                             view3<const float>{}, vector<const std::int32_t>{},
                                             matrix<const std::int64_t>(s->labels.get(), n, g), matrix<std::int64_t>(labels.get(), n, a),
                                             view3<float>(targets.get(), n, a, 4), vector<std::int64_t>(positives.get(), n), ws, stream);
-        backend_.for_each(1, loss_normalizer_op{positives.get(), static_cast<int>(n), static_cast<int>(loss_.normalizer),
-                                                static_cast<double>(loss_.ema_momentum), ema_.get(), normalizer.get()});
+        backend_.for_each(1, loss_normalizer_op{positives.get(), static_cast<int>(n), loss_.normalizer, static_cast<double>(loss_.ema_momentum),
+                                                ema_.get(), normalizer.get()});
         const focal::cuda::device_normalizer<double> per_image{normalizer.get(), 1.0, 0.0};
         focal::cuda::classification_loss(loss_.classification, view3<const float>(out.cls_logits.get(), n, a, k),
                                           matrix<const std::int64_t>(labels.get(), n, a), per_image,
@@ -305,7 +312,7 @@ private:
     device_sgd<cuda_backend> sgd_;
     cudaStream_t copy_stream_{};
     pinned_ring ring_;
-    anchor_cache anchors_;
+    device_anchor_cache anchors_;
     std::shared_ptr<unsigned char> ws_memory_;
     std::size_t ws_capacity_ = 0;
     std::shared_ptr<double> results_, ema_;  // device: classification, box, gradient norm; the running normalizer
@@ -327,6 +334,11 @@ bool cuda_available(std::string* why) {
         return false;
     }
     return true;
+}
+
+int cuda_device_count() {
+    int count = 0;
+    return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
 }
 
 std::string cuda_device_description(int device) {
@@ -354,7 +366,7 @@ train::batch_detector make_cuda_detector(model::retinanet_model<float>& net, con
     struct state {
         cuda_backend backend;
         gpu_network net;
-        anchor_cache anchors;
+        device_anchor_cache anchors;
         train::inference_options options;
         state(model::retinanet_model<float>& host, const train::inference_options& o, const cuda_options& c)
             : backend(c.device, c.tf32, c.cudnn), net(backend, host), options(o) {}

@@ -23,13 +23,15 @@ struct cuda_options {
     // TF32 tensor cores for the convolutions' GEMMs (PyTorch's default for cuDNN convolutions);
     // false: full float32 products. The losses are float32 either way.
     bool tf32 = true;
-    // Convolutions by cuDNN where the build has it (the default); false: im2col + cuBLAS GEMMs.
+    // Convolutions by cuDNN (where the build has it; cudnn_built()); false: im2col + cuBLAS GEMMs.
     bool cudnn = true;
 };
 
 // Whether this build has CUDA and a device is present; otherwise `why` (when given) says which.
 bool cuda_available(std::string* why = nullptr);
-// "NVIDIA H100 80GB HBM3 (device 0)" for the progress lines.
+// The number of CUDA devices present (0 without CUDA).
+int cuda_device_count();
+// "NVIDIA H100 80GB HBM3 (device 0, 79 GiB)" for the progress lines.
 std::string cuda_device_description(int device);
 // Whether this build's CUDA trainer has cuDNN's convolutions.
 bool cudnn_built();

@@ -15,6 +15,8 @@ bool cuda_available(std::string* why) {
     return false;
 }
 
+int cuda_device_count() { return 0; }
+
 std::string cuda_device_description(int) { return "no CUDA device"; }
 
 bool cudnn_built() { return false; }

@@ -154,7 +154,6 @@ public:
     }
 
     void clear() override { cache_.clear(); }
-    const nn::conv2d_options& options() const noexcept { return o_; }
 
 private:
     bool direct() const {

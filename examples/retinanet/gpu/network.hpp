@@ -83,8 +83,8 @@ public:
             const index cells = static_cast<index>(h) * w * a;
             offset -= cells;
             auto dbox = ctx_.tensor(4 * a, batch_, h, w), dcls = ctx_.tensor(k * a, batch_, h, w);
-            ctx_.backend.for_each(dbox.size(), level_copy_op{dbox.get(), const_cast<float*>(d_box), cells * 4, offset, total, 4, false});
-            ctx_.backend.for_each(dcls.size(), level_copy_op{dcls.get(), const_cast<float*>(d_cls), cells * k, offset, total, k, false});
+            ctx_.backend.for_each(dbox.size(), level_copy_op{d_box, dbox.get(), cells * 4, offset, total, 4, false});
+            ctx_.backend.for_each(dcls.size(), level_copy_op{d_cls, dcls.get(), cells * k, offset, total, k, false});
             dp[l] = box_head_.backward(dbox);
             add(dp[l], cls_head_.backward(dcls));
         }
@@ -98,7 +98,7 @@ public:
     void clear() {  // drops cached forward state (after an aborted step)
         stem_.clear();
         for (auto& stage : stages_)
-            for (auto& b : stage) b->main.clear(), b->shortcut.clear(), b->out.clear();
+            for (auto& b : stage) b->main.clear(), b->shortcut.clear(), b->out->clear();
         for (auto& l : fpn_convs_) l->clear();
         p7_relu_->clear();
         cls_head_.clear();

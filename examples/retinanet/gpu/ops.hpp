@@ -5,7 +5,7 @@
 //
 // Activations are channels-last [N][H][W][C] like nn::tensor. Sums over many elements go through
 // a two-step reduction: a *_partial op writes one double per (output, chunk of rows), a *_finish
-// op adds a output's chunks in chunk order, so the result does not depend on the schedule.
+// op adds an output's chunks in chunk order, so the result does not depend on the schedule.
 #pragma once
 
 #include <cmath>
@@ -13,6 +13,7 @@
 
 #include <focal/config.hpp>
 #include <focal/core/math.hpp>
+#include <focal/loss/retinanet_loss.hpp>
 
 namespace retinanet::gpu {
 
@@ -386,17 +387,17 @@ struct upsample_backward_op {
 // ---- head outputs <-> focal's anchor order --------------------------------------------------------
 
 // A level's head output [N][H][W][A P] is block = H W A P values per image, at anchor `offset` of
-// the flat [N][total][P] layout. gather: head -> flat (forward); otherwise flat -> head (backward).
+// the flat [N][total][P] layout. to_flat: head -> flat (forward); otherwise flat -> head (backward).
 struct level_copy_op {
-    float* head;
-    float* flat;
+    const float* from;
+    float* to;
     index block, offset, total;
     int per_anchor;
-    bool gather;
+    bool to_flat;
     FOCAL_HD void operator()(index e) const {
-        const index n = e / block, at = (n * total + offset) * per_anchor + e % block;
-        if (gather) flat[at] = head[e];
-        else head[e] = flat[at];
+        const index at = (e / block * total + offset) * per_anchor + e % block;
+        if (to_flat) to[at] = from[e];
+        else to[e] = from[at];
     }
 };
 
@@ -454,14 +455,15 @@ struct sgd_update_op {
 
 // ---- the loss normalizer (focal::loss_normalizer), read by focal::cuda's losses on the device ----
 
-// One index: the batch's normalizer from the per-image positives, written to out[0, B) (each
-// image's loss is divided by out[b]; batch_ema and batch_plus_one put one value in all slots):
-//   kind 0 per_image       out[b] = B max(1, P_b)
-//   kind 1 batch_ema       ema <- m ema + (1 - m) max(1, sum P), out[b] = ema (state: *ema)
-//   kind 2 batch_plus_one  out[b] = sum (P_i + 1)
+// One index: the batch's normalizer from the per-image positives, focal::compute_retinanet_loss's
+// formulas, written to out[0, B) (image b's loss is divided by out[b]):
+//   per_image       out[b] = B max(1, P_b)
+//   batch_ema       ema <- m ema + (1 - m) max(1, sum P), out[b] = ema (state: *ema)
+//   batch_plus_one  out[b] = sum (P_i + 1)
 struct loss_normalizer_op {
     const std::int64_t* positives;
-    int batch, kind;
+    int batch;
+    focal::loss_normalizer kind;
     double momentum;
     double* ema;
     double* out;
@@ -469,13 +471,13 @@ struct loss_normalizer_op {
         double sum = 0.0;
         for (int b = 0; b < batch; ++b) sum += static_cast<double>(positives[b]);
         double shared = sum + batch;
-        if (kind == 1) {
+        if (kind == focal::loss_normalizer::batch_ema) {
             ema[0] = momentum * ema[0] + (1.0 - momentum) * (sum > 1.0 ? sum : 1.0);
             shared = ema[0];
         }
         for (int b = 0; b < batch; ++b) {
             const double p = static_cast<double>(positives[b]);
-            out[b] = kind == 0 ? batch * (p > 1.0 ? p : 1.0) : shared;
+            out[b] = kind == focal::loss_normalizer::per_image ? batch * (p > 1.0 ? p : 1.0) : shared;
         }
     }
 };

@@ -99,9 +99,12 @@ public:
             from_device(s, all.data() + s.offset, velocity[i].data());
         }
     }
+    // Empty: zeros (a fresh run).
     void upload_velocity(const std::vector<std::vector<float>>& velocity) {
+        focal::detail::require(velocity.empty() || velocity.size() == host_.size(), "gpu::parameter_store::upload_velocity", "velocity",
+                               "empty or one array per parameter (" + std::to_string(host_.size()) + ")", velocity.size());
         std::vector<float> all(static_cast<std::size_t>(size_), 0.0f);
-        if (velocity.size() == host_.size())
+        if (!velocity.empty())
             for (std::size_t i = 0; i < host_.size(); ++i) {
                 const slot& s = slots_[static_cast<std::size_t>(host_slot_.at(i))];
                 focal::detail::require(velocity[i].size() == s.host->size(), "gpu::parameter_store::upload_velocity",

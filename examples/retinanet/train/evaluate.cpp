@@ -4,9 +4,11 @@
 #include <map>
 #include <memory>
 
+#include <focal/core/error.hpp>
 #include <focal/eval/coco_eval.hpp>
 
 #include "batch.hpp"
+#include "step.hpp"
 #include "data/coco_dataset.hpp"
 
 namespace retinanet::train {
@@ -21,9 +23,9 @@ struct no_grad {
 
 }  // namespace
 
-batch_detector cpu_detector(model::retinanet_model<float>& net, const inference_options& options) {
+batch_detector make_cpu_detector(model::retinanet_model<float>& net, const inference_options& options) {
     // Anchors per padded size, generated once per detector.
-    auto anchors_by_size = std::make_shared<std::map<std::pair<int, int>, std::vector<float>>>();
+    auto anchors_by_size = std::make_shared<anchor_cache>();
     return [&net, &options, anchors_by_size](const batch& b) {
         const no_grad guard;
         const auto out = net.forward(b.images);
@@ -32,8 +34,7 @@ batch_detector cpu_detector(model::retinanet_model<float>& net, const inference_
         std::vector<focal::index_t> per_level;
         for (const auto& g : out.grids) per_level.push_back(g.height * g.width * net.config().anchors_per_cell());
         const auto bn = static_cast<std::ptrdiff_t>(out.batch), d = static_cast<std::ptrdiff_t>(options.postprocess.detections_per_image);
-        batch_detections r{std::vector<float>(static_cast<std::size_t>(bn * d * 4)), std::vector<float>(static_cast<std::size_t>(bn * d)),
-                           std::vector<std::int64_t>(static_cast<std::size_t>(bn * d)), std::vector<std::int64_t>(static_cast<std::size_t>(bn))};
+        batch_detections r(static_cast<std::size_t>(bn), static_cast<std::size_t>(d));
         focal::postprocess_batch(options.postprocess, focal::view<const float, 3>(out.cls_logits.data(), bn, out.anchors, out.classes),
                                  focal::view<const float, 3>(out.bbox_regression.data(), bn, out.anchors, 4),
                                  focal::make_view(anchors.data(), out.anchors, 4), std::span<const focal::index_t>(per_level),
@@ -48,7 +49,6 @@ std::vector<image_detections> detect(const batch_detector& detector, const model
                                      const inference_options& options) {
     focal::validate(options.postprocess);
     const std::size_t per_batch = static_cast<std::size_t>(std::max(1, options.batch));
-    const auto d = static_cast<std::size_t>(options.postprocess.detections_per_image);
     std::vector<image_detections> result;
     for (std::size_t first = 0; first < samples.size(); first += per_batch) {
         const std::size_t n = std::min(per_batch, samples.size() - first);
@@ -56,6 +56,9 @@ std::vector<image_detections> detect(const batch_detector& detector, const model
         for (std::size_t i = first; i < first + n; ++i) scales.push_back(resize_for_model(samples[i], config));
         const batch b = make_batch(std::span<const data::sample>(samples.data() + first, n), config);
         const batch_detections r = detector(b);
+        const std::size_t d = r.per_image;
+        focal::detail::require(r.counts.size() == n && r.boxes.size() == n * d * 4, "detect", "the detector's output",
+                               "one row of counts and D rows of boxes per image", r.counts.size());
         for (std::size_t i = 0; i < n; ++i) {
             image_detections det;
             det.image_id = samples[first + i].image_id;
@@ -90,12 +93,12 @@ std::vector<image_detections> detect(const batch_detector& detector, const model
 }
 
 std::vector<image_detections> detect(model::retinanet_model<float>& net, std::vector<data::sample> samples, const inference_options& options) {
-    return detect(cpu_detector(net, options), net.config(), std::move(samples), options);
+    return detect(make_cpu_detector(net, options), net.config(), std::move(samples), options);
 }
 
 std::vector<image_detections> detect(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,
                                      const inference_options& options) {
-    return detect(cpu_detector(net, options), net.config(), data, count, options);
+    return detect(make_cpu_detector(net, options), net.config(), data, count, options);
 }
 
 std::vector<focal::coco_detection> to_coco(const std::vector<image_detections>& detections) {
@@ -118,7 +121,7 @@ focal::coco_eval_result evaluate(const batch_detector& detector, const model::mo
 
 focal::coco_eval_result evaluate(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,
                                  const inference_options& options) {
-    return evaluate(cpu_detector(net, options), net.config(), data, count, options);
+    return evaluate(make_cpu_detector(net, options), net.config(), data, count, options);
 }
 
 }  // namespace retinanet::train

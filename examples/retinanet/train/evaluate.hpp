@@ -1,6 +1,7 @@
 // Inference over a dataset and COCO evaluation with focal's evaluator: images are resized for the
-// model, batched, run without gradients, post-processed by focal::postprocess_batch (per-level
-// top-k, class-aware NMS, 100 detections) and mapped back to the original pixels.
+// model, batched, run without gradients by a batch_detector (the CPU model with
+// focal::postprocess_batch, or the GPU's with focal::cuda::postprocess_batch: per-level top-k,
+// class-aware NMS, 100 detections) and mapped back to the original pixels.
 #pragma once
 
 #include <cstdint>
@@ -33,17 +34,22 @@ struct batch;
 
 // One batch's post-processed detections in network pixels, as focal::postprocess_batch writes them:
 // image i's counts[i] detections are rows [i D, i D + counts[i]) of boxes (x1 y1 x2 y2), scores and
-// labels, D = detections_per_image.
+// labels, D = per_image.
 struct batch_detections {
+    std::size_t per_image = 0;
     std::vector<float> boxes, scores;
     std::vector<std::int64_t> labels, counts;
+
+    batch_detections() = default;
+    batch_detections(std::size_t images, std::size_t d)
+        : per_image(d), boxes(images * d * 4), scores(images * d), labels(images * d), counts(images) {}
 };
 // Runs a network and the post-processing on one batch: the CPU model's (below) or a GPU's.
 using batch_detector = std::function<batch_detections(const batch&)>;
 
 // The CPU model's detector: forward without gradients, focal::postprocess_batch on the host.
 // `options` must outlive it.
-batch_detector cpu_detector(model::retinanet_model<float>& net, const inference_options& options);
+batch_detector make_cpu_detector(model::retinanet_model<float>& net, const inference_options& options);
 
 // Detections for samples [0, count) of `data` (count 0: all).
 std::vector<image_detections> detect(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,

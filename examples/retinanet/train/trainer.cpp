@@ -127,10 +127,10 @@ train_result train(model::retinanet_model<float>& net, training_engine& engine, 
         log << "resuming " << checkpoint_file.string() << " at iteration " << state.iteration << " of " << state.total_iterations << "\n";
     }
     engine.begin(velocity, state.loss_normalizer);
+    // The engine's state into the host model, then (when checkpointing) onto disk.
     auto save = [&] {
-        if (checkpoint_file.empty()) return;
         state.loss_normalizer = engine.to_host(velocity);
-        save_checkpoint(checkpoint_file, net.parameters(), velocity, state);
+        if (!checkpoint_file.empty()) save_checkpoint(checkpoint_file, net.parameters(), velocity, state);
     };
 
     data::prefetcher<batch> batches(
@@ -197,9 +197,8 @@ train_result train(model::retinanet_model<float>& net, training_engine& engine, 
             window_steps = 0;
             window_start = now;
         }
-        if (o.checkpoint_every > 0 && state.iteration % o.checkpoint_every == 0 && !last) save();
+        if (!checkpoint_file.empty() && o.checkpoint_every > 0 && state.iteration % o.checkpoint_every == 0 && !last) save();
         if (eval_data && o.eval_every > 0 && state.iteration % o.eval_every == 0 && !last) {
-            engine.to_host(velocity);
             const auto r = engine.evaluate(*eval_data, o.eval_images);
             log << "eval at " << state.iteration << ": AP " << std::setprecision(4) << r.stats[0] << "  AP50 " << r.stats[1] << "  AP75 "
                 << r.stats[2] << std::endl;

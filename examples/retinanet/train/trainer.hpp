@@ -73,9 +73,10 @@ public:
     // The optimizer's update at `lr`; returns the step's loss and gradient norm (non-finite: the
     // update was skipped).
     virtual step_result update(double lr) = 0;
-    // The parameters into the host model and the velocities into `velocity` (for checkpoints and
-    // evaluation); returns the loss normalizer's running value.
+    // The parameters into the host model and the velocities into `velocity` (for checkpoints, and
+    // at the end of train()); returns the loss normalizer's running value.
     virtual double to_host(std::vector<std::vector<float>>& velocity) = 0;
+    // COCO evaluation of the engine's current parameters.
     virtual focal::coco_eval_result evaluate(const data::dataset& data, std::size_t images) = 0;
 };
 
@@ -97,6 +98,7 @@ data::sample training_sample(const data::dataset& source, const model::model_con
 train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,
                    const train_options& options, const std::function<bool()>& stop = {});
 // The same loop on another engine; `net` is the host model the engine mirrors (its checkpoints).
+// On return `net` holds the trained parameters (engine.to_host).
 train_result train(model::retinanet_model<float>& net, training_engine& engine, const data::dataset& train_data,
                    const data::dataset* eval_data, const train_options& options, const std::function<bool()>& stop = {});
 
