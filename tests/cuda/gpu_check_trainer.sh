@@ -96,6 +96,8 @@ for path in sys.argv[2:]:
     f = f"{focal['seconds']:.4f} (min {focal['min_seconds']:.4f})" if focal else f"failed (see {path.replace('.json', '.log')})"
     r = f"{torch['seconds'] / focal['seconds']:.2f}x" if focal and torch else "-"
     print(f"| train_step/paper/800x1344/batch:8, {conv} | {f} | {t} | {r} |")
+    if focal and torch and focal.get("parameters") != torch.get("parameters"):
+        print(f"(the models differ: {focal.get('parameters')} against {torch.get('parameters')} parameters)")
 PY
 stamp "done: status $status"
 exit "$status"
