@@ -145,6 +145,11 @@ struct group_partial_op {
     }
 };
 
+// The two sums of (image, group) ng over its chunks, in chunk order (group_partial_op's layout).
+FOCAL_HD inline void add_chunks(const double* partial, index ng, index chunks, double& s1, double& s2) {
+    for (index k = 0; k < chunks; ++k) s1 += partial[2 * (ng * chunks + k)], s2 += partial[2 * (ng * chunks + k) + 1];
+}
+
 // Per (image, group): the mean and 1 / sqrt(biased variance + eps). The variance E[x^2] - mean^2
 // is taken from double sums, exact enough for float data (no cancellation at float's precision).
 struct group_stats_finish_op {
@@ -155,7 +160,7 @@ struct group_stats_finish_op {
     float* rstd;
     FOCAL_HD void operator()(index ng) const {
         double s1 = 0.0, s2 = 0.0;
-        for (index k = 0; k < chunks; ++k) s1 += partial[2 * (ng * chunks + k)], s2 += partial[2 * (ng * chunks + k) + 1];
+        add_chunks(partial, ng, chunks, s1, s2);
         const double m = s1 / count, var = s2 / count - m * m;
         mean[ng] = static_cast<float>(m);
         rstd[ng] = static_cast<float>(1.0 / focal::math::sqrt((var > 0.0 ? var : 0.0) + eps));
@@ -171,7 +176,7 @@ struct group_means_finish_op {
     float* m2;
     FOCAL_HD void operator()(index ng) const {
         double s1 = 0.0, s2 = 0.0;
-        for (index k = 0; k < chunks; ++k) s1 += partial[2 * (ng * chunks + k)], s2 += partial[2 * (ng * chunks + k) + 1];
+        add_chunks(partial, ng, chunks, s1, s2);
         m1[ng] = static_cast<float>(s1 / count);
         m2[ng] = static_cast<float>(s2 / count);
     }

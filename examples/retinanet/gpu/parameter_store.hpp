@@ -125,21 +125,19 @@ private:
         for (std::size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
         return t + "]";
     }
-    // [o][c][i][j] <-> [o][i][j][c] for convolution weights; a copy otherwise.
-    static void to_device(const slot& s, const float* host, float* device_order) {
-        if (s.layout == parameter_layout::plain) return void(std::copy_n(host, s.host->size(), device_order));
+    // [o][c][i][j] (host) <-> [o][i][j][c] (device) for convolution weights; a copy otherwise.
+    static void permute(const slot& s, const float* from, float* to, bool to_device) {
+        if (s.layout == parameter_layout::plain) return void(std::copy_n(from, s.host->size(), to));
         const std::size_t o_n = s.host->shape[0], c_n = s.host->shape[1], kk = s.host->shape[2] * s.host->shape[3];
         for (std::size_t o = 0; o < o_n; ++o)
             for (std::size_t c = 0; c < c_n; ++c)
-                for (std::size_t t = 0; t < kk; ++t) device_order[(o * kk + t) * c_n + c] = host[(o * c_n + c) * kk + t];
+                for (std::size_t t = 0; t < kk; ++t) {
+                    const std::size_t host_at = (o * c_n + c) * kk + t, device_at = (o * kk + t) * c_n + c;
+                    to[to_device ? device_at : host_at] = from[to_device ? host_at : device_at];
+                }
     }
-    static void from_device(const slot& s, const float* device_order, float* host) {
-        if (s.layout == parameter_layout::plain) return void(std::copy_n(device_order, s.host->size(), host));
-        const std::size_t o_n = s.host->shape[0], c_n = s.host->shape[1], kk = s.host->shape[2] * s.host->shape[3];
-        for (std::size_t o = 0; o < o_n; ++o)
-            for (std::size_t c = 0; c < c_n; ++c)
-                for (std::size_t t = 0; t < kk; ++t) host[(o * c_n + c) * kk + t] = device_order[(o * kk + t) * c_n + c];
-    }
+    static void to_device(const slot& s, const float* host, float* device_order) { permute(s, host, device_order, true); }
+    static void from_device(const slot& s, const float* device_order, float* host) { permute(s, device_order, host, false); }
     template <class Member>
     void transfer(float* device, Member member, bool up) {
         std::vector<float> all(static_cast<std::size_t>(size_));
