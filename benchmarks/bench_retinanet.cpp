@@ -10,7 +10,7 @@
 //   retinanet/inference/paper/800x1344/batch:1   paper config, no gradients: forward +
 //     focal::postprocess_batch (retinanet_postprocess::torchvision(): score 0.05, top 1000 per
 //     level, NMS 0.5, 300 detections)
-// Each name ends in /threads:T (nn::set_threads(T)); T from $FOCAL_RETINANET_THREADS (comma list),
+// Each name ends in /threads:T (cpu::set_threads(T)); T from $FOCAL_RETINANET_THREADS (comma list),
 // default 1 and all hardware threads. A case (model, optimizer, anchors) is built once per thread
 // count and runs one untimed warm-up step; it then persists across repetitions. Repetitions: demo
 // 5 x (min time 0.3 s), paper 3 x 1 iteration; aggregates mean / median / stddev / cv and "min"
@@ -50,7 +50,7 @@ constexpr std::uint64_t seed = 20170807;
 constexpr int boxes_per_image = 3;
 
 struct problem {
-    nn::tensor<float> images;
+    cpu::tensor<float> images;
     std::vector<std::vector<float>> boxes;
     std::vector<std::vector<std::int64_t>> labels;
 
@@ -124,8 +124,8 @@ train_case& cached_train_case(const std::string& config_name, int batch, int hei
 }
 
 void train_step(benchmark::State& state, std::string config_name, int batch, int height, int width) {
-    nn::set_threads(static_cast<int>(state.range(0)));
-    nn::set_grad_enabled(true);
+    cpu::set_threads(static_cast<int>(state.range(0)));
+    cpu::set_grad_enabled(true);
     auto& c = cached_train_case(config_name, batch, height, width, static_cast<int>(state.range(0)));
     for (auto _ : state) c.step();
     state.SetItemsProcessed(state.iterations() * batch);
@@ -160,16 +160,16 @@ struct inference_case {
                                  focal::make_view(anchors.data(), out.anchors, 4), std::span<const focal::index_t>(per_level),
                                  std::span<const focal::image_size>(sizes), focal::view<float, 3>(boxes.data(), 1, d, 4),
                                  focal::make_view(scores.data(), 1, d), focal::make_view(labels.data(), 1, d),
-                                 focal::make_view(counts.data(), 1), focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
+                                 focal::make_view(counts.data(), 1), focal::exec::parallel_policy{static_cast<std::size_t>(cpu::threads())});
         benchmark::DoNotOptimize(counts.data());
     }
 };
 
 void inference(benchmark::State& state, std::string config_name, int height, int width) {
     const int threads = static_cast<int>(state.range(0));
-    nn::set_threads(threads);
-    const bool previous = nn::grad_enabled();
-    nn::set_grad_enabled(false);
+    cpu::set_threads(threads);
+    const bool previous = cpu::grad_enabled();
+    cpu::set_grad_enabled(false);
     static std::map<std::string, std::unique_ptr<inference_case>> cases;
     auto& c = cases[config_name + "/" + std::to_string(threads)];
     if (!c) {
@@ -177,7 +177,7 @@ void inference(benchmark::State& state, std::string config_name, int height, int
         c->run();  // warm-up
     }
     for (auto _ : state) c->run();
-    nn::set_grad_enabled(previous);
+    cpu::set_grad_enabled(previous);
     state.SetItemsProcessed(state.iterations());
     state.counters["parameters"] = static_cast<double>(parameter_count(c->net));
     state.counters["detections"] = static_cast<double>(c->counts[0]);

@@ -11,7 +11,7 @@ Default binary: build/benchmarks/bench_retinanet. The peer runs under --python (
 
 Cases: train_step/demo/128x128/batch:8, train_step/paper/512x512/batch:2 (forward, loss, backward,
 SGD step) and inference/paper/800x1344/batch:1 (forward and post-processing); see
-bench_retinanet.cpp and peers_retinanet.py. Both sides run --threads threads (nn::set_threads /
+bench_retinanet.cpp and peers_retinanet.py. Both sides run --threads threads (cpu::set_threads /
 torch.set_num_threads). Times are wall-clock per step (per image for inference): the best
 repetition of each side (Google Benchmark's "min" aggregate; the peer's fastest call), the robust
 figure on a shared machine; the medians follow in brackets. The parameter counts of both models are

@@ -11,11 +11,11 @@
 #include <doctest/doctest.h>
 #include <focal/core/error.hpp>
 
-#include "nn/conv2d.hpp"
-#include "nn/norm.hpp"
-#include "nn/simple_layers.hpp"
+#include "backend/cpu/conv2d.hpp"
+#include "backend/cpu/norm.hpp"
+#include "backend/cpu/simple_layers.hpp"
 
-using namespace retinanet::nn;
+using namespace retinanet::cpu;
 
 namespace {
 

@@ -17,8 +17,8 @@ using namespace retinanet;
 
 namespace {
 
-nn::tensor<double> random_images(int n, int size, std::mt19937& rng) {
-    nn::tensor<double> x(3, n, size, size);
+cpu::tensor<double> random_images(int n, int size, std::mt19937& rng) {
+    cpu::tensor<double> x(3, n, size, size);
     std::normal_distribution<double> d(0.0, 1.0);
     for (auto& v : x.data) v = d(rng);
     return x;
@@ -54,13 +54,13 @@ TEST_CASE("torchvision_v1 configuration has exactly torchvision's state-dict nam
 TEST_CASE("initialization: class outputs start at the prior, box outputs near zero") {
     model::retinanet_model<float> net(model::demo_config(10));
     net.initialize(7);
-    nn::set_grad_enabled(false);
+    cpu::set_grad_enabled(false);
     std::mt19937 rng(1);
-    nn::tensor<float> x(3, 2, 128, 128);
+    cpu::tensor<float> x(3, 2, 128, 128);
     std::normal_distribution<float> d(0.f, 1.f);
     for (auto& v : x.data) v = d(rng);
     const auto out = net.forward(x);
-    nn::set_grad_enabled(true);
+    cpu::set_grad_enabled(true);
     // 16x16 + 8x8 + 4x4 + 2x2 + 1x1 cells, 9 anchors each.
     CHECK(out.anchors == (256 + 64 + 16 + 4 + 1) * 9);
     double mean_p = 0, box_sq = 0;
@@ -113,7 +113,7 @@ TEST_CASE("the whole RetinaNet loss: backward equals finite differences (tiny mo
     };
     net.zero_grad();
     evaluate(true);
-    nn::set_grad_enabled(false);
+    cpu::set_grad_enabled(false);
     const double h = 1e-6;
     int checked = 0;
     for (auto* p : net.parameters()) {
@@ -130,7 +130,7 @@ TEST_CASE("the whole RetinaNet loss: backward equals finite differences (tiny mo
             ++checked;
         }
     }
-    nn::set_grad_enabled(true);
+    cpu::set_grad_enabled(true);
     CHECK(checked > 100);
 }
 

@@ -74,14 +74,14 @@ TEST_CASE("torchvision import: formula weights reproduce torchvision 0.14's head
         const auto expected_cls = xt::load_npy<float>((fixture_dir() / "import_head_cls.npy").string());  // 5 x 8 x 91
         const auto expected_box = xt::load_npy<float>((fixture_dir() / "import_head_box.npy").string());  // 5 x 8 x 4
         REQUIRE(expected_cls.shape(0) == 5);
-        nn::set_grad_enabled(false);
+        cpu::set_grad_enabled(false);
         auto s = sample;
         CHECK(train::resize_for_model(s, net.config()) == 1.0f);
         const auto b = train::make_batch(std::span<const data::sample>(&s, 1), net.config());
         CHECK(b.images.h == 128);
         CHECK(b.images.w == 160);
         const auto out = net.forward(b.images);
-        nn::set_grad_enabled(true);
+        cpu::set_grad_enabled(true);
         const std::vector<focal::size2d> grids{{16, 20}, {8, 10}, {4, 5}, {2, 3}, {1, 2}};
         REQUIRE(out.grids.size() == 5);
         for (int l = 0; l < 5; ++l) {

@@ -83,11 +83,11 @@ TEST_CASE("learning-rate schedule: linear warmup from the factor, steps, cosine"
 }
 
 TEST_CASE("SGD: torch.optim.SGD's momentum and weight decay, global-norm clipping, non-finite gradients skip") {
-    nn::parameter<double> w("w", {2}), g("gn.weight", {1});
+    cpu::parameter<double> w("w", {2}), g("gn.weight", {1});
     w.value = {1.0, -2.0};
     g.value = {3.0};
     g.decay = false;
-    const nn::parameter_list<double> params{&w, &g};
+    const cpu::parameter_list<double> params{&w, &g};
     train::sgd opt{.momentum = 0.9, .weight_decay = 0.1, .clip_norm = 0};
     std::vector<std::vector<double>> velocity;
     w.grad = {0.5, 0.0};
@@ -106,16 +106,16 @@ TEST_CASE("SGD: torch.optim.SGD's momentum and weight decay, global-norm clippin
     w.value = {0, 0};
     w.grad = {3, 4};
     g.grad = {0};
-    CHECK(clip.step(nn::parameter_list<double>{&w}, v2, 1.0) == doctest::Approx(5.0));
+    CHECK(clip.step(cpu::parameter_list<double>{&w}, v2, 1.0) == doctest::Approx(5.0));
     CHECK(w.value[0] == doctest::Approx(-0.6).epsilon(1e-5));
     CHECK(w.value[1] == doctest::Approx(-0.8).epsilon(1e-5));
     w.grad = {NAN, 1};
-    CHECK(std::isnan(clip.step(nn::parameter_list<double>{&w}, v2, 1.0)));
+    CHECK(std::isnan(clip.step(cpu::parameter_list<double>{&w}, v2, 1.0)));
     CHECK(w.value[1] == doctest::Approx(-0.8).epsilon(1e-5));
 }
 
 TEST_CASE("a few hundred iterations learn a small fixed dataset: the loss falls and AP50 > 0.9") {
-    nn::set_threads(2);
+    cpu::set_threads(2);
     const auto data = small_fmnist(4, 64);
     model::retinanet_model<float> net(small_config(64));
     net.initialize(3);
@@ -140,7 +140,7 @@ TEST_CASE("a few hundred iterations learn a small fixed dataset: the loss falls 
 }
 
 TEST_CASE("checkpoint and resume: stopping and resuming gives the weights of an uninterrupted run") {
-    nn::set_threads(2);
+    cpu::set_threads(2);
     const auto data = small_fmnist(8, 64);
     train::train_options o;
     o.iterations = 8;
@@ -188,7 +188,7 @@ namespace {
 
 // The weights after a few iterations from a fixed seed on `threads` threads.
 std::vector<std::vector<float>> weights_after_training(int threads, std::uint64_t seed) {
-    nn::set_threads(threads);
+    cpu::set_threads(threads);
     const auto data = small_fmnist(8, 64);
     model::retinanet_model<float> net(small_config(64));
     net.initialize(seed);
@@ -225,7 +225,7 @@ TEST_CASE("determinism: the same seed gives bit-identical training, on any numbe
     CHECK(differing_values(two, weights_after_training(3, 7)) == 0);
     // The seed matters: another one gives other weights (the check above is not vacuous).
     CHECK(differing_values(two, weights_after_training(2, 8)) > 0);
-    nn::set_threads(2);
+    cpu::set_threads(2);
 }
 
 namespace {
@@ -239,7 +239,7 @@ void write_file(const std::filesystem::path& file, const std::string& bytes) {
     std::ofstream(file, std::ios::binary) << bytes;
 }
 
-std::string load_error(const std::filesystem::path& file, const nn::parameter_list<float>& params) {
+std::string load_error(const std::filesystem::path& file, const cpu::parameter_list<float>& params) {
     std::vector<std::vector<float>> velocity;
     train::run_state state;
     try {
@@ -253,7 +253,7 @@ std::string load_error(const std::filesystem::path& file, const nn::parameter_li
 }  // namespace
 
 TEST_CASE("checkpoint files: truncated, corrupted or foreign files are clear errors that change nothing") {
-    nn::set_threads(2);
+    cpu::set_threads(2);
     const auto data = small_fmnist(4, 64);
     const auto dir = temp_dir("corrupt");
     train::train_options o;

@@ -35,8 +35,8 @@ std::unique_ptr<model::retinanet_model<float>> make_model(const std::string& con
 }
 
 std::string device_choice::describe() const {
-    if (!cuda) return "cpu (" + std::to_string(nn::threads()) + " threads)";
-    return gpu::cuda_device_description(gpu.device) + (gpu.cudnn ? ", cuDNN" : ", im2col + cuBLAS") +
+    if (!cuda) return "cpu (" + std::to_string(cpu::threads()) + " threads)";
+    return cuda::cuda_device_description(gpu.device) + (gpu.cudnn ? ", cuDNN" : ", im2col + cuBLAS") +
            (gpu.tf32 ? " convolutions in tf32" : " convolutions in fp32");
 }
 
@@ -51,10 +51,10 @@ device_choice parse_device(const std::string& program, const std::string& device
     device_choice d;
     focal::detail::require(precision == "tf32" || precision == "fp32", program, "--precision", "tf32 or fp32", "'" + precision + "'");
     focal::detail::require(conv == "auto" || conv == "cudnn" || conv == "gemm", program, "--conv", "auto, cudnn or gemm", "'" + conv + "'");
-    if (conv == "cudnn" && !gpu::cudnn_built())
+    if (conv == "cudnn" && !cuda::cudnn_built())
         focal::detail::fail(program, "--conv", "cudnn in a build with cuDNN", "a build without it (use auto or gemm)");
     d.gpu.tf32 = precision == "tf32";
-    d.gpu.cudnn = conv != "gemm" && gpu::cudnn_built();
+    d.gpu.cudnn = conv != "gemm" && cuda::cudnn_built();
     if (device == "cpu") return d;
     // "cuda" or "cuda:N" with N a device number.
     int index = 0;
@@ -64,8 +64,8 @@ device_choice parse_device(const std::string& program, const std::string& device
     const bool valid = device == "cuda" || (numbered && std::from_chars(first, last, index).ptr == last && first != last && index >= 0);
     focal::detail::require(valid, program, "--device", "cpu, cuda or cuda:N", "'" + device + "'");
     std::string why;
-    if (!gpu::cuda_available(&why)) focal::detail::fail(program, "--device", "a usable CUDA device for '" + device + "'", why);
-    const int count = gpu::cuda_device_count();
+    if (!cuda::cuda_available(&why)) focal::detail::fail(program, "--device", "a usable CUDA device for '" + device + "'", why);
+    const int count = cuda::cuda_device_count();
     focal::detail::require(index < count, program, "--device", "cuda:0 .. cuda:" + std::to_string(count - 1) + " (the devices present)",
                            "'" + device + "'");
     d.cuda = true;
@@ -79,13 +79,13 @@ device_choice parse_device(const std::string& program, const arguments& args) {
 
 train::batch_detector make_detector(model::retinanet_model<float>& net, const device_choice& device, const train::inference_options& options) {
     if (!device.cuda) return train::make_cpu_detector(net, options);
-    return gpu::make_cuda_detector(net, options, device.gpu);
+    return cuda::make_cuda_detector(net, options, device.gpu);
 }
 
 std::unique_ptr<train::training_engine> make_engine(model::retinanet_model<float>& net, const device_choice& device,
                                                     const train::train_options& options) {
     if (!device.cuda) return train::make_cpu_engine(net, options);
-    return gpu::make_cuda_engine(net, options, device.gpu);
+    return cuda::make_cuda_engine(net, options, device.gpu);
 }
 
 void draw_mosaic(const std::filesystem::path& file, const data::dataset& data, const std::vector<train::image_detections>& detections,

@@ -10,7 +10,7 @@
 
 #include "arguments.hpp"
 #include "data/sample.hpp"
-#include "gpu/cuda_training.hpp"
+#include "backend/cuda/cuda_training.hpp"
 #include "model/retinanet_model.hpp"
 #include "train/evaluate.hpp"
 
@@ -32,7 +32,7 @@ std::unique_ptr<model::retinanet_model<float>> make_model(const std::string& con
 // "gemm" (im2col + cuBLAS).
 struct device_choice {
     bool cuda = false;
-    gpu::cuda_options gpu;
+    cuda::cuda_options gpu;
     std::string describe() const;  // "cpu (2 threads)", "NVIDIA H100 80GB HBM3 (device 0, 79 GiB), cuDNN convolutions in tf32"
 };
 // The three options' help lines, added to a program's own.

@@ -40,7 +40,7 @@ int main(int argc, char** argv) try {
         return files.empty() && !args.help() ? 1 : 0;
     }
     focal::detail::require(args.has("weights"), "retinanet_detect", "--weights", "given", "nothing");
-    if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
+    if (args.has("threads")) cpu::set_threads(static_cast<int>(args.integer("threads", 0)));
     const auto device = apps::parse_device("retinanet_detect", args);
     const int classes = static_cast<int>(args.integer("classes", 10));
     auto net = apps::make_model(args.text("config", "demo"), classes, args.text("weights", ""), 1);

@@ -32,7 +32,7 @@ int main(int argc, char** argv) try {
         return 0;
     }
     focal::detail::require(args.has("weights"), "retinanet_evaluate", "--weights", "given", "nothing");
-    if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
+    if (args.has("threads")) cpu::set_threads(static_cast<int>(args.integer("threads", 0)));
     const auto device = apps::parse_device("retinanet_evaluate", args);
     const auto seed = static_cast<std::uint64_t>(args.integer("seed", 1));
     const auto count = static_cast<std::size_t>(args.integer("count", 500));

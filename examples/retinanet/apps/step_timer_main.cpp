@@ -20,7 +20,7 @@
 
 #include "arguments.hpp"
 #include "common.hpp"
-#include "gpu/cuda_training.hpp"
+#include "backend/cuda/cuda_training.hpp"
 #include "train/trainer.hpp"
 
 using namespace retinanet;
@@ -30,7 +30,7 @@ namespace {
 // N normalized-scale random images with three boxes each (as the torchvision peer's synthetic()).
 train::batch synthetic_batch(int n, int height, int width, int classes, std::mt19937& rng) {
     train::batch b;
-    b.images = nn::tensor<float>(3, n, height, width, nn::uninitialized);
+    b.images = cpu::tensor<float>(3, n, height, width, cpu::uninitialized);
     std::normal_distribution<float> pixel(0.0f, 1.0f);
     for (auto& v : b.images.data) v = pixel(rng);
     const float side = static_cast<float>(std::min(height, width));
@@ -69,7 +69,7 @@ int main(int argc, char** argv) try {
         std::cout << args.usage();
         return 0;
     }
-    if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
+    if (args.has("threads")) cpu::set_threads(static_cast<int>(args.integer("threads", 0)));
     const auto device = apps::parse_device("retinanet_step_timer", args);
     const std::string size = args.text("size", "800x1344");
     int height = 0, width = 0;

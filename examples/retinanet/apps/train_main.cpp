@@ -15,7 +15,7 @@
 #include "common.hpp"
 #include "data/coco_dataset.hpp"
 #include "train/checkpoint.hpp"
-#include "gpu/cuda_training.hpp"
+#include "backend/cuda/cuda_training.hpp"
 #include "train/trainer.hpp"
 
 using namespace retinanet;
@@ -61,7 +61,7 @@ int main(int argc, char** argv) try {
         return 0;
     }
     const std::string config_name = args.text("config", "demo");
-    if (args.has("threads")) nn::set_threads(static_cast<int>(args.integer("threads", 0)));
+    if (args.has("threads")) cpu::set_threads(static_cast<int>(args.integer("threads", 0)));
     const auto device = apps::parse_device("retinanet_train", args);
     const auto seed = static_cast<std::uint64_t>(args.integer("seed", 1));
     const auto eval_count = static_cast<std::size_t>(args.integer("eval-count", 500));

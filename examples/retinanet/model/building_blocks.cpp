@@ -6,36 +6,36 @@
 namespace retinanet::model {
 
 template <class T>
-nn::layer<T>* add_norm(nn::sequential<T>& seq, norm_kind kind, const std::string& name, int channels, int groups, nn::activation act) {
+cpu::layer<T>* add_norm(cpu::sequential<T>& seq, norm_kind kind, const std::string& name, int channels, int groups, cpu::activation act) {
     switch (kind) {
         case norm_kind::group: {
             // The largest group count <= groups that divides the channels.
             int g = std::min(groups, channels);
             while (channels % g != 0) --g;
-            return &seq.add(std::make_unique<nn::group_norm<T>>(name, channels, g, act));
+            return &seq.add(std::make_unique<cpu::group_norm<T>>(name, channels, g, act));
         }
-        case norm_kind::frozen_batch: return &seq.add(std::make_unique<nn::frozen_batch_norm<T>>(name, channels, act));
+        case norm_kind::frozen_batch: return &seq.add(std::make_unique<cpu::frozen_batch_norm<T>>(name, channels, act));
         case norm_kind::none: break;
     }
-    if (act == nn::activation::relu) seq.add(std::make_unique<nn::relu<T>>());
+    if (act == cpu::activation::relu) seq.add(std::make_unique<cpu::relu<T>>());
     return nullptr;
 }
 
 template <class T>
-void init_normal(nn::conv2d<T>& conv, double std, std::mt19937_64& rng) {
+void init_normal(cpu::conv2d<T>& conv, double std, std::mt19937_64& rng) {
     std::normal_distribution<double> d(0.0, std);
     for (auto& w : conv.weight.value) w = static_cast<T>(d(rng));
     std::fill(conv.bias.value.begin(), conv.bias.value.end(), T(0));
 }
 
 template <class T>
-void init_kaiming_fan_out(nn::conv2d<T>& conv, std::mt19937_64& rng) {
+void init_kaiming_fan_out(cpu::conv2d<T>& conv, std::mt19937_64& rng) {
     const auto& o = conv.options();
     init_normal(conv, std::sqrt(2.0 / (o.out_channels * o.kernel * o.kernel)), rng);
 }
 
 template <class T>
-void init_kaiming_uniform_a1(nn::conv2d<T>& conv, std::mt19937_64& rng) {
+void init_kaiming_uniform_a1(cpu::conv2d<T>& conv, std::mt19937_64& rng) {
     const auto& o = conv.options();
     const double bound = std::sqrt(3.0 / (o.in_channels * o.kernel * o.kernel));
     std::uniform_real_distribution<double> d(-bound, bound);
@@ -44,10 +44,10 @@ void init_kaiming_uniform_a1(nn::conv2d<T>& conv, std::mt19937_64& rng) {
 }
 
 #define RETINANET_BLOCKS(T)                                                                                  \
-    template nn::layer<T>* add_norm<T>(nn::sequential<T>&, norm_kind, const std::string&, int, int, nn::activation); \
-    template void init_normal<T>(nn::conv2d<T>&, double, std::mt19937_64&);                                \
-    template void init_kaiming_fan_out<T>(nn::conv2d<T>&, std::mt19937_64&);                               \
-    template void init_kaiming_uniform_a1<T>(nn::conv2d<T>&, std::mt19937_64&);
+    template cpu::layer<T>* add_norm<T>(cpu::sequential<T>&, norm_kind, const std::string&, int, int, cpu::activation); \
+    template void init_normal<T>(cpu::conv2d<T>&, double, std::mt19937_64&);                                \
+    template void init_kaiming_fan_out<T>(cpu::conv2d<T>&, std::mt19937_64&);                               \
+    template void init_kaiming_uniform_a1<T>(cpu::conv2d<T>&, std::mt19937_64&);
 RETINANET_BLOCKS(float)
 RETINANET_BLOCKS(double)
 #undef RETINANET_BLOCKS

@@ -16,17 +16,17 @@ template <class T>
 class fpn final {
 public:
     explicit fpn(const model_config& c);
-    std::array<nn::tensor<T>, 5> forward(const std::array<nn::tensor<T>, 3>& c);  // P3..P7
-    std::array<nn::tensor<T>, 3> backward(std::array<nn::tensor<T>, 5>& dp);      // dC3..dC5 (dp consumed)
-    void parameters(nn::parameter_list<T>& out);
+    std::array<cpu::tensor<T>, 5> forward(const std::array<cpu::tensor<T>, 3>& c);  // P3..P7
+    std::array<cpu::tensor<T>, 3> backward(std::array<cpu::tensor<T>, 5>& dp);      // dC3..dC5 (dp consumed)
+    void parameters(cpu::parameter_list<T>& out);
     void clear();
     void initialize(std::mt19937_64& rng);
 
 private:
-    std::array<std::unique_ptr<nn::conv2d<T>>, 3> inner_, layer_;
-    std::array<nn::upsample_nearest<T>, 2> up_;
-    std::unique_ptr<nn::conv2d<T>> p6_, p7_;
-    nn::relu<T> p7_relu_;
+    std::array<std::unique_ptr<cpu::conv2d<T>>, 3> inner_, layer_;
+    std::array<cpu::upsample_nearest<T>, 2> up_;
+    std::unique_ptr<cpu::conv2d<T>> p6_, p7_;
+    cpu::relu<T> p7_relu_;
     bool p6_from_p5_;
 };
 

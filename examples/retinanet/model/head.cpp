@@ -8,13 +8,13 @@ subnet<T>::subnet(const model_config& c, const std::string& name, const std::str
     const bool norm = c.head_norm != norm_kind::none;
     for (int i = 0; i < c.head_convs; ++i) {
         const std::string n = name + ".conv." + std::to_string(i);
-        convs_.push_back(&body_.add(std::make_unique<nn::conv2d<T>>(
-            n + ".0", nn::conv2d_options{.in_channels = f, .out_channels = f, .kernel = 3, .bias = !norm})));
-        add_norm(body_, c.head_norm, n + ".1", f, c.norm_groups, nn::activation::relu);
+        convs_.push_back(&body_.add(std::make_unique<cpu::conv2d<T>>(
+            n + ".0", cpu::conv2d_options{.in_channels = f, .out_channels = f, .kernel = 3, .bias = !norm})));
+        add_norm(body_, c.head_norm, n + ".1", f, c.norm_groups, cpu::activation::relu);
     }
-    output_ = &body_.add(std::make_unique<nn::conv2d<T>>(
+    output_ = &body_.add(std::make_unique<cpu::conv2d<T>>(
         name + "." + output_name,
-        nn::conv2d_options{.in_channels = f, .out_channels = outputs_per_anchor * c.anchors_per_cell(), .kernel = 3}));
+        cpu::conv2d_options{.in_channels = f, .out_channels = outputs_per_anchor * c.anchors_per_cell(), .kernel = 3}));
 }
 
 template <class T>

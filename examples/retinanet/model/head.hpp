@@ -17,16 +17,16 @@ template <class T>
 class subnet final {
 public:
     subnet(const model_config& c, const std::string& name, const std::string& output_name, int outputs_per_anchor);
-    nn::tensor<T> forward(const nn::tensor<T>& x) { return body_.forward(x); }
-    nn::tensor<T> backward(const nn::tensor<T>& dy) { return body_.backward(dy); }
-    void parameters(nn::parameter_list<T>& out) { body_.parameters(out); }
+    cpu::tensor<T> forward(const cpu::tensor<T>& x) { return body_.forward(x); }
+    cpu::tensor<T> backward(const cpu::tensor<T>& dy) { return body_.backward(dy); }
+    void parameters(cpu::parameter_list<T>& out) { body_.parameters(out); }
     void clear() { body_.clear(); }
     void initialize(std::mt19937_64& rng, double output_bias);
 
 private:
-    nn::sequential<T> body_;
-    std::vector<nn::conv2d<T>*> convs_;
-    nn::conv2d<T>* output_ = nullptr;
+    cpu::sequential<T> body_;
+    std::vector<cpu::conv2d<T>*> convs_;
+    cpu::conv2d<T>* output_ = nullptr;
 };
 
 }  // namespace retinanet::model

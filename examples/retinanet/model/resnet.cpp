@@ -5,22 +5,22 @@
 namespace retinanet::model {
 namespace {
 template <class T>
-nn::conv2d<T>& add_conv(nn::sequential<T>& seq, std::vector<nn::conv2d<T>*>& convs, const std::string& name, int in, int out, int kernel,
+cpu::conv2d<T>& add_conv(cpu::sequential<T>& seq, std::vector<cpu::conv2d<T>*>& convs, const std::string& name, int in, int out, int kernel,
                         int stride, bool input_grad = true) {
-    auto& conv = seq.add(std::make_unique<nn::conv2d<T>>(
-        name, nn::conv2d_options{.in_channels = in, .out_channels = out, .kernel = kernel, .stride = stride, .bias = false,
+    auto& conv = seq.add(std::make_unique<cpu::conv2d<T>>(
+        name, cpu::conv2d_options{.in_channels = in, .out_channels = out, .kernel = kernel, .stride = stride, .bias = false,
                                  .input_grad = input_grad}));
     convs.push_back(&conv);
     return conv;
 }
 template <class T>
-nn::layer<T>* add_backbone_norm(nn::sequential<T>& seq, const model_config& c, const std::string& name, int channels,
-                                nn::activation act = nn::activation::none) {
+cpu::layer<T>* add_backbone_norm(cpu::sequential<T>& seq, const model_config& c, const std::string& name, int channels,
+                                cpu::activation act = cpu::activation::none) {
     return model::add_norm(seq, c.backbone_norm, name, channels, c.norm_groups, act);
 }
-constexpr auto fused_relu = nn::activation::relu;
+constexpr auto fused_relu = cpu::activation::relu;
 template <class T>
-void run_blocks(std::vector<std::unique_ptr<residual_block<T>>>& blocks, nn::tensor<T>& x) {
+void run_blocks(std::vector<std::unique_ptr<residual_block<T>>>& blocks, cpu::tensor<T>& x) {
     for (auto& b : blocks) x = b->forward(x);
 }
 }  // namespace
@@ -49,22 +49,22 @@ residual_block<T>::residual_block(const model_config& c, const std::string& name
 }
 
 template <class T>
-nn::tensor<T> residual_block<T>::forward(const nn::tensor<T>& x) {
-    nn::tensor<T> y = main_.forward(x);
+cpu::tensor<T> residual_block<T>::forward(const cpu::tensor<T>& x) {
+    cpu::tensor<T> y = main_.forward(x);
     if (shortcut_.empty()) return out_relu_.forward_sum(std::move(y), x);
     return out_relu_.forward_sum(std::move(y), shortcut_.forward(x));
 }
 
 template <class T>
-nn::tensor<T> residual_block<T>::backward(const nn::tensor<T>& dy) {
-    const nn::tensor<T> d = out_relu_.backward(dy);
-    nn::tensor<T> dx = main_.backward(d);
-    nn::add_in_place(dx, shortcut_.backward(d));  // an empty shortcut returns d itself
+cpu::tensor<T> residual_block<T>::backward(const cpu::tensor<T>& dy) {
+    const cpu::tensor<T> d = out_relu_.backward(dy);
+    cpu::tensor<T> dx = main_.backward(d);
+    cpu::add_in_place(dx, shortcut_.backward(d));  // an empty shortcut returns d itself
     return dx;
 }
 
 template <class T>
-void residual_block<T>::parameters(nn::parameter_list<T>& out) {
+void residual_block<T>::parameters(cpu::parameter_list<T>& out) {
     main_.parameters(out);
     shortcut_.parameters(out);
 }
@@ -81,16 +81,16 @@ void residual_block<T>::initialize(const model_config& c, std::mt19937_64& rng) 
     for (auto* conv : convs_) init_kaiming_fan_out(*conv, rng);
     // Zero-initialized residual branches make every block start as the identity (Goyal et al. 2017).
     if (c.zero_init_residual && last_norm_ != nullptr)
-        if (auto* gn = dynamic_cast<nn::group_norm<T>*>(last_norm_)) std::fill(gn->weight.value.begin(), gn->weight.value.end(), T(0));
+        if (auto* gn = dynamic_cast<cpu::group_norm<T>*>(last_norm_)) std::fill(gn->weight.value.begin(), gn->weight.value.end(), T(0));
 }
 
 template <class T>
 resnet<T>::resnet(const model_config& c) {
     const std::string base = "backbone.body";
-    std::vector<nn::conv2d<T>*> stem_convs;
+    std::vector<cpu::conv2d<T>*> stem_convs;
     stem_conv_ = &add_conv(stem_, stem_convs, base + ".conv1", 3, c.stem_channels, c.stem_kernel, 2, false);
     add_backbone_norm(stem_, c, base + ".bn1", c.stem_channels, fused_relu);
-    if (c.stem_pool) stem_.add(std::make_unique<nn::max_pool2d<T>>(3, 2, 1));
+    if (c.stem_pool) stem_.add(std::make_unique<cpu::max_pool2d<T>>(3, 2, 1));
     int in = c.stem_channels;
     for (int s = 0; s < 4; ++s) {
         focal::detail::require(c.blocks[s] > 0 && c.widths[s] > 0, "resnet", "blocks and widths of stage " + std::to_string(s + 1),
@@ -105,10 +105,10 @@ resnet<T>::resnet(const model_config& c) {
 }
 
 template <class T>
-std::array<nn::tensor<T>, 3> resnet<T>::forward(const nn::tensor<T>& images) {
-    nn::tensor<T> x = stem_.forward(images);
+std::array<cpu::tensor<T>, 3> resnet<T>::forward(const cpu::tensor<T>& images) {
+    cpu::tensor<T> x = stem_.forward(images);
     run_blocks(stages_[0], x);
-    std::array<nn::tensor<T>, 3> c;
+    std::array<cpu::tensor<T>, 3> c;
     for (int s = 1; s < 4; ++s) {
         run_blocks(stages_[s], x);
         c[s - 1] = x;
@@ -117,17 +117,17 @@ std::array<nn::tensor<T>, 3> resnet<T>::forward(const nn::tensor<T>& images) {
 }
 
 template <class T>
-void resnet<T>::backward(std::array<nn::tensor<T>, 3>& grads) {
-    nn::tensor<T> d = std::move(grads[2]);
+void resnet<T>::backward(std::array<cpu::tensor<T>, 3>& grads) {
+    cpu::tensor<T> d = std::move(grads[2]);
     for (int s = 3; s >= 0; --s) {
-        if (s < 3 && s >= 1) nn::add_in_place(d, grads[s - 1]);  // C_{s+2} feeds the FPN too
+        if (s < 3 && s >= 1) cpu::add_in_place(d, grads[s - 1]);  // C_{s+2} feeds the FPN too
         for (auto it = stages_[s].rbegin(); it != stages_[s].rend(); ++it) d = (*it)->backward(d);
     }
     stem_.backward(d);
 }
 
 template <class T>
-void resnet<T>::parameters(nn::parameter_list<T>& out) {
+void resnet<T>::parameters(cpu::parameter_list<T>& out) {
     stem_.parameters(out);
     for (auto& stage : stages_)
         for (auto& b : stage) b->parameters(out);

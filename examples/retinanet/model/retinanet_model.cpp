@@ -67,8 +67,8 @@ void retinanet_model<T>::clear() {
 }
 
 template <class T>
-head_outputs<T> retinanet_model<T>::forward(const nn::tensor<T>& images) {
-    nn::keep_freed_memory();
+head_outputs<T> retinanet_model<T>::forward(const cpu::tensor<T>& images) {
+    cpu::keep_freed_memory();
     focal::detail::require(images.c == 3 && images.n > 0, "retinanet_model::forward", "images", "[3 x N x H x W] with N > 0",
                            focal::detail::concat("[", images.c, " x ", images.n, " x ", images.h, " x ", images.w, "]"));
     const auto c = backbone_.forward(images);
@@ -106,18 +106,18 @@ void retinanet_model<T>::backward(const std::vector<T>& d_cls, const std::vector
                                d_box.size() == static_cast<std::size_t>(batch_ * total * 4),
                            "retinanet_model::backward", "gradients", "shaped as the last forward's outputs",
                            focal::detail::concat(d_cls.size(), " and ", d_box.size(), " values"));
-    std::array<nn::tensor<T>, 5> dp;
+    std::array<cpu::tensor<T>, 5> dp;
     std::ptrdiff_t offset = total;
     for (int l = 4; l >= 0; --l) {
         const auto g = grids_[l];
         const int h = static_cast<int>(g.height), w = static_cast<int>(g.width);
         offset -= static_cast<std::ptrdiff_t>(h) * w * a;
-        nn::tensor<T> dbox(4 * a, batch_, h, w, nn::uninitialized), dcls(k * a, batch_, h, w, nn::uninitialized);
+        cpu::tensor<T> dbox(4 * a, batch_, h, w, cpu::uninitialized), dcls(k * a, batch_, h, w, cpu::uninitialized);
         const std::size_t cells = static_cast<std::size_t>(h) * w * a;
         reorder<T, true>(dbox.data.data(), d_box.data(), cells * 4, batch_, offset, total, 4);
         reorder<T, true>(dcls.data.data(), d_cls.data(), cells * k, batch_, offset, total, k);
         dp[l] = box_head_.backward(dbox);
-        nn::add_in_place(dp[l], cls_head_.backward(dcls));
+        cpu::add_in_place(dp[l], cls_head_.backward(dcls));
     }
     auto dc = fpn_.backward(dp);
     backbone_.backward(dc);

@@ -32,13 +32,13 @@ class retinanet_model {
 public:
     explicit retinanet_model(const model_config& config);
 
-    head_outputs<T> forward(const nn::tensor<T>& images);
+    head_outputs<T> forward(const cpu::tensor<T>& images);
     // Accumulates parameter gradients; d_cls [N][A][K], d_box [N][A][4] as forward's outputs.
     void backward(const std::vector<T>& d_cls, const std::vector<T>& d_box);
 
     // He/Kaiming backbone, torchvision FPN, the paper's heads (see head.hpp); deterministic in seed.
     void initialize(std::uint64_t seed);
-    nn::parameter_list<T>& parameters() { return parameters_; }
+    cpu::parameter_list<T>& parameters() { return parameters_; }
     void zero_grad();
     void clear();  // drops cached forward state (after an aborted step)
     const model_config& config() const noexcept { return config_; }
@@ -51,7 +51,7 @@ private:
     resnet<T> backbone_;
     fpn<T> fpn_;
     subnet<T> cls_head_, box_head_;
-    nn::parameter_list<T> parameters_;
+    cpu::parameter_list<T> parameters_;
     std::vector<focal::size2d> grids_;  // of the pending forward
     int batch_ = 0;
 };

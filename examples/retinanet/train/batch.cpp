@@ -29,7 +29,7 @@ batch make_batch(std::span<const data::sample> samples, const model::model_confi
     const int h = static_cast<int>((max_h + div - 1) / div * div), w = static_cast<int>((max_w + div - 1) / div * div);
     const int n = static_cast<int>(samples.size());
     batch b;
-    b.images = nn::tensor<float>(3, n, h, w);
+    b.images = cpu::tensor<float>(3, n, h, w);
     for (int i = 0; i < n; ++i) {
         const auto& s = samples[i];
         // RGB HWC bytes -> channels-last floats: the same interleaving, normalized.

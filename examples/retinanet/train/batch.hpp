@@ -13,12 +13,12 @@
 
 #include "data/sample.hpp"
 #include "model/config.hpp"
-#include "nn/tensor.hpp"
+#include "backend/cpu/tensor.hpp"
 
 namespace retinanet::train {
 
 struct batch {
-    nn::tensor<float> images;                        // N x H x W x 3 (channels-last), normalized, padded
+    cpu::tensor<float> images;                        // N x H x W x 3 (channels-last), normalized, padded
     std::vector<std::vector<float>> boxes;           // per image, row-major G x 4, network pixels
     std::vector<std::vector<std::int64_t>> labels;   // per image, G
     std::vector<std::int64_t> image_ids;

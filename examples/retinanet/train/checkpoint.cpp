@@ -19,7 +19,7 @@ std::string shape_text(const std::vector<std::size_t>& shape) {
 io::npz_array int64_scalar(std::int64_t v) { return {{}, std::vector<std::int64_t>{v}}; }
 }  // namespace
 
-void save_checkpoint(const std::filesystem::path& file, const nn::parameter_list<float>& params,
+void save_checkpoint(const std::filesystem::path& file, const cpu::parameter_list<float>& params,
                      const std::vector<std::vector<float>>& velocity, const run_state& state) {
     io::npz_archive archive;
     for (std::size_t i = 0; i < params.size(); ++i) {
@@ -35,7 +35,7 @@ void save_checkpoint(const std::filesystem::path& file, const nn::parameter_list
     io::write_npz(file, archive);
 }
 
-bool load_checkpoint(const std::filesystem::path& file, const nn::parameter_list<float>& params,
+bool load_checkpoint(const std::filesystem::path& file, const cpu::parameter_list<float>& params,
                      std::vector<std::vector<float>>* velocity, run_state* state) {
     constexpr const char* where = "load_checkpoint";
     const auto archive = io::read_npz(file);

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/tensor.hpp"
+#include "backend/cpu/tensor.hpp"
 
 namespace retinanet::train {
 
@@ -21,13 +21,13 @@ struct run_state {
     std::string config_name;
 };
 
-void save_checkpoint(const std::filesystem::path& file, const nn::parameter_list<float>& params,
+void save_checkpoint(const std::filesystem::path& file, const cpu::parameter_list<float>& params,
                      const std::vector<std::vector<float>>& velocity, const run_state& state);
 
 // Loads parameters by name (every parameter of `params` must be present with its shape; extra
 // arrays are an error unless they are optimizer./run. entries). Fills velocity and state when the
 // file has them (a full checkpoint) and returns whether it did.
-bool load_checkpoint(const std::filesystem::path& file, const nn::parameter_list<float>& params,
+bool load_checkpoint(const std::filesystem::path& file, const cpu::parameter_list<float>& params,
                      std::vector<std::vector<float>>* velocity, run_state* state);
 
 }  // namespace retinanet::train

@@ -16,9 +16,9 @@ namespace {
 
 // Grad mode off for the scope (inference keeps no forward state).
 struct no_grad {
-    bool previous = nn::grad_enabled();
-    no_grad() { nn::set_grad_enabled(false); }
-    ~no_grad() { nn::set_grad_enabled(previous); }
+    bool previous = cpu::grad_enabled();
+    no_grad() { cpu::set_grad_enabled(false); }
+    ~no_grad() { cpu::set_grad_enabled(previous); }
 };
 
 }  // namespace
@@ -40,7 +40,7 @@ batch_detector make_cpu_detector(model::retinanet_model<float>& net, const infer
                                  focal::make_view(anchors.data(), out.anchors, 4), std::span<const focal::index_t>(per_level),
                                  std::span<const focal::image_size>(b.sizes), focal::view<float, 3>(r.boxes.data(), bn, d, 4),
                                  focal::make_view(r.scores.data(), bn, d), focal::make_view(r.labels.data(), bn, d),
-                                 focal::make_view(r.counts.data(), bn), focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
+                                 focal::make_view(r.counts.data(), bn), focal::exec::parallel_policy{static_cast<std::size_t>(cpu::threads())});
         return r;
     };
 }

@@ -25,7 +25,7 @@ double lr_schedule::at(std::int64_t iteration, std::int64_t total) const {
 }
 
 template <class T>
-double sgd::step(const nn::parameter_list<T>& params, std::vector<std::vector<T>>& velocity, double lr) const {
+double sgd::step(const cpu::parameter_list<T>& params, std::vector<std::vector<T>>& velocity, double lr) const {
     if (velocity.size() != params.size()) {
         velocity.clear();
         for (auto* p : params) velocity.emplace_back(p->size(), T(0));
@@ -54,7 +54,7 @@ double sgd::step(const nn::parameter_list<T>& params, std::vector<std::vector<T>
     return norm;
 }
 
-template double sgd::step<float>(const nn::parameter_list<float>&, std::vector<std::vector<float>>&, double) const;
-template double sgd::step<double>(const nn::parameter_list<double>&, std::vector<std::vector<double>>&, double) const;
+template double sgd::step<float>(const cpu::parameter_list<float>&, std::vector<std::vector<float>>&, double) const;
+template double sgd::step<double>(const cpu::parameter_list<double>&, std::vector<std::vector<double>>&, double) const;
 
 }  // namespace retinanet::train

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/tensor.hpp"
+#include "backend/cpu/tensor.hpp"
 
 namespace retinanet::train {
 
@@ -34,7 +34,7 @@ struct sgd {
     // One update of every trainable parameter; returns the gradient norm before clipping.
     // Non-finite gradients skip the update (nothing changes) and return the non-finite norm.
     template <class T>
-    double step(const nn::parameter_list<T>& params, std::vector<std::vector<T>>& velocity, double lr) const;
+    double step(const cpu::parameter_list<T>& params, std::vector<std::vector<T>>& velocity, double lr) const;
 };
 
 }  // namespace retinanet::train

@@ -4,7 +4,7 @@
 
 namespace retinanet::train {
 
-focal::retinanet_loss_value forward_backward(model::retinanet_model<float>& net, const nn::tensor<float>& images,
+focal::retinanet_loss_value forward_backward(model::retinanet_model<float>& net, const cpu::tensor<float>& images,
                                              const std::vector<std::vector<float>>& boxes,
                                              const std::vector<std::vector<std::int64_t>>& labels, const detection_loss& loss,
                                              focal::retinanet_loss_state& state, anchor_cache& anchors) {
@@ -29,7 +29,7 @@ focal::retinanet_loss_value forward_backward(model::retinanet_model<float>& net,
         std::span<const focal::ground_truth<float, std::int64_t>>(targets),
         focal::retinanet_gradients<float>{focal::view<float, 3>(d_cls.data(), n, out.anchors, out.classes),
                                           focal::view<float, 3>(d_box.data(), n, out.anchors, 4)},
-        &state, focal::exec::parallel_policy{static_cast<std::size_t>(nn::threads())});
+        &state, focal::exec::parallel_policy{static_cast<std::size_t>(cpu::threads())});
     net.backward(d_cls, d_box);
     return value;
 }

@@ -22,7 +22,7 @@ using anchor_cache = std::map<std::pair<int, int>, std::vector<float>>;
 // Accumulates the parameters' gradients of the loss of one batch (zero them first) and returns
 // the loss. boxes[i] is image i's G x 4 ground truth (row-major, network pixels), labels[i] its G
 // classes.
-focal::retinanet_loss_value forward_backward(model::retinanet_model<float>& net, const nn::tensor<float>& images,
+focal::retinanet_loss_value forward_backward(model::retinanet_model<float>& net, const cpu::tensor<float>& images,
                                              const std::vector<std::vector<float>>& boxes,
                                              const std::vector<std::vector<std::int64_t>>& labels, const detection_loss& loss,
                                              focal::retinanet_loss_state& state, anchor_cache& anchors);

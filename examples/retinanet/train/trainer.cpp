@@ -95,7 +95,7 @@ detection_loss make_detection_loss(const train_options& o) {
 }
 
 std::unique_ptr<training_engine> make_cpu_engine(model::retinanet_model<float>& net, const train_options& o) {
-    if (o.threads > 0) nn::set_threads(o.threads);
+    if (o.threads > 0) cpu::set_threads(o.threads);
     return std::make_unique<cpu_engine>(net, o);
 }
 
