@@ -13,7 +13,7 @@
 #include <focal/loss/retinanet_loss.hpp>
 
 #include "apps/common.hpp"
-#include "support/host_loop_backend.hpp"
+#include "support/host_loop_executor.hpp"
 #include "backend/cuda/cuda_training.hpp"
 #include "backend/cuda/network.hpp"
 #include "backend/cuda/optimizer.hpp"
@@ -78,8 +78,8 @@ model::model_config frozen_bottleneck_config() {
 void check_against_cpu(const model::model_config& config, int batch, int height, int width) {
     model::retinanet_model<float> cpu(config);
     randomize(cpu, 11);
-    testing::host_loop_backend backend;
-    cuda::network<testing::host_loop_backend> net(backend, cpu);
+    testing::host_loop_executor backend;
+    cuda::network<testing::host_loop_executor> net(backend, cpu);
 
     const auto pixels = random_values(static_cast<std::size_t>(batch) * height * width * 3, 5);
     cpu::tensor<float> images(3, batch, height, width, cpu::uninitialized);
@@ -140,8 +140,8 @@ TEST_CASE("gpu network mirrors every named configuration's parameters (checkpoin
     for (const std::string name : {"demo", "tiny", "paper", "torchvision_v1"}) {
         INFO(name);
         model::retinanet_model<float> cpu(model::config_by_name(name, name == "torchvision_v1" ? 91 : 10));
-        testing::host_loop_backend backend;
-        cuda::network<testing::host_loop_backend> net(backend, cpu);
+        testing::host_loop_executor backend;
+        cuda::network<testing::host_loop_executor> net(backend, cpu);
         std::size_t total = 0;
         for (auto* p : cpu.parameters()) total += p->size();
         CHECK(static_cast<std::size_t>(net.parameters().size()) == total);
@@ -158,21 +158,21 @@ TEST_CASE("gpu network mirrors every named configuration's parameters (checkpoin
 
 TEST_CASE("gpu network: a host model whose parameters differ is a focal::error naming the parameter") {
     model::retinanet_model<float> cpu(model::tiny_config(3));
-    testing::host_loop_backend backend;
+    testing::host_loop_executor backend;
     cpu.parameters()[0]->name = "renamed";
-    CHECK_THROWS_WITH_AS((cuda::network<testing::host_loop_backend>(backend, cpu)),
+    CHECK_THROWS_WITH_AS((cuda::network<testing::host_loop_executor>(backend, cpu)),
                          "cuda::parameter_store::add: parameter 'backbone.body.conv1.weight' must be one of the host model's parameters, "
                          "got no such name",
                          focal::error);
     model::retinanet_model<float> other(model::tiny_config(3));
     other.parameters()[1]->shape = {3};
-    CHECK_THROWS_AS((cuda::network<testing::host_loop_backend>(backend, other)), focal::error);
+    CHECK_THROWS_AS((cuda::network<testing::host_loop_executor>(backend, other)), focal::error);
 }
 
 TEST_CASE("gpu network: backward without a pending forward (none, or dropped by clear()) is a focal::error") {
     model::retinanet_model<float> cpu(model::tiny_config(3));
-    testing::host_loop_backend backend;
-    cuda::network<testing::host_loop_backend> net(backend, cpu);
+    testing::host_loop_executor backend;
+    cuda::network<testing::host_loop_executor> net(backend, cpu);
     std::vector<float> none(1);
     CHECK_THROWS_AS(net.backward(none.data(), none.data()), focal::error);
     // clear() (after a failed step) drops what a forward left for backward.
@@ -204,11 +204,11 @@ TEST_CASE("device SGD: train::sgd's update (momentum, decay flags, frozen parame
             std::vector<std::vector<float>> values0, grads0;
             for (auto* p : cpu.parameters()) values0.push_back(p->value), grads0.push_back(p->grad);
 
-            testing::host_loop_backend backend;
-            cuda::network<testing::host_loop_backend> net(backend, cpu);
+            testing::host_loop_executor backend;
+            cuda::network<testing::host_loop_executor> net(backend, cpu);
             net.parameters().upload_grads();
             net.parameters().upload_velocity(velocity);
-            cuda::device_sgd<testing::host_loop_backend> device_optimizer(net.ctx());
+            cuda::device_sgd<testing::host_loop_executor> device_optimizer(net.ctx());
             train::sgd options;
             options.clip_norm = clip;
             device_optimizer.step(options, 0.02);
@@ -242,7 +242,7 @@ TEST_CASE("device loss normalizer: focal's per_image, batch_ema and batch_plus_o
     const std::vector<std::int64_t> positives{0, 7, 2};
     double ema = 100.0;
     std::vector<double> out(3);
-    testing::host_loop_backend backend;
+    testing::host_loop_executor backend;
     using kind = focal::loss_normalizer;
     backend.for_each(1, cuda::loss_normalizer_op{positives.data(), 3, kind::per_image, 0.9, &ema, out.data()});
     CHECK(out == std::vector<double>{3.0, 21.0, 6.0});

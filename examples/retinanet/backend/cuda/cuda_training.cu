@@ -9,7 +9,7 @@
 #include <focal/cuda.cuh>
 #include <focal/retinanet.hpp>
 
-#include "cuda_backend.cuh"
+#include "cuda_executor.cuh"
 #include "network.hpp"
 #include "optimizer.hpp"
 #include "train/batch.hpp"
@@ -23,7 +23,7 @@ template <class T>
 using matrix = focal::cuda::device_matrix_view<T>;
 template <class T>
 using vector = focal::cuda::device_vector_view<T>;
-using gpu_network = network<cuda_backend>;
+using gpu_network = network<cuda_executor>;
 
 void require_device(const char* where) {
     std::string why;
@@ -34,13 +34,13 @@ void require_device(const char* where) {
 // step of each size waits for that upload).
 class device_anchor_cache {
 public:
-    const float* get(cuda_backend& backend, const model::retinanet_model<float>& host, focal::size2d image,
+    const float* get(cuda_executor& executor, const model::retinanet_model<float>& host, focal::size2d image,
                      const std::vector<focal::size2d>& grids) {
         auto& entry = cache_[{image.height, image.width}];
         if (!entry) {
             const auto values = host.anchors(image, grids);
-            entry = backend.allocate<float>(values.size());
-            backend.upload(entry.get(), values.data(), values.size() * sizeof(float));
+            entry = executor.allocate<float>(values.size());
+            executor.upload(entry.get(), values.data(), values.size() * sizeof(float));
         }
         return entry.get();
     }
@@ -50,17 +50,17 @@ private:
 };
 
 // Scratch memory for focal::cuda's drivers (each asks for its workspace size).
-focal::cuda::workspace workspace_of(cuda_backend& backend, std::shared_ptr<unsigned char>& memory, std::size_t& capacity, std::size_t bytes) {
-    if (capacity < bytes) memory = backend.allocate<unsigned char>(bytes), capacity = bytes;
+focal::cuda::workspace workspace_of(cuda_executor& executor, std::shared_ptr<unsigned char>& memory, std::size_t& capacity, std::size_t bytes) {
+    if (capacity < bytes) memory = executor.allocate<unsigned char>(bytes), capacity = bytes;
     return {memory.get(), bytes};
 }
 
 // One batch's post-processed detections, computed on the GPU and returned on the host.
-train::batch_detections detect_batch(cuda_backend& backend, gpu_network& net, device_anchor_cache& anchors, const train::batch& b,
+train::batch_detections detect_batch(cuda_executor& executor, gpu_network& net, device_anchor_cache& anchors, const train::batch& b,
                                      const train::inference_options& options) {
     const auto& config = net.host().config();
     device_tensor images = net.ctx().tensor(3, b.images.n, b.images.h, b.images.w);
-    backend.upload(images.get(), b.images.data.data(), b.images.data.size() * sizeof(float));
+    executor.upload(images.get(), b.images.data.data(), b.images.data.size() * sizeof(float));
     struct inference_mode {  // no forward state kept, restored however the scope ends
         gpu_network& net;
         explicit inference_mode(gpu_network& n) : net(n) { net.set_grad_enabled(false); }
@@ -70,27 +70,27 @@ train::batch_detections detect_batch(cuda_backend& backend, gpu_network& net, de
         const inference_mode guard(net);
         return net.forward(images);
     }();
-    const float* anchor_data = anchors.get(backend, net.host(), b.padded(), out.grids);
+    const float* anchor_data = anchors.get(executor, net.host(), b.padded(), out.grids);
     std::vector<focal::index_t> per_level;
     for (const auto& g : out.grids) per_level.push_back(g.height * g.width * config.anchors_per_cell());
     const auto n = static_cast<focal::index_t>(out.batch), d = static_cast<focal::index_t>(options.postprocess.detections_per_image);
     const auto rows = static_cast<std::size_t>(n * d);
-    const auto boxes = backend.allocate<float>(rows * 4), scores = backend.allocate<float>(rows);
-    const auto labels = backend.allocate<std::int64_t>(rows), counts = backend.allocate<std::int64_t>(static_cast<std::size_t>(n));
+    const auto boxes = executor.allocate<float>(rows * 4), scores = executor.allocate<float>(rows);
+    const auto labels = executor.allocate<std::int64_t>(rows), counts = executor.allocate<std::int64_t>(static_cast<std::size_t>(n));
     std::shared_ptr<unsigned char> ws_memory;
     std::size_t ws_capacity = 0;
-    const auto ws = workspace_of(backend, ws_memory, ws_capacity,
+    const auto ws = workspace_of(executor, ws_memory, ws_capacity,
                                  focal::cuda::postprocess_workspace_size(options.postprocess, n, out.anchors, out.classes, per_level));
     focal::cuda::postprocess_batch(options.postprocess, view3<const float>(out.cls_logits.get(), n, out.anchors, out.classes),
                                    view3<const float>(out.bbox_regression.get(), n, out.anchors, 4), matrix<const float>(anchor_data, out.anchors, 4),
                                    std::span<const focal::index_t>(per_level), std::span<const focal::image_size>(b.sizes),
                                    view3<float>(boxes.get(), n, d, 4), matrix<float>(scores.get(), n, d), matrix<std::int64_t>(labels.get(), n, d),
-                                   vector<std::int64_t>(counts.get(), n), ws, backend.stream());
+                                   vector<std::int64_t>(counts.get(), n), ws, executor.stream());
     train::batch_detections r(static_cast<std::size_t>(n), static_cast<std::size_t>(d));
-    backend.download(r.boxes.data(), boxes.get(), r.boxes.size() * sizeof(float));
-    backend.download(r.scores.data(), scores.get(), r.scores.size() * sizeof(float));
-    backend.download(r.labels.data(), labels.get(), r.labels.size() * sizeof(std::int64_t));
-    backend.download(r.counts.data(), counts.get(), r.counts.size() * sizeof(std::int64_t));
+    executor.download(r.boxes.data(), boxes.get(), r.boxes.size() * sizeof(float));
+    executor.download(r.scores.data(), scores.get(), r.scores.size() * sizeof(float));
+    executor.download(r.labels.data(), labels.get(), r.labels.size() * sizeof(std::int64_t));
+    executor.download(r.counts.data(), counts.get(), r.counts.size() * sizeof(std::int64_t));
     return r;
 }
 
@@ -152,14 +152,14 @@ private:
 class cuda_engine final : public train::training_engine {
 public:
     cuda_engine(model::retinanet_model<float>& host, const train::train_options& o, const cuda_options& c)
-        : options_(o), loss_(train::make_detection_loss(o)), backend_(c.device, c.tf32, c.cudnn), net_(backend_, host), sgd_(net_.ctx()) {
+        : options_(o), loss_(train::make_detection_loss(o)), executor_(c.device, c.tf32, c.cudnn), net_(executor_, host), sgd_(net_.ctx()) {
         FOCAL_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
         FOCAL_CUDA_CHECK(cudaMallocHost(&results_host_, sizeof(double) * 3));
-        results_ = backend_.allocate<double>(3);
-        ema_ = backend_.allocate<double>(1);
+        results_ = executor_.allocate<double>(3);
+        ema_ = executor_.allocate<double>(1);
     }
     ~cuda_engine() override {
-        cudaStreamSynchronize(backend_.stream());  // the last results copy lands in results_host_
+        cudaStreamSynchronize(executor_.stream());  // the last results copy lands in results_host_
         cudaStreamSynchronize(copy_stream_);
         cudaStreamDestroy(copy_stream_);
         cudaFreeHost(results_host_);
@@ -169,12 +169,12 @@ public:
         net_.parameters().upload_values();
         net_.parameters().upload_flags();
         net_.parameters().upload_velocity(velocity);
-        backend_.upload(ema_.get(), &loss_normalizer, sizeof(double));
+        executor_.upload(ema_.get(), &loss_normalizer, sizeof(double));
     }
 
     // Data thread: the batch into pinned memory, then onto the GPU on the copy stream.
     void prepare(train::batch& b) override {
-        FOCAL_CUDA_CHECK(cudaSetDevice(backend_.device()));
+        FOCAL_CUDA_CHECK(cudaSetDevice(executor_.device()));
         auto s = std::make_shared<staged_batch>();
         s->n = b.images.n, s->h = b.images.h, s->w = b.images.w;
         for (const auto& l : b.labels) s->max_boxes = std::max(s->max_boxes, static_cast<int>(l.size()));
@@ -200,10 +200,10 @@ public:
         }
         // Allocated on the copy stream (so the copy does not wait for the step in progress), freed on
         // the compute stream after the step that reads it.
-        s->images = backend_.allocate_on<float>(b.images.data.size(), copy_stream_);
-        s->boxes = backend_.allocate_on<float>(boxes * 4, copy_stream_);
-        s->labels = backend_.allocate_on<std::int64_t>(boxes, copy_stream_);
-        s->counts = backend_.allocate_on<std::int32_t>(static_cast<std::size_t>(s->n), copy_stream_);
+        s->images = executor_.allocate_on<float>(b.images.data.size(), copy_stream_);
+        s->boxes = executor_.allocate_on<float>(boxes * 4, copy_stream_);
+        s->labels = executor_.allocate_on<std::int64_t>(boxes, copy_stream_);
+        s->counts = executor_.allocate_on<std::int32_t>(static_cast<std::size_t>(s->n), copy_stream_);
         try {
             FOCAL_CUDA_CHECK(cudaMemcpyAsync(s->images.get(), pinned, image_bytes, cudaMemcpyHostToDevice, copy_stream_));
             FOCAL_CUDA_CHECK(cudaMemcpyAsync(s->boxes.get(), box_out, box_bytes, cudaMemcpyHostToDevice, copy_stream_));
@@ -232,7 +232,7 @@ public:
         constexpr const char* where = "retinanet::cuda::cuda_engine::gradients";
         focal::detail::require(b.staged != nullptr, where, "batch", "staged by prepare()", "not staged");
         const auto s = std::static_pointer_cast<staged_batch>(b.staged);
-        const cudaStream_t stream = backend_.stream();
+        const cudaStream_t stream = executor_.stream();
         FOCAL_CUDA_CHECK(cudaStreamWaitEvent(stream, s->copied, 0));
         s->consumed = true;
         // The images tensor shares the staged batch's ownership: the stem convolution keeps it for backward.
@@ -241,18 +241,18 @@ public:
         net_.zero_grad();
         const auto out = net_.forward(images);
         const focal::index_t n = out.batch, a = out.anchors, k = out.classes, g = s->max_boxes;
-        const float* anchors = anchors_.get(backend_, net_.host(), {s->h, s->w}, out.grids);
+        const float* anchors = anchors_.get(executor_, net_.host(), {s->h, s->w}, out.grids);
 
-        const auto labels = backend_.allocate<std::int64_t>(static_cast<std::size_t>(n * a));
-        const auto targets = backend_.allocate<float>(static_cast<std::size_t>(n * a * 4));
-        const auto positives = backend_.allocate<std::int64_t>(static_cast<std::size_t>(n));
-        const auto normalizer = backend_.allocate<double>(static_cast<std::size_t>(n));
-        const auto d_cls = backend_.allocate<float>(static_cast<std::size_t>(n * a * k));
-        const auto d_box = backend_.allocate<float>(static_cast<std::size_t>(n * a * 4));
+        const auto labels = executor_.allocate<std::int64_t>(static_cast<std::size_t>(n * a));
+        const auto targets = executor_.allocate<float>(static_cast<std::size_t>(n * a * 4));
+        const auto positives = executor_.allocate<std::int64_t>(static_cast<std::size_t>(n));
+        const auto normalizer = executor_.allocate<double>(static_cast<std::size_t>(n));
+        const auto d_cls = executor_.allocate<float>(static_cast<std::size_t>(n * a * k));
+        const auto d_box = executor_.allocate<float>(static_cast<std::size_t>(n * a * 4));
         const std::size_t ws_bytes = std::max({focal::cuda::assign_targets_batched_workspace_size(n, a, g),
                                                focal::cuda::classification_loss_workspace_size(n, a, k),
                                                focal::cuda::box_regression_loss_workspace_size(n, a)});
-        const auto ws = workspace_of(backend_, ws_memory_, ws_capacity_, ws_bytes);
+        const auto ws = workspace_of(executor_, ws_memory_, ws_capacity_, ws_bytes);
 
         // Targets (torchvision's matcher and coder), the normalizer, then both losses with their gradients.
         focal::cuda::assign_targets_batched(loss_.matcher, loss_.coder, matrix<const float>(anchors, a, 4),
@@ -260,7 +260,7 @@ public:
                                             view3<const float>{}, vector<const std::int32_t>{},
                                             matrix<const std::int64_t>(s->labels.get(), n, g), matrix<std::int64_t>(labels.get(), n, a),
                                             view3<float>(targets.get(), n, a, 4), vector<std::int64_t>(positives.get(), n), ws, stream);
-        backend_.for_each(1, loss_normalizer_op{positives.get(), static_cast<int>(n), loss_.normalizer, static_cast<double>(loss_.ema_momentum),
+        executor_.for_each(1, loss_normalizer_op{positives.get(), static_cast<int>(n), loss_.normalizer, static_cast<double>(loss_.ema_momentum),
                                                 ema_.get(), normalizer.get()});
         const focal::cuda::device_normalizer<double> per_image{normalizer.get(), 1.0, 0.0};
         focal::cuda::classification_loss(loss_.classification, view3<const float>(out.cls_logits.get(), n, a, k),
@@ -278,10 +278,10 @@ public:
 
     train::step_result update(double lr) override {
         sgd_.step(options_.optimizer, lr);
-        backend_.copy(results_.get() + 2, sgd_.norm(), sizeof(double));
-        FOCAL_CUDA_CHECK(cudaMemcpyAsync(results_host_, results_.get(), 3 * sizeof(double), cudaMemcpyDeviceToHost, backend_.stream()));
+        executor_.copy(results_.get() + 2, sgd_.norm(), sizeof(double));
+        FOCAL_CUDA_CHECK(cudaMemcpyAsync(results_host_, results_.get(), 3 * sizeof(double), cudaMemcpyDeviceToHost, executor_.stream()));
         std::vector<std::int64_t> positives(static_cast<std::size_t>(batch_));
-        backend_.download(positives.data(), positives_.get(), positives.size() * sizeof(std::int64_t));  // synchronizes
+        executor_.download(positives.data(), positives_.get(), positives.size() * sizeof(std::int64_t));  // synchronizes
         train::step_result r;
         r.loss.classification = results_host_[0];
         r.loss.box = results_host_[1];
@@ -294,22 +294,22 @@ public:
         net_.parameters().download_values();
         net_.parameters().download_velocity(velocity);
         double ema = 0;
-        backend_.download(&ema, ema_.get(), sizeof(double));
+        executor_.download(&ema, ema_.get(), sizeof(double));
         return ema;
     }
 
     focal::coco_eval_result evaluate(const data::dataset& data, std::size_t images) override {
         const train::inference_options options;
-        const train::batch_detector detector = [&](const train::batch& b) { return detect_batch(backend_, net_, anchors_, b, options); };
+        const train::batch_detector detector = [&](const train::batch& b) { return detect_batch(executor_, net_, anchors_, b, options); };
         return train::evaluate(detector, net_.host().config(), data, images, options);
     }
 
 private:
     const train::train_options& options_;
     train::detection_loss loss_;
-    cuda_backend backend_;
+    cuda_executor executor_;
     gpu_network net_;
-    device_sgd<cuda_backend> sgd_;
+    device_sgd<cuda_executor> sgd_;
     cudaStream_t copy_stream_{};
     pinned_ring ring_;
     device_anchor_cache anchors_;
@@ -364,15 +364,15 @@ std::unique_ptr<train::training_engine> make_cuda_engine(model::retinanet_model<
 train::batch_detector make_cuda_detector(model::retinanet_model<float>& net, const train::inference_options& options, const cuda_options& cuda) {
     require_device("retinanet::cuda::make_cuda_detector");
     struct state {
-        cuda_backend backend;
+        cuda_executor executor;
         gpu_network net;
         device_anchor_cache anchors;
         train::inference_options options;
         state(model::retinanet_model<float>& host, const train::inference_options& o, const cuda_options& c)
-            : backend(c.device, c.tf32, c.cudnn), net(backend, host), options(o) {}
+            : executor(c.device, c.tf32, c.cudnn), net(executor, host), options(o) {}
     };
     auto s = std::make_shared<state>(net, options, cuda);
-    return [s](const train::batch& b) { return detect_batch(s->backend, s->net, s->anchors, b, s->options); };
+    return [s](const train::batch& b) { return detect_batch(s->executor, s->net, s->anchors, b, s->options); };
 }
 
 }  // namespace retinanet::cuda

@@ -1,6 +1,6 @@
 // The example RetinaNet on an NVIDIA GPU, for the programs (plain C++: no CUDA header here).
 //   - make_cuda_engine: train::train's loop with every step on the GPU: the network (gpu/network.hpp
-//     on cuda_backend.cuh), target assignment, the focal and box losses and their gradients
+//     on cuda_executor.cuh), target assignment, the focal and box losses and their gradients
 //     (focal::cuda), SGD; batches are made on the data thread, staged in pinned memory and copied
 //     on a second stream while the previous step computes. The host model is only touched for
 //     checkpoints and evaluation, so checkpoints are the CPU trainer's own.

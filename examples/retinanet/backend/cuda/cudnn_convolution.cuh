@@ -1,4 +1,4 @@
-// Convolutions by cuDNN for cuda_backend (built where CMake finds cuDNN: RETINANET_HAS_CUDNN):
+// Convolutions by cuDNN for cuda_executor (built where CMake finds cuDNN: RETINANET_HAS_CUDNN):
 // the kernels torchvision's RetinaNet runs. The activations are NHWC and the weights
 // [C_out][k][k][C_in], which are cuDNN's NHWC tensor and filter layouts as they are, so nothing is
 // transposed. Algorithms come from cuDNN's heuristics once per shape, the first that fits the

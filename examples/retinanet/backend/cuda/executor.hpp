@@ -1,6 +1,6 @@
 // What the CUDA backend's layers (layers.hpp) run on: an executor, which owns the memory and runs
-// the element ops (ops.hpp) and the GEMMs. cuda_backend.cuh is the GPU's; the tests run the same
-// layers on a serial host loop (tests/retinanet/support/host_loop_backend.hpp) without a GPU.
+// the element ops (ops.hpp) and the GEMMs. cuda_executor.cuh is the GPU's; the tests run the same
+// layers on a serial host loop (tests/retinanet/support/host_loop_executor.hpp) without a GPU.
 #pragma once
 
 #include <concepts>

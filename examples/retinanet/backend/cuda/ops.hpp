@@ -1,7 +1,7 @@
-// The element operations of the example network on a backend (backend.hpp): one functor per pass,
-// op(e) for every index e of its range, with no order between indices. The CUDA backend runs them
-// as kernels (one thread per index); the host backend runs the same functors in a loop, which is
-// how the tests check them against the CPU layers (nn/) without a GPU.
+// The element operations of the CUDA backend's layers: one functor per pass, op(e) for every index e
+// of its range, with no order between indices. The CUDA executor runs them as kernels (one thread
+// per index); the tests' host loop executor runs the same functors in a loop, which is how the
+// tests check them against the CPU backend (backend/cpu/) without a GPU.
 //
 // Activations are channels-last [N][H][W][C] like cpu::tensor. Sums over many elements go through
 // a two-step reduction: a *_partial op writes one double per (output, chunk of rows), a *_finish

@@ -1,5 +1,5 @@
 // The GPU network's parameters: values, gradients, momentum velocities and per-element flags, each
-// one flat buffer in backend memory (so zeroing the gradients, the gradient norm and the SGD update
+// one flat buffer in the executor's memory (so zeroing the gradients, the gradient norm and the SGD update
 // are one pass each), and the host model's cpu::parameter objects they mirror, matched by name. The
 // host side keeps torchvision's names and layouts, so checkpoints are the CPU trainer's own.
 // Convolution weights are [C_out][k][k][C_in] here ("ohwi": a row of the weight matrix is one
@@ -20,11 +20,11 @@ namespace retinanet::cuda {
 
 enum class parameter_layout { plain, conv_weight };
 
-template <class Backend>
+template <class Executor>
 class parameter_store {
 public:
     // Mirrors `host` (a CPU model's parameter list, kept alive by the caller).
-    parameter_store(Backend& backend, const cpu::parameter_list<float>& host) : backend_(backend), host_(host) {
+    parameter_store(Executor& executor, const cpu::parameter_list<float>& host) : executor_(executor), host_(host) {
         for (std::size_t i = 0; i < host.size(); ++i) by_name_[host[i]->name] = i;
     }
 
@@ -51,12 +51,12 @@ public:
             focal::detail::require(host_slot_.count(i) != 0, "cuda::parameter_store::allocate", "host parameter '" + host_[i]->name + "'",
                                    "used by the GPU network", "not registered (the networks differ)");
         const auto n = static_cast<std::size_t>(size_);
-        values_ = backend_.template allocate<float>(n);
-        grads_ = backend_.template allocate<float>(n);
-        velocity_ = backend_.template allocate<float>(n);
-        flags_ = backend_.template allocate<std::uint8_t>(n);
-        backend_.zero(grads_.get(), n * sizeof(float));
-        backend_.zero(velocity_.get(), n * sizeof(float));
+        values_ = executor_.template allocate<float>(n);
+        grads_ = executor_.template allocate<float>(n);
+        velocity_ = executor_.template allocate<float>(n);
+        flags_ = executor_.template allocate<std::uint8_t>(n);
+        executor_.zero(grads_.get(), n * sizeof(float));
+        executor_.zero(velocity_.get(), n * sizeof(float));
         upload_flags();
         upload_values();
     }
@@ -71,7 +71,7 @@ public:
     const std::uint8_t* flags() const { return flags_.get(); }
     const cpu::parameter_list<float>& host() const noexcept { return host_; }
 
-    void zero_grad() { backend_.zero(grads_.get(), static_cast<std::size_t>(size_) * sizeof(float)); }
+    void zero_grad() { executor_.zero(grads_.get(), static_cast<std::size_t>(size_) * sizeof(float)); }
     // Host values -> here (after loading a checkpoint or changing trainable / decay flags: call
     // upload_flags too).
     void upload_values() { transfer(values_.get(), [](cpu::parameter<float>& p) -> std::vector<float>& { return p.value; }, true); }
@@ -80,7 +80,7 @@ public:
         for (const auto& s : slots_)
             std::fill_n(flags.begin() + s.offset, s.host->size(),
                         static_cast<std::uint8_t>((s.host->trainable ? trainable_flag : 0) | (s.host->decay ? decay_flag : 0)));
-        backend_.upload(flags_.get(), flags.data(), flags.size());
+        executor_.upload(flags_.get(), flags.data(), flags.size());
     }
     void upload_grads() { transfer(grads_.get(), [](cpu::parameter<float>& p) -> std::vector<float>& { return p.grad; }, true); }
     void download_values() { transfer(values_.get(), [](cpu::parameter<float>& p) -> std::vector<float>& { return p.value; }, false); }
@@ -92,7 +92,7 @@ public:
     void download_velocity(std::vector<std::vector<float>>& velocity) {
         velocity.assign(host_.size(), {});
         std::vector<float> all(static_cast<std::size_t>(size_));
-        backend_.download(all.data(), velocity_.get(), all.size() * sizeof(float));
+        executor_.download(all.data(), velocity_.get(), all.size() * sizeof(float));
         for (std::size_t i = 0; i < host_.size(); ++i) {
             const slot& s = slots_[static_cast<std::size_t>(host_slot_.at(i))];
             velocity[i].resize(s.host->size());
@@ -111,7 +111,7 @@ public:
                                        "velocity of " + s.host->name, "sized as the parameter", velocity[i].size());
                 to_device(s, velocity[i].data(), all.data() + s.offset);
             }
-        backend_.upload(velocity_.get(), all.data(), all.size() * sizeof(float));
+        executor_.upload(velocity_.get(), all.data(), all.size() * sizeof(float));
     }
 
 private:
@@ -141,16 +141,16 @@ private:
     template <class Member>
     void transfer(float* device, Member member, bool up) {
         std::vector<float> all(static_cast<std::size_t>(size_));
-        if (!up) backend_.download(all.data(), device, all.size() * sizeof(float));
+        if (!up) executor_.download(all.data(), device, all.size() * sizeof(float));
         for (const auto& s : slots_) {
             std::vector<float>& h = member(*s.host);
             if (up) to_device(s, h.data(), all.data() + s.offset);
             else from_device(s, all.data() + s.offset, h.data());
         }
-        if (up) backend_.upload(device, all.data(), all.size() * sizeof(float));
+        if (up) executor_.upload(device, all.data(), all.size() * sizeof(float));
     }
 
-    Backend& backend_;
+    Executor& executor_;
     cpu::parameter_list<float> host_;
     std::map<std::string, std::size_t> by_name_;
     std::map<std::size_t, int> host_slot_;

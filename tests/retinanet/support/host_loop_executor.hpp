@@ -13,7 +13,7 @@ namespace retinanet::testing {
 
 using cuda::index;
 
-struct host_loop_backend {
+struct host_loop_executor {
     template <class T>
     std::shared_ptr<T> allocate(std::size_t count) const {
         return std::shared_ptr<T>(new T[count > 0 ? count : 1], std::default_delete<T[]>());
@@ -44,6 +44,6 @@ struct host_loop_backend {
     void download(void* host, const void* src, std::size_t bytes) const { std::memcpy(host, src, bytes); }
 };
 
-static_assert(cuda::executor<host_loop_backend>);
+static_assert(cuda::executor<host_loop_executor>);
 
 }  // namespace retinanet::testing

@@ -1,9 +1,9 @@
-// The backend (backend.hpp) on an NVIDIA GPU: memory from a stream-ordered pool of its own
+// The executor (executor.hpp) on an NVIDIA GPU: memory from a stream-ordered pool of its own
 // (cudaMallocFromPoolAsync: a freed activation is reused by the next allocation without a device sync),
 // each op as one grid-stride kernel, GEMMs by cuBLAS. Everything runs on one stream, in call order.
 //
 // Convolutions: cuDNN's (cudnn_convolution.cuh) where built with it and asked for, else im2col +
-// cuBLAS GEMMs (the layers' own path, which the host backend tests).
+// cuBLAS GEMMs (the layers' own path, which the tests run on the host loop executor).
 //
 // Precision: the convolution GEMMs use TF32 tensor cores when `tf32` is set (PyTorch's default for
 // cuDNN convolutions on Ampere and later: float storage, 10-bit mantissa products, float sums);
@@ -21,6 +21,7 @@
 #include <focal/core/error.hpp>
 #include <focal/cuda/runtime.cuh>
 
+#include "executor.hpp"
 #include "ops.hpp"
 #if RETINANET_HAS_CUDNN
 #include "cudnn_convolution.cuh"
@@ -43,16 +44,16 @@ __global__ void for_each_kernel(index count, Op op) {
         op(e);
 }
 
-class cuda_backend {
+class cuda_executor {
 public:
     // cudnn: convolutions by cuDNN (where built with it), else im2col + cuBLAS GEMMs.
-    explicit cuda_backend(int device = 0, bool tf32 = true, bool cudnn = true) : device_(device) {
+    explicit cuda_executor(int device = 0, bool tf32 = true, bool cudnn = true) : device_(device) {
         FOCAL_CUDA_CHECK(cudaSetDevice(device));
         FOCAL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
         RETINANET_CUBLAS_CHECK(cublasCreate(&blas_));
         RETINANET_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
         RETINANET_CUBLAS_CHECK(cublasSetMathMode(blas_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-        // A memory pool of the backend's own that keeps freed memory (the next step allocates the same
+        // A memory pool of the executor's own that keeps freed memory (the next step allocates the same
         // sizes again) and never hands a block freed on one stream to another stream's allocation
         // before the free has completed (that would make the copy stream wait for the step in progress).
         cudaMemPoolProps props{};
@@ -70,7 +71,7 @@ public:
         (void)cudnn;
 #endif
     }
-    ~cuda_backend() {
+    ~cuda_executor() {
         cudaStreamSynchronize(stream_);
 #if RETINANET_HAS_CUDNN
         cudnn_.reset();
@@ -79,21 +80,21 @@ public:
         cudaStreamDestroy(stream_);
         cudaMemPoolDestroy(pool_);  // released once any memory still held elsewhere is freed
     }
-    cuda_backend(const cuda_backend&) = delete;
-    cuda_backend& operator=(const cuda_backend&) = delete;
+    cuda_executor(const cuda_executor&) = delete;
+    cuda_executor& operator=(const cuda_executor&) = delete;
 
     template <class T>
     std::shared_ptr<T> allocate(std::size_t count) const {
         return allocate_on<T>(count, stream_);
     }
-    // Allocated in `stream`'s order (another thread's copy stream), freed in this backend's: the
+    // Allocated in `stream`'s order (another thread's copy stream), freed in this executor's: the
     // user orders this stream after the allocation (an event) before touching the memory.
     template <class T>
     std::shared_ptr<T> allocate_on(std::size_t count, cudaStream_t stream) const {
         void* p = nullptr;
         FOCAL_CUDA_CHECK(cudaMallocFromPoolAsync(&p, (count > 0 ? count : 1) * sizeof(T), pool_, stream));
         const cudaStream_t s = stream_;
-        // Freed in stream order: after every kernel already queued that uses it. The backend must
+        // Freed in stream order: after every kernel already queued that uses it. The executor must
         // outlive the memory (the deleter frees on its stream).
         return std::shared_ptr<T>(static_cast<T*>(p), [s](T* q) { cudaFreeAsync(q, s); });
     }
@@ -118,7 +119,7 @@ public:
               float* c, index ldc) const {
         if (m == 0 || n == 0) return;
         constexpr index limit = 2147483647;  // cuBLAS takes int sizes
-        focal::detail::require(m <= limit && n <= limit && k <= limit && lda <= limit && ldb <= limit && ldc <= limit, "cuda::cuda_backend::gemm",
+        focal::detail::require(m <= limit && n <= limit && k <= limit && lda <= limit && ldb <= limit && ldc <= limit, "cuda::cuda_executor::gemm",
                                "sizes and leading dimensions", "at most 2^31 - 1", focal::detail::concat(m, " x ", n, " x ", k));
         RETINANET_CUBLAS_CHECK(cublasSgemm(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
                                            static_cast<int>(m), static_cast<int>(k), &alpha, b, static_cast<int>(ldb), a,
@@ -140,7 +141,7 @@ public:
     }
 
     // Direct convolutions (conv2d uses them when this is true; im2col + gemm otherwise). Without
-    // cuDNN they are not declared, so layers.hpp's direct_convolution_backend is false.
+    // cuDNN they are not declared, so layers.hpp's direct_convolution_executor is false.
 #if RETINANET_HAS_CUDNN
     bool direct_convolution() const noexcept { return cudnn_ != nullptr; }
     void conv_forward(const conv_geometry& g, const float* x, const float* w, float beta, float* y) const {
@@ -167,5 +168,7 @@ private:
     std::unique_ptr<cudnn_convolution> cudnn_;
 #endif
 };
+
+static_assert(executor<cuda_executor>);
 
 }  // namespace retinanet::cuda
