@@ -1,7 +1,7 @@
-// The GPU trainer's network (examples/retinanet/gpu), run by the host backend: the same layers,
-// ops and parameter store the CUDA backend runs, checked here against the CPU model without a GPU.
-// What only a GPU can check (the CUDA backend's launches and cuBLAS calls, the training loop) is in
-// tests/cuda/gpu_check.sh.
+// The CUDA backend (examples/retinanet/backend/cuda) run by the host loop executor: the same layers,
+// ops, architecture and parameter store a GPU runs, checked here against the CPU backend without a
+// GPU. What only a GPU can check (the CUDA executor's launches, cuBLAS and cuDNN calls, the training
+// loop) is in tests/cuda/gpu_check.sh.
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -73,13 +73,13 @@ model::model_config frozen_bottleneck_config() {
     return c;
 }
 
-// Forward and backward of the CPU model and of the GPU network on the host backend, from the same
+// Forward and backward of the CPU model and of the CUDA network on the host loop executor, from the same
 // parameters and images; every output and every parameter gradient compared.
 void check_against_cpu(const model::model_config& config, int batch, int height, int width) {
     model::retinanet_model<float> cpu(config);
     randomize(cpu, 11);
-    testing::host_loop_executor backend;
-    cuda::network<testing::host_loop_executor> net(backend, cpu);
+    testing::host_loop_executor executor;
+    cuda::network<testing::host_loop_executor> net(executor, cpu);
 
     const auto pixels = random_values(static_cast<std::size_t>(batch) * height * width * 3, 5);
     cpu::tensor<float> images(3, batch, height, width, cpu::uninitialized);
@@ -123,15 +123,15 @@ void check_against_cpu(const model::model_config& config, int batch, int height,
 
 }  // namespace
 
-TEST_CASE("gpu network on the host backend: GroupNorm, basic blocks, P6 from C5 (tiny) give the CPU model's outputs and gradients") {
+TEST_CASE("CUDA network on the host loop executor: GroupNorm, basic blocks, P6 from C5 (tiny) give the CPU model's outputs and gradients") {
     check_against_cpu(model::tiny_config(3), 2, 64, 64);
 }
 
-TEST_CASE("gpu network on the host backend: FrozenBatchNorm, bottlenecks, stem max-pool, plain heads give the CPU model's numbers") {
+TEST_CASE("CUDA network on the host loop executor: FrozenBatchNorm, bottlenecks, stem max-pool, plain heads give the CPU model's numbers") {
     check_against_cpu(frozen_bottleneck_config(), 2, 64, 64);
 }
 
-TEST_CASE("gpu network on the host backend: a non-square image whose FPN upsampling is not an exact 2x") {
+TEST_CASE("CUDA network on the host loop executor: a non-square image whose FPN upsampling is not an exact 2x") {
     // 72 x 40: C3 9 x 5, C4 5 x 3, C5 3 x 2, so the top-down pass upsamples 3 -> 5 and 5 -> 9.
     check_against_cpu(model::tiny_config(2), 1, 72, 40);
 }
@@ -140,8 +140,8 @@ TEST_CASE("gpu network mirrors every named configuration's parameters (checkpoin
     for (const std::string name : {"demo", "tiny", "paper", "torchvision_v1"}) {
         INFO(name);
         model::retinanet_model<float> cpu(model::config_by_name(name, name == "torchvision_v1" ? 91 : 10));
-        testing::host_loop_executor backend;
-        cuda::network<testing::host_loop_executor> net(backend, cpu);
+        testing::host_loop_executor executor;
+        cuda::network<testing::host_loop_executor> net(executor, cpu);
         std::size_t total = 0;
         for (auto* p : cpu.parameters()) total += p->size();
         CHECK(static_cast<std::size_t>(net.parameters().size()) == total);
@@ -158,21 +158,21 @@ TEST_CASE("gpu network mirrors every named configuration's parameters (checkpoin
 
 TEST_CASE("gpu network: a host model whose parameters differ is a focal::error naming the parameter") {
     model::retinanet_model<float> cpu(model::tiny_config(3));
-    testing::host_loop_executor backend;
+    testing::host_loop_executor executor;
     cpu.parameters()[0]->name = "renamed";
-    CHECK_THROWS_WITH_AS((cuda::network<testing::host_loop_executor>(backend, cpu)),
+    CHECK_THROWS_WITH_AS((cuda::network<testing::host_loop_executor>(executor, cpu)),
                          "cuda::parameter_store::add: parameter 'backbone.body.conv1.weight' must be one of the host model's parameters, "
                          "got no such name",
                          focal::error);
     model::retinanet_model<float> other(model::tiny_config(3));
     other.parameters()[1]->shape = {3};
-    CHECK_THROWS_AS((cuda::network<testing::host_loop_executor>(backend, other)), focal::error);
+    CHECK_THROWS_AS((cuda::network<testing::host_loop_executor>(executor, other)), focal::error);
 }
 
 TEST_CASE("gpu network: backward without a pending forward (none, or dropped by clear()) is a focal::error") {
     model::retinanet_model<float> cpu(model::tiny_config(3));
-    testing::host_loop_executor backend;
-    cuda::network<testing::host_loop_executor> net(backend, cpu);
+    testing::host_loop_executor executor;
+    cuda::network<testing::host_loop_executor> net(executor, cpu);
     std::vector<float> none(1);
     CHECK_THROWS_AS(net.backward(none.data(), none.data()), focal::error);
     // clear() (after a failed step) drops what a forward left for backward.
@@ -204,8 +204,8 @@ TEST_CASE("device SGD: train::sgd's update (momentum, decay flags, frozen parame
             std::vector<std::vector<float>> values0, grads0;
             for (auto* p : cpu.parameters()) values0.push_back(p->value), grads0.push_back(p->grad);
 
-            testing::host_loop_executor backend;
-            cuda::network<testing::host_loop_executor> net(backend, cpu);
+            testing::host_loop_executor executor;
+            cuda::network<testing::host_loop_executor> net(executor, cpu);
             net.parameters().upload_grads();
             net.parameters().upload_velocity(velocity);
             cuda::device_sgd<testing::host_loop_executor> device_optimizer(net.ctx());
@@ -242,14 +242,14 @@ TEST_CASE("device loss normalizer: focal's per_image, batch_ema and batch_plus_o
     const std::vector<std::int64_t> positives{0, 7, 2};
     double ema = 100.0;
     std::vector<double> out(3);
-    testing::host_loop_executor backend;
+    testing::host_loop_executor executor;
     using kind = focal::loss_normalizer;
-    backend.for_each(1, cuda::loss_normalizer_op{positives.data(), 3, kind::per_image, 0.9, &ema, out.data()});
+    executor.for_each(1, cuda::loss_normalizer_op{positives.data(), 3, kind::per_image, 0.9, &ema, out.data()});
     CHECK(out == std::vector<double>{3.0, 21.0, 6.0});
-    backend.for_each(1, cuda::loss_normalizer_op{positives.data(), 3, kind::batch_ema, 0.9, &ema, out.data()});
+    executor.for_each(1, cuda::loss_normalizer_op{positives.data(), 3, kind::batch_ema, 0.9, &ema, out.data()});
     CHECK(ema == doctest::Approx(0.9 * 100.0 + 0.1 * 9.0));
     CHECK(out == std::vector<double>(3, ema));
-    backend.for_each(1, cuda::loss_normalizer_op{positives.data(), 3, kind::batch_plus_one, 0.9, &ema, out.data()});
+    executor.for_each(1, cuda::loss_normalizer_op{positives.data(), 3, kind::batch_plus_one, 0.9, &ema, out.data()});
     CHECK(out == std::vector<double>(3, 12.0));
 }
 

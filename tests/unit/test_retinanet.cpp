@@ -216,6 +216,23 @@ TEST_CASE("retinanet loss: normalizers as documented, gradients equal finite dif
     CHECK(box_checked > 0);
 }
 
+TEST_CASE("loss normalizers from counts: torchvision's, detectron2's and Detectron's formulas, also for externally reduced counts") {
+    using kind = focal::loss_normalizer;
+    double ema = 100.0;
+    // Three images with 0, 7 and 2 positives.
+    CHECK(focal::batch_normalizer(kind::per_image, 9, 3, 0.9, ema) == 0.0);
+    CHECK(ema == 100.0);  // only batch_ema moves it
+    CHECK(focal::image_normalizer(kind::per_image, 0, 3, 0.0) == 3.0);  // B max(1, P_i)
+    CHECK(focal::image_normalizer(kind::per_image, 7, 3, 0.0) == 21.0);
+    CHECK(focal::batch_normalizer(kind::batch_plus_one, 9, 3, 0.9, ema) == 12.0);  // P + B
+    CHECK(focal::image_normalizer(kind::batch_plus_one, 7, 3, 12.0) == 12.0);
+    CHECK(focal::batch_normalizer(kind::batch_ema, 9, 3, 0.9, ema) == doctest::Approx(0.9 * 100.0 + 0.1 * 9.0).epsilon(1e-15));
+    CHECK(ema == doctest::Approx(90.9).epsilon(1e-15));
+    CHECK(focal::batch_normalizer(kind::batch_ema, 0, 3, 0.9, ema) == doctest::Approx(0.9 * 90.9 + 0.1 * 1.0).epsilon(1e-15));  // max(1, P)
+    // Counts summed over 4 processes of 2 images each: the same formulas on the totals.
+    CHECK(focal::batch_normalizer(kind::batch_plus_one, 30, 8, 0.9, ema) == 38.0);
+}
+
 TEST_CASE("postprocess edge cases: no candidates, empty levels, score threshold 0, bad input") {
     const index_t a = 6, k = 3;
     std::vector<float> logits(a * k, -20.0f), deltas(a * 4, 0.0f), anchors;

@@ -4,7 +4,8 @@
 #include <cmath>
 #include <numbers>
 
-#include <focal/core/error.hpp>
+#include "backend/element_rules/sgd.hpp"
+#include "support/check.hpp"
 
 namespace retinanet::train {
 
@@ -35,21 +36,17 @@ double sgd::step(const cpu::parameter_list<T>& params, std::vector<std::vector<T
         if (p->trainable)
             for (T g : p->grad) sq += static_cast<double>(g) * g;
     const double norm = std::sqrt(sq);
-    if (!std::isfinite(norm)) return norm;
-    const double scale = clip_norm > 0 && norm > clip_norm ? clip_norm / (norm + 1e-6) : 1.0;  // torch's 1e-6
+    if (!element_rules::finite_norm(norm)) return norm;
+    const double scale = element_rules::clip_scale(norm, clip_norm);
     for (std::size_t i = 0; i < params.size(); ++i) {
         auto& p = *params[i];
         if (!p.trainable) continue;
-        focal::detail::require(velocity[i].size() == p.size(), "sgd::step", "velocity of " + p.name, "sized as the parameter",
+        require(velocity[i].size() == p.size(), "sgd::step", "velocity of " + p.name, "sized as the parameter",
                                velocity[i].size());
         const T wd = p.decay ? static_cast<T>(weight_decay) : T(0), m = static_cast<T>(momentum), s = static_cast<T>(scale),
                 rate = static_cast<T>(lr);
         T* v = velocity[i].data();
-        for (std::size_t j = 0; j < p.size(); ++j) {
-            const T g = p.grad[j] * s + wd * p.value[j];
-            v[j] = m * v[j] + g;
-            p.value[j] -= rate * v[j];
-        }
+        for (std::size_t j = 0; j < p.size(); ++j) element_rules::sgd_update(p.value[j], v[j], p.grad[j], s, wd, m, rate);
     }
     return norm;
 }

@@ -32,12 +32,11 @@
 #include "../core/view.hpp"
 #include "box_regression_loss.hpp"
 #include "classification_loss.hpp"
+#include "normalizer.hpp"
 #include "sigmoid_focal.hpp"
 #include "smooth_l1.hpp"
 
 namespace focal {
-
-enum class loss_normalizer { per_image, batch_ema, batch_plus_one };
 
 template <class BoxLoss = l1_loss>
 struct retinanet_loss {
@@ -162,19 +161,12 @@ retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss,
                                       make_view(box_targets.data() + i * a * 4, a, 4), exec);
         result.positives += positives[i];
     }
-    // 2. Normalizers.
+    // 2. Normalizers (normalizer.hpp).
     std::vector<double> norm(static_cast<std::size_t>(batch));
-    double batch_norm = 0;
-    if (loss.normalizer == loss_normalizer::batch_ema) {
-        const double m = loss.ema_momentum;
-        state->ema = m * state->ema + (1.0 - m) * std::max<double>(1.0, static_cast<double>(result.positives));
-        batch_norm = state->ema;
-    } else if (loss.normalizer == loss_normalizer::batch_plus_one) {
-        batch_norm = static_cast<double>(result.positives + batch);
-    }
-    for (index_t i = 0; i < batch; ++i)
-        norm[i] = loss.normalizer == loss_normalizer::per_image ? static_cast<double>(batch) * std::max<index_t>(1, positives[i])
-                                                                : batch_norm;
+    double unused_ema = 0;
+    const double batch_norm = batch_normalizer(loss.normalizer, result.positives, batch, loss.ema_momentum,
+                                               state != nullptr ? state->ema : unused_ema);
+    for (index_t i = 0; i < batch; ++i) norm[i] = image_normalizer(loss.normalizer, positives[i], batch, batch_norm);
     // 3. Losses and gradients, image by image (each driver threads within the image).
     for (index_t i = 0; i < batch; ++i) {
         const matrix_view<const std::remove_const_t<TC>> logits_i(detail::image_data(cls_logits, i), {a, k},

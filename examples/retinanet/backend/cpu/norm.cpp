@@ -6,7 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include <focal/core/error.hpp>
+#include "backend/element_rules/group_norm.hpp"
+#include "support/check.hpp"
 
 namespace retinanet::cpu {
 namespace {
@@ -91,19 +92,20 @@ tensor<T> group_norm<T>::forward(const tensor<T>& x) {
     };
     const auto set_means = [&](std::size_t n) {
         for (int g = 0; g < groups_; ++g) {
-            const T mean = static_cast<T>(group_sum(n, g) / count);
+            const T mean = static_cast<T>(element_rules::group_mean(group_sum(n, g), count));
             for (int k = g * per_group; k < (g + 1) * per_group; ++k) mean_c[n * c + k] = mean;
         }
     };
     const auto set_scales = [&](std::size_t n) {  // centred squares (no cancellation) -> 1 / std
         for (int g = 0; g < groups_; ++g) {
-            const T inv_std = static_cast<T>(1.0 / std::sqrt(group_sum(n, g) / count + eps_));
+            const T inv_std = static_cast<T>(element_rules::group_inv_std(group_sum(n, g), count, eps_));
             s.inv_std[n * groups_ + g] = inv_std;
             for (int k = g * per_group; k < (g + 1) * per_group; ++k) inv_c[n * c + k] = inv_std;
         }
         for (int k = 0; k < c; ++k) {
             const std::size_t i = n * c + k;
-            scale[i] = inv_c[i] * weight.value[k], shift[i] = bias.value[k] - mean_c[i] * scale[i];
+            const auto affine = element_rules::group_norm_affine(mean_c[i], inv_c[i], weight.value[k], bias.value[k]);
+            scale[i] = affine.scale, shift[i] = affine.shift;
         }
     };
     const auto normalize = [&](std::size_t n, std::size_t chunk) {
@@ -118,11 +120,11 @@ tensor<T> group_norm<T>::forward(const tensor<T>& x) {
             const T* xi = x.data.data() + base + p * c;
             T* yo = y.data.data() + base + p * c;
             if (relu)
-                for (int k = 0; k < c; ++k) yo[k] = relu_value(xi[k] * sc[k] + sh[k]);
+                for (int k = 0; k < c; ++k) yo[k] = relu_value(element_rules::affine(xi[k], sc[k], sh[k]));
             else
-                for (int k = 0; k < c; ++k) yo[k] = xi[k] * sc[k] + sh[k];
+                for (int k = 0; k < c; ++k) yo[k] = element_rules::affine(xi[k], sc[k], sh[k]);
             if (xhat)
-                for (int k = 0; k < c; ++k) xhat[p * c + k] = (xi[k] - m[k]) * inv[k];
+                for (int k = 0; k < c; ++k) xhat[p * c + k] = element_rules::group_norm_normalized(xi[k], m[k], inv[k]);
         }
         if (!s.positive.empty()) relu_mask(y.data.data() + base + begin * c, (end - begin) * c, s.positive.data() + base + begin * c);
     };
@@ -187,21 +189,21 @@ tensor<T> group_norm<T>::backward(const tensor<T>& dy) {
         }
         std::vector<T> a(static_cast<std::size_t>(c)), b(static_cast<std::size_t>(c)), e(static_cast<std::size_t>(c));
         for (int g = 0; g < groups_; ++g) {
-            double mean_g = 0, mean_gx = 0;
+            double sum_g = 0, sum_gx = 0;
             for (int k = g * per_group; k < (g + 1) * per_group; ++k) {
-                mean_g += weight.value[k] * sd[k];
-                mean_gx += weight.value[k] * sdx[k];
+                sum_g += weight.value[k] * sd[k];
+                sum_gx += weight.value[k] * sdx[k];
             }
             const double inv_std = s.inv_std[n * groups_ + g];
             for (int k = g * per_group; k < (g + 1) * per_group; ++k) {
-                a[k] = static_cast<T>(inv_std * weight.value[k]);
-                b[k] = static_cast<T>(-inv_std * mean_g / count);
-                e[k] = static_cast<T>(-inv_std * mean_gx / count);
+                const auto rule = element_rules::group_norm_backward<T>(inv_std, weight.value[k], sum_g, sum_gx, count);
+                a[k] = rule.a, b[k] = rule.b, e[k] = rule.e;
             }
         }
         T* out = dx.data.data() + n * dy.image_size();
         for (std::size_t p = 0; p < pixels; ++p)
-            for (int k = 0; k < c; ++k) out[p * c + k] = a[k] * d[p * c + k] + b[k] + e[k] * xhat[p * c + k];
+            for (int k = 0; k < c; ++k)
+                out[p * c + k] = element_rules::group_norm_gradient<T>{a[k], b[k], e[k]}.dx(d[p * c + k], xhat[p * c + k]);
     });
     for (int ch = 0; ch < c; ++ch) {
         double sg = 0, sb = 0;

@@ -194,27 +194,31 @@ public:
 
     device_tensor forward(const device_tensor& x) override {
         detail::require_channels(x, channels_, "cuda::group_norm::forward");
-        const index hw = static_cast<index>(x.h) * x.w, ng = static_cast<index>(x.n) * groups_;
-        const auto mean = ctx_.template scratch<float>(ng), rstd = ctx_.template scratch<float>(ng);
-        group_sums(x.get(), nullptr, nullptr, x.n, hw, [&](const double* partial, index chunks) {
-            ctx_.executor.for_each(ng, group_stats_finish_op{partial, chunks, static_cast<double>(hw * (channels_ / groups_)), eps_, mean.get(),
-                                                            rstd.get()});
-        });
+        const index hw = static_cast<index>(x.h) * x.w, ng = static_cast<index>(x.n) * groups_, nc = static_cast<index>(x.n) * channels_;
+        const double count = static_cast<double>(hw * (channels_ / groups_));
+        const auto mean = ctx_.template scratch<float>(ng), inv_std = ctx_.template scratch<float>(ng);
+        const auto sums = group_sums(x.get(), nullptr, nullptr, nullptr, x.n, hw);
+        ctx_.executor.for_each(ng, group_statistic_op{sums.get(), count, eps_, false, mean.get()});
+        const auto centred = group_sums(x.get(), nullptr, nullptr, mean.get(), x.n, hw);  // two passes, as the CPU's
+        ctx_.executor.for_each(ng, group_statistic_op{centred.get(), count, eps_, true, inv_std.get()});
+        const auto affine = ctx_.template scratch<float>(2 * nc);  // scales, then shifts
+        ctx_.executor.for_each(nc, group_affine_op{mean.get(), inv_std.get(), ctx_.store.value(weight_), ctx_.store.value(bias_), channels_,
+                                                   groups_, affine.get(), affine.get() + nc});
         device_tensor y = ctx_.tensor(x.c, x.n, x.h, x.w);
-        saved s{{}, {}, rstd, x.n, x.h, x.w};
+        saved s{{}, {}, inv_std, x.n, x.h, x.w};
         if (ctx_.grad_enabled) {
             s.xhat = ctx_.template scratch<float>(x.size());
             if (relu_) s.mask = ctx_.template scratch<std::uint8_t>(x.size());
         }
-        ctx_.executor.for_each(x.size(), group_norm_forward_op{x.get(), mean.get(), rstd.get(), ctx_.store.value(weight_), ctx_.store.value(bias_),
-                                                              s.xhat.get(), y.get(), s.mask.get(), hw, channels_, groups_, relu_});
+        ctx_.executor.for_each(x.size(), group_norm_forward_op{x.get(), mean.get(), inv_std.get(), affine.get(), affine.get() + nc, s.xhat.get(),
+                                                               y.get(), s.mask.get(), hw, channels_, groups_, relu_});
         if (ctx_.grad_enabled) cache_.push_back(std::move(s));
         return y;
     }
 
     device_tensor backward(const device_tensor& dy) override {
         const saved s = detail::pop(cache_, "cuda::group_norm::backward");
-        const index hw = static_cast<index>(s.h) * s.w, size = dy.size(), ng = static_cast<index>(s.n) * groups_;
+        const index hw = static_cast<index>(s.h) * s.w, size = dy.size(), nc = static_cast<index>(s.n) * channels_;
         std::shared_ptr<float> masked = dy.data;
         if (relu_) {
             masked = ctx_.template scratch<float>(size);
@@ -223,13 +227,12 @@ public:
         const float* g = masked.get();
         if (ctx_.store.trainable(weight_)) detail::column_sums(ctx_, g, s.xhat.get(), dy.pixels(), channels_, ctx_.store.grad(weight_), true);
         if (ctx_.store.trainable(bias_)) detail::column_sums(ctx_, g, nullptr, dy.pixels(), channels_, ctx_.store.grad(bias_), true);
-        const auto m1 = ctx_.template scratch<float>(ng), m2 = ctx_.template scratch<float>(ng);
-        group_sums(g, ctx_.store.value(weight_), s.xhat.get(), s.n, hw, [&](const double* partial, index chunks) {
-            ctx_.executor.for_each(ng, group_means_finish_op{partial, chunks, static_cast<double>(hw * (channels_ / groups_)), m1.get(), m2.get()});
-        });
+        const auto sums = group_sums(g, ctx_.store.value(weight_), s.xhat.get(), nullptr, s.n, hw);
+        const auto rules = ctx_.template scratch<element_rules::group_norm_gradient<float>>(nc);
+        ctx_.executor.for_each(nc, group_gradient_op{sums.get(), s.inv_std.get(), ctx_.store.value(weight_),
+                                                     static_cast<double>(hw * (channels_ / groups_)), channels_, groups_, rules.get()});
         device_tensor dx = ctx_.tensor(channels_, s.n, s.h, s.w);
-        ctx_.executor.for_each(size, group_norm_backward_op{g, s.xhat.get(), ctx_.store.value(weight_), m1.get(), m2.get(), s.rstd.get(),
-                                                           dx.get(), hw, channels_, groups_});
+        ctx_.executor.for_each(size, group_norm_backward_op{g, s.xhat.get(), rules.get(), dx.get(), hw, channels_});
         return dx;
     }
 
@@ -239,17 +242,19 @@ private:
     struct saved {
         std::shared_ptr<float> xhat;
         std::shared_ptr<std::uint8_t> mask;
-        std::shared_ptr<float> rstd;
+        std::shared_ptr<float> inv_std;
         int n, h, w;
     };
-    template <class Finish>
-    void group_sums(const float* a, const float* gamma, const float* b, int n, index hw, Finish finish) {
+    // group_partial_op's two sums per (image, group), reduced over chunks of pixels in a fixed order.
+    std::shared_ptr<double> group_sums(const float* a, const float* gamma, const float* b, const float* centre, int n, index hw) {
         constexpr index chunk_pixels = 128;
         const index chunks = std::max<index>(1, (hw + chunk_pixels - 1) / chunk_pixels);
-        const index tasks = static_cast<index>(n) * groups_ * chunks;
+        const index ng = static_cast<index>(n) * groups_, tasks = ng * chunks;
         const auto partial = ctx_.template scratch<double>(2 * tasks);
-        ctx_.executor.for_each(tasks, group_partial_op{a, gamma, b, hw, chunk_pixels, chunks, channels_, groups_, partial.get()});
-        finish(partial.get(), chunks);
+        ctx_.executor.for_each(tasks, group_partial_op{a, gamma, b, centre, hw, chunk_pixels, chunks, channels_, groups_, partial.get()});
+        auto sums = ctx_.template scratch<double>(2 * ng);
+        ctx_.executor.for_each(ng, group_sums_finish_op{partial.get(), chunks, sums.get()});
+        return sums;
     }
 
     context<Executor>& ctx_;

@@ -13,7 +13,10 @@
 
 #include <focal/config.hpp>
 #include <focal/core/math.hpp>
-#include <focal/loss/retinanet_loss.hpp>
+#include <focal/loss/normalizer.hpp>
+
+#include "backend/element_rules/group_norm.hpp"
+#include "backend/element_rules/sgd.hpp"
 
 namespace retinanet::cuda {
 
@@ -115,15 +118,18 @@ struct column_finish_op {
     }
 };
 
-// ---- GroupNorm (Wu & He 2018), y = (x - mean) rstd gamma + beta [ReLU] --------------------------
+// ---- GroupNorm (Wu & He 2018): element_rules/group_norm.hpp's rules -------------------------------
+// Statistics per (image n, group g), ng = n G + g; per (image, channel) forms, nk = n C + k.
 
 // Per (image, group, chunk of pixels): s1 = sum v, s2 = sum v u with v = a (times gamma_c when
-// given) and u = b (or a when b is null). Forward: a = x -> sum x, sum x^2. Backward: a = dy,
-// gamma, b = x hat -> sum dy gamma, sum dy gamma x hat. partial: [(n G + g) chunks + chunk][2].
+// given, minus centre[ng] when given) and u = b (or v when b is null). Forward: a = x -> sum x;
+// then a = x, centre = mean -> sum of centred squares. Backward: a = dy, gamma, b = x hat ->
+// sum dy gamma, sum dy gamma x hat. partial: [(n G + g) chunks + chunk][2].
 struct group_partial_op {
     const float* a;
-    const float* gamma;  // optional
-    const float* b;      // optional
+    const float* gamma;   // optional
+    const float* b;       // optional
+    const float* centre;  // optional, per (image, group)
     index hw, chunk_pixels, chunks;
     int c, groups;
     double* partial;
@@ -136,59 +142,67 @@ struct group_partial_op {
         for (index p = chunk * chunk_pixels; p < end; ++p)
             for (int k = g * cg; k < (g + 1) * cg; ++k) {
                 const index at = (n * hw + p) * c + k;
-                const double v = gamma != nullptr ? static_cast<double>(a[at]) * gamma[k] : static_cast<double>(a[at]);
+                float x = a[at];
+                if (centre != nullptr) x -= centre[ng];
+                const double v = gamma != nullptr ? static_cast<double>(x) * gamma[k] : static_cast<double>(x);
                 s1 += v;
-                s2 += v * (b != nullptr ? b[at] : a[at]);
+                s2 += v * (b != nullptr ? static_cast<double>(b[at]) : v);
             }
         partial[2 * e] = s1;
         partial[2 * e + 1] = s2;
     }
 };
 
-// The two sums of (image, group) ng over its chunks, in chunk order (group_partial_op's layout).
-FOCAL_HD inline void add_chunks(const double* partial, index ng, index chunks, double& s1, double& s2) {
-    for (index k = 0; k < chunks; ++k) s1 += partial[2 * (ng * chunks + k)], s2 += partial[2 * (ng * chunks + k) + 1];
-}
-
-// Per (image, group): the mean and 1 / sqrt(biased variance + eps). The variance E[x^2] - mean^2
-// is taken from double sums, exact enough for float data (no cancellation at float's precision).
-struct group_stats_finish_op {
+// Per (image, group): the two sums over its chunks, in chunk order (group_partial_op's layout).
+struct group_sums_finish_op {
     const double* partial;
     index chunks;
+    double* sums;  // [ng][2]
+    FOCAL_HD void operator()(index ng) const {
+        double s1 = 0.0, s2 = 0.0;
+        for (index k = 0; k < chunks; ++k) s1 += partial[2 * (ng * chunks + k)], s2 += partial[2 * (ng * chunks + k) + 1];
+        sums[2 * ng] = s1;
+        sums[2 * ng + 1] = s2;
+    }
+};
+
+// Per (image, group): mean from the first sum (centred = false), else 1 / std from the centred squares.
+struct group_statistic_op {
+    const double* sums;
     double count, eps;
-    float* mean;
-    float* rstd;
+    bool centred;
+    float* out;
     FOCAL_HD void operator()(index ng) const {
-        double s1 = 0.0, s2 = 0.0;
-        add_chunks(partial, ng, chunks, s1, s2);
-        const double m = s1 / count, var = s2 / count - m * m;
-        mean[ng] = static_cast<float>(m);
-        rstd[ng] = static_cast<float>(1.0 / focal::math::sqrt((var > 0.0 ? var : 0.0) + eps));
+        out[ng] = static_cast<float>(centred ? element_rules::group_inv_std(sums[2 * ng + 1], count, eps)
+                                             : element_rules::group_mean(sums[2 * ng], count));
     }
 };
 
-// Per (image, group): the means of the two backward sums (see group_partial_op).
-struct group_means_finish_op {
-    const double* partial;
-    index chunks;
-    double count;
-    float* m1;
-    float* m2;
-    FOCAL_HD void operator()(index ng) const {
-        double s1 = 0.0, s2 = 0.0;
-        add_chunks(partial, ng, chunks, s1, s2);
-        m1[ng] = static_cast<float>(s1 / count);
-        m2[ng] = static_cast<float>(s2 / count);
+// Per (image, channel): the normalization as y = x scale + shift.
+struct group_affine_op {
+    const float* mean;
+    const float* inv_std;
+    const float* gamma;
+    const float* beta;
+    int c, groups;
+    float* scale;
+    float* shift;
+    FOCAL_HD void operator()(index nk) const {
+        const int k = static_cast<int>(nk % c);
+        const index ng = nk / c * groups + k / (c / groups);
+        const auto f = element_rules::group_norm_affine(mean[ng], inv_std[ng], gamma[k], beta[k]);
+        scale[nk] = f.scale;
+        shift[nk] = f.shift;
     }
 };
 
-// x hat = (x - mean) rstd, y = x hat gamma + beta [ReLU, mask = y > 0].
+// y = x scale + shift [ReLU, mask = y > 0], x hat = (x - mean) inv_std (training).
 struct group_norm_forward_op {
     const float* x;
     const float* mean;
-    const float* rstd;
-    const float* gamma;
-    const float* beta;
+    const float* inv_std;
+    const float* scale;  // per (image, channel)
+    const float* shift;
     float* xhat;  // optional (training)
     float* y;
     std::uint8_t* mask;  // ReLU only, optional (training)
@@ -197,32 +211,40 @@ struct group_norm_forward_op {
     bool relu;
     FOCAL_HD void operator()(index e) const {
         const int k = static_cast<int>(e % c);
-        const index ng = (e / c / hw) * groups + k / (c / groups);
-        const float xh = (x[e] - mean[ng]) * rstd[ng];
-        float v = xh * gamma[k] + beta[k];
+        const index n = e / c / hw, nk = n * c + k, ng = n * groups + k / (c / groups);
+        float v = element_rules::affine(x[e], scale[nk], shift[nk]);
         if (relu) v = relu_value(v);
-        if (xhat != nullptr) xhat[e] = xh;
+        if (xhat != nullptr) xhat[e] = element_rules::group_norm_normalized(x[e], mean[ng], inv_std[ng]);
         if (mask != nullptr) mask[e] = v > 0.0f;
         y[e] = v;
     }
 };
 
-// dx = rstd (dy gamma - mean(dy gamma) - x hat mean(dy gamma x hat)) per group (dy already masked).
+// Per (image, channel): backward's coefficients a, b, e from the group's sums of g = dy gamma and
+// g x hat (group_sums_finish_op over the backward partials).
+struct group_gradient_op {
+    const double* sums;
+    const float* inv_std;
+    const float* gamma;
+    double count;
+    int c, groups;
+    element_rules::group_norm_gradient<float>* out;
+    FOCAL_HD void operator()(index nk) const {
+        const int k = static_cast<int>(nk % c);
+        const index ng = nk / c * groups + k / (c / groups);
+        out[nk] = element_rules::group_norm_backward<float>(inv_std[ng], gamma[k], sums[2 * ng], sums[2 * ng + 1], count);
+    }
+};
+
+// dx = a dy + b + e x hat (dy already masked).
 struct group_norm_backward_op {
     const float* dy;
     const float* xhat;
-    const float* gamma;
-    const float* m1;
-    const float* m2;
-    const float* rstd;
+    const element_rules::group_norm_gradient<float>* rule;  // per (image, channel)
     float* dx;
     index hw;
-    int c, groups;
-    FOCAL_HD void operator()(index e) const {
-        const int k = static_cast<int>(e % c);
-        const index ng = (e / c / hw) * groups + k / (c / groups);
-        dx[e] = rstd[ng] * (dy[e] * gamma[k] - m1[ng] - xhat[e] * m2[ng]);
-    }
+    int c;
+    FOCAL_HD void operator()(index e) const { dx[e] = rule[e / c / hw * c + e % c].dx(dy[e], xhat[e]); }
 };
 
 // ---- FrozenBatchNorm2d, ReLU, sums ----------------------------------------------------------------
@@ -437,8 +459,7 @@ struct norm_finish_op {
     }
 };
 
-// torch.optim.SGD after clip_grad_norm_, as train::sgd::step: g = grad s + wd w, v = m v + g,
-// w -= lr v, with s = clip / (norm + 1e-6) when clipping applies. A non-finite norm skips it all.
+// train::sgd::step on one element (element_rules/sgd.hpp): a non-finite norm skips the update.
 struct sgd_update_op {
     float* value;
     const float* grad;
@@ -449,22 +470,17 @@ struct sgd_update_op {
     double clip_norm;
     FOCAL_HD void operator()(index e) const {
         const double n = norm[0];
-        if (!(flags[e] & trainable_flag) || !(n - n == 0.0)) return;  // n - n is NaN for NaN and inf
-        const float s = static_cast<float>(clip_norm > 0.0 && n > clip_norm ? clip_norm / (n + 1e-6) : 1.0);
+        if (!(flags[e] & trainable_flag) || !element_rules::finite_norm(n)) return;
+        const auto s = static_cast<float>(element_rules::clip_scale(n, clip_norm));
         const float wd = (flags[e] & decay_flag) ? weight_decay : 0.0f;
-        const float g = grad[e] * s + wd * value[e];
-        velocity[e] = momentum * velocity[e] + g;
-        value[e] -= lr * velocity[e];
+        element_rules::sgd_update(value[e], velocity[e], grad[e], s, wd, momentum, lr);
     }
 };
 
-// ---- the loss normalizer (focal::loss_normalizer), read by focal::cuda's losses on the device ----
+// ---- the loss normalizer, read by focal::cuda's losses on the device ----------------------------
 
-// One index: the batch's normalizer from the per-image positives, focal::compute_retinanet_loss's
-// formulas, written to out[0, B) (image b's loss is divided by out[b]):
-//   per_image       out[b] = B max(1, P_b)
-//   batch_ema       ema <- m ema + (1 - m) max(1, sum P), out[b] = ema (state: *ema)
-//   batch_plus_one  out[b] = sum (P_i + 1)
+// One index: the batch's normalizers from the per-image positives by focal/loss/normalizer.hpp,
+// written to out[0, B) (image b's loss is divided by out[b]); batch_ema's running value in *ema.
 struct loss_normalizer_op {
     const std::int64_t* positives;
     int batch;
@@ -473,17 +489,11 @@ struct loss_normalizer_op {
     double* ema;
     double* out;
     FOCAL_HD void operator()(index) const {
-        double sum = 0.0;
-        for (int b = 0; b < batch; ++b) sum += static_cast<double>(positives[b]);
-        double shared = sum + batch;
-        if (kind == focal::loss_normalizer::batch_ema) {
-            ema[0] = momentum * ema[0] + (1.0 - momentum) * (sum > 1.0 ? sum : 1.0);
-            shared = ema[0];
-        }
-        for (int b = 0; b < batch; ++b) {
-            const double p = static_cast<double>(positives[b]);
-            out[b] = kind == focal::loss_normalizer::per_image ? batch * (p > 1.0 ? p : 1.0) : shared;
-        }
+        std::int64_t sum = 0;
+        for (int b = 0; b < batch; ++b) sum += positives[b];
+        double no_ema = 0.0;  // ema may be null but for batch_ema
+        const double shared = focal::batch_normalizer(kind, sum, batch, momentum, ema != nullptr ? *ema : no_ema);
+        for (int b = 0; b < batch; ++b) out[b] = focal::image_normalizer(kind, positives[b], batch, shared);
     }
 };
 
