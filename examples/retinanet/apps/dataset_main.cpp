@@ -43,6 +43,7 @@
 #include "train/trainer.hpp"
 #include "model/config.hpp"
 #include "train/batch.hpp"
+#include "support/check.hpp"
 
 using namespace retinanet;
 
@@ -60,7 +61,7 @@ std::uint64_t seed_option(const apps::arguments& args) { return static_cast<std:
 
 long long non_negative(const apps::arguments& args, const char* command, const std::string& name, long long fallback) {
     const long long v = args.integer(name, fallback);
-    focal::detail::require(v >= 0, command, "--" + name, "non-negative", v);
+    require(v >= 0, command, "--" + name, "non-negative", v);
     return v;
 }
 
@@ -76,8 +77,8 @@ int run_export(int argc, char** argv) {
         return 0;
     }
     const std::string split = args.text("split", "test");
-    focal::detail::require(split == "test" || split == "train", "export", "--split", "test or train", "'" + split + "'");
-    focal::detail::require(args.has("output"), "export", "--output", "given", "nothing");
+    require(split == "test" || split == "train", "export", "--split", "test or train", "'" + split + "'");
+    require(args.has("output"), "export", "--output", "given", "nothing");
     const auto count = static_cast<std::size_t>(non_negative(args, "export", "count", 500));
     const auto data = apps::open_dataset("fmnist", "", split == "train", seed_option(args), count);
     const std::filesystem::path output = args.text("output", "");
@@ -149,8 +150,8 @@ int run_evaluate(int argc, char** argv) {
         std::cout << args.usage();
         return 0;
     }
-    focal::detail::require(args.has("ground-truth"), "evaluate", "--ground-truth", "given", "nothing");
-    focal::detail::require(args.has("detections"), "evaluate", "--detections", "given", "nothing");
+    require(args.has("ground-truth"), "evaluate", "--ground-truth", "given", "nothing");
+    require(args.has("detections"), "evaluate", "--detections", "given", "nothing");
     const auto ground_truth = focal::read_coco_ground_truth(std::filesystem::path(args.text("ground-truth", "")));
     const auto detections = focal::read_coco_results(std::filesystem::path(args.text("detections", "")));
     const auto r = focal::coco_evaluate(ground_truth, std::span<const focal::coco_detection>(detections));
@@ -170,7 +171,7 @@ int main(int argc, char** argv) try {
         std::cout << usage_text << "\n(--help after a command lists its options)\n";
         return 0;
     }
-    focal::detail::fail("main", "the command (first argument)", "export, stream or evaluate (see --help)",
+    fail("main", "the command (first argument)", "export, stream or evaluate (see --help)",
                         command.empty() ? std::string("nothing") : "'" + command + "'");
 } catch (const focal::error& e) {
     std::cerr << program << ": " << e.what() << "\n";

@@ -11,6 +11,7 @@
 #include "data/draw.hpp"
 #include "data/fmnist_det.hpp"
 #include "data/image.hpp"
+#include "support/check.hpp"
 
 using namespace retinanet;
 
@@ -39,7 +40,7 @@ int main(int argc, char** argv) try {
         std::cout << args.usage();
         return files.empty() && !args.help() ? 1 : 0;
     }
-    focal::detail::require(args.has("weights"), "retinanet_detect", "--weights", "given", "nothing");
+    require(args.has("weights"), "retinanet_detect", "--weights", "given", "nothing");
     if (args.has("threads")) cpu::set_threads(static_cast<int>(args.integer("threads", 0)));
     const auto device = apps::parse_device("retinanet_detect", args);
     const int classes = static_cast<int>(args.integer("classes", 10));

@@ -11,6 +11,7 @@
 #include "arguments.hpp"
 #include "common.hpp"
 #include "data/coco_dataset.hpp"
+#include "support/check.hpp"
 
 using namespace retinanet;
 
@@ -31,7 +32,7 @@ int main(int argc, char** argv) try {
         std::cout << args.usage();
         return 0;
     }
-    focal::detail::require(args.has("weights"), "retinanet_evaluate", "--weights", "given", "nothing");
+    require(args.has("weights"), "retinanet_evaluate", "--weights", "given", "nothing");
     if (args.has("threads")) cpu::set_threads(static_cast<int>(args.integer("threads", 0)));
     const auto device = apps::parse_device("retinanet_evaluate", args);
     const auto seed = static_cast<std::uint64_t>(args.integer("seed", 1));

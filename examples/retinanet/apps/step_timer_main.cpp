@@ -22,6 +22,7 @@
 #include "common.hpp"
 #include "backend/cuda/cuda_training.hpp"
 #include "train/trainer.hpp"
+#include "support/check.hpp"
 
 using namespace retinanet;
 
@@ -75,10 +76,10 @@ int main(int argc, char** argv) try {
     int height = 0, width = 0;
     char x = 0;
     std::istringstream in(size);
-    focal::detail::require(static_cast<bool>(in >> height >> x >> width) && x == 'x' && height > 0 && width > 0, "retinanet_step_timer",
+    require(static_cast<bool>(in >> height >> x >> width) && x == 'x' && height > 0 && width > 0, "retinanet_step_timer",
                            "--size", "HxW, e.g. 800x1344", "'" + size + "'");
     const int batch = static_cast<int>(args.integer("batch", 8)), steps = static_cast<int>(args.integer("steps", 5));
-    focal::detail::require(batch > 0 && steps > 0, "retinanet_step_timer", "--batch and --steps", "positive", batch, " and ", steps);
+    require(batch > 0 && steps > 0, "retinanet_step_timer", "--batch and --steps", "positive", batch, " and ", steps);
     const std::string config = args.text("config", "paper");
     // The peers' class counts (benchmarks/peers_retinanet.py): FMNIST-Det's 10, COCO's 80 (91 ids for torchvision_v1).
     const int default_classes = config == "demo" ? 10 : config == "tiny" ? 3 : config == "torchvision_v1" ? 91 : 80;
@@ -100,7 +101,7 @@ int main(int argc, char** argv) try {
         engine->gradients(b);
         const auto r = engine->update(1e-4);
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        focal::detail::require(std::isfinite(r.loss.classification + r.loss.box), "retinanet_step_timer", "the loss", "finite",
+        require(std::isfinite(r.loss.classification + r.loss.box), "retinanet_step_timer", "the loss", "finite",
                                r.loss.classification + r.loss.box);
         if (i >= 2) times.push_back(s);
         std::cerr << "step " << i << (i < 2 ? " (warm-up)" : "") << ": " << s * 1e3 << " ms, loss " << r.loss.classification + r.loss.box

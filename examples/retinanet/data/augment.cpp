@@ -1,5 +1,6 @@
 // data/augment.cpp: flips, resizes and scale jitter of samples.
 #include "augment.hpp"
+#include "support/check.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +12,6 @@
 
 namespace retinanet::data {
 
-using focal::detail::require;
 
 namespace {
 

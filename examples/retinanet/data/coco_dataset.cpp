@@ -1,5 +1,6 @@
 // data/coco_dataset.cpp: COCO JSON through focal's checked readers (focal/eval/coco_json.hpp).
 #include "coco_dataset.hpp"
+#include "support/check.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -15,8 +16,6 @@
 
 namespace retinanet::data {
 
-using focal::detail::fail;
-using focal::detail::require;
 
 coco_dataset::coco_dataset(const std::filesystem::path& annotation_file, const std::filesystem::path& image_folder) {
     constexpr const char* where = "retinanet::data::coco_dataset";
@@ -27,10 +26,15 @@ coco_dataset::coco_dataset(const std::filesystem::path& annotation_file, const s
         fail(where, "image_folder", "an existing folder", "\"", image_folder.string(), "\"");
     nlohmann::json doc;
     focal::coco_ground_truth gt;
+    std::ifstream in(annotation_file, std::ios::binary);
+    if (!in) fail(where, "annotation_file", "readable", "\"", annotation_file.string(), "\"");
     try {
-        auto in = focal::detail::open_json(annotation_file, where);
-        doc = focal::detail::parse_json(in, where);
-        gt = focal::detail::coco_ground_truth_from_json(doc, where);
+        doc = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {  // syntax errors, numbers out of range
+        fail(where, "annotation_file", "valid JSON", e.what(), " (in \"", annotation_file.string(), "\")");
+    }
+    try {
+        gt = focal::coco_ground_truth_from_json(doc);
     } catch (const focal::error& e) {  // say which file
         throw focal::error(std::string(e.what()) + " (in \"" + annotation_file.string() + "\")");
     }
@@ -59,7 +63,7 @@ coco_dataset::coco_dataset(const std::filesystem::path& annotation_file, const s
         if (!index_of.emplace(img.id, i).second) bad(path + ".id", "unique", std::to_string(img.id) + " again");
         const auto name = json_images[i].find("file_name");
         if (name == json_images[i].end()) bad(path + ".file_name", "present", "an image without \"file_name\"");
-        if (!name->is_string()) bad(path + ".file_name", "a string", focal::detail::json_brief(*name));
+        if (!name->is_string()) bad(path + ".file_name", "a string", std::string("a JSON ") + name->type_name());
         if (img.width < 0 || img.height < 0 || img.width > 1 << 20 || img.height > 1 << 20)
             bad(path + ".width, height", "in [0, 2^20]",
                 std::to_string(img.width) + ", " + std::to_string(img.height));

@@ -1,5 +1,6 @@
 // data/draw.cpp: boxes, stb_easy_font text (its quads filled as rectangles), mosaics.
 #include "draw.hpp"
+#include "support/check.hpp"
 
 #include <algorithm>
 #include <array>
@@ -15,7 +16,6 @@
 
 namespace retinanet::data {
 
-using focal::detail::require;
 
 namespace {
 

@@ -3,6 +3,7 @@
 // noise (row by row, 5 values per 64-bit draw), lines, object count, then per object its item,
 // side, tint and placements.
 #include "fmnist_det.hpp"
+#include "support/check.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -18,8 +19,6 @@
 
 namespace retinanet::data {
 
-using focal::detail::fail;
-using focal::detail::require;
 
 namespace {
 

@@ -1,5 +1,6 @@
 // data/idx_reader.cpp: idx files through zlib's gz* interface (it also reads uncompressed files).
 #include "idx_reader.hpp"
+#include "support/check.hpp"
 
 #include <array>
 #include <memory>
@@ -13,7 +14,6 @@
 namespace retinanet::data {
 namespace {
 
-using focal::detail::fail;
 
 struct gz_closer {
     void operator()(gzFile f) const { gzclose(f); }
@@ -109,7 +109,7 @@ idx_images read_idx_images(const std::filesystem::path& file) {
     out.cols = in.read_dim("image columns", 4096);
     const std::size_t bytes = static_cast<std::size_t>(out.count) * out.rows * out.cols;
     if (bytes > (std::size_t{1} << 32))
-        focal::detail::fail("retinanet::data::read_idx_images", "count * rows * cols", "at most 2^32 bytes", bytes,
+        fail("retinanet::data::read_idx_images", "count * rows * cols", "at most 2^32 bytes", bytes,
                             " in \"", file.string(), "\"");
     out.pixels.resize(bytes);
     in.read(out.pixels.data(), bytes, "the pixels");

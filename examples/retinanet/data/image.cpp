@@ -1,6 +1,7 @@
 // data/image.cpp: images through stb_image (read) and stb_image_write (write); the implementations
 // come from Debian's libstb.
 #include "image.hpp"
+#include "support/check.hpp"
 
 #include <cstdint>
 #include <cstring>
@@ -21,8 +22,6 @@
 
 namespace retinanet::data {
 
-using focal::detail::fail;
-using focal::detail::require;
 
 image make_image(int width, int height, colour fill) {
     require(width > 0 && height > 0, "retinanet::data::make_image", "width and height", "positive", width, " x ",

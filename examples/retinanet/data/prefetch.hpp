@@ -21,6 +21,8 @@
 
 #include <focal/core/error.hpp>
 
+#include "support/check.hpp"
+
 namespace retinanet::data {
 
 template <class T>
@@ -28,9 +30,9 @@ class prefetcher {
 public:
     prefetcher(std::function<T(std::size_t step)> produce, std::size_t first_step, std::size_t depth = 2)
         : produce_(std::move(produce)), depth_(depth), first_step_(first_step), next_step_(first_step) {
-        focal::detail::require(static_cast<bool>(produce_), "retinanet::data::prefetcher", "produce",
+        require(static_cast<bool>(produce_), "retinanet::data::prefetcher", "produce",
                                "a callable", "an empty std::function");
-        focal::detail::require(depth >= 1, "retinanet::data::prefetcher", "depth", ">= 1", depth);
+        require(depth >= 1, "retinanet::data::prefetcher", "depth", ">= 1", depth);
         worker_ = std::thread([this] { run(); });
     }
 

@@ -5,6 +5,8 @@
 #include <focal/anchor/presets.hpp>
 #include <focal/core/error.hpp>
 
+#include "support/check.hpp"
+
 namespace retinanet::model {
 
 int model_config::anchors_per_cell() const { return static_cast<int>(focal::anchors_per_cell(anchors.levels.front())); }
@@ -72,7 +74,7 @@ model_config config_by_name(const std::string& name, int num_classes) {
     if (name == "torchvision_v1") return torchvision_v1_config(num_classes);
     if (name == "demo") return demo_config(num_classes);
     if (name == "tiny") return tiny_config(num_classes);
-    focal::detail::fail("config_by_name", "name", "one of paper, torchvision_v1, demo, tiny", "'" + name + "'");
+    fail("config_by_name", "name", "one of paper, torchvision_v1, demo, tiny", "'" + name + "'");
 }
 
 }  // namespace retinanet::model

@@ -6,13 +6,14 @@
 #include <focal/core/error.hpp>
 
 #include "data/augment.hpp"
+#include "support/check.hpp"
 
 namespace retinanet::train {
 
 float resize_for_model(data::sample& s, const model::model_config& config) {
     const int short_side = std::min(s.picture.width, s.picture.height), long_side = std::max(s.picture.width, s.picture.height);
-    focal::detail::require(short_side > 0, "resize_for_model", "image " + std::to_string(s.image_id), "non-empty",
-                           focal::detail::concat(s.picture.width, "x", s.picture.height));
+    require(short_side > 0, "resize_for_model", "image " + std::to_string(s.image_id), "non-empty",
+                           concat(s.picture.width, "x", s.picture.height));
     // torchvision's GeneralizedRCNNTransform rule: scale = min(size / short, max_size / long).
     const float scale = std::min(static_cast<float>(config.image_size) / static_cast<float>(short_side),
                                  static_cast<float>(config.max_image_size) / static_cast<float>(long_side));
@@ -22,7 +23,7 @@ float resize_for_model(data::sample& s, const model::model_config& config) {
 }
 
 batch make_batch(std::span<const data::sample> samples, const model::model_config& config) {
-    focal::detail::require(!samples.empty(), "make_batch", "samples", "at least one", 0);
+    require(!samples.empty(), "make_batch", "samples", "at least one", 0);
     const auto div = std::max<std::ptrdiff_t>(1, config.anchors.size_divisibility);
     int max_h = 0, max_w = 0;
     for (const auto& s : samples) max_h = std::max(max_h, s.picture.height), max_w = std::max(max_w, s.picture.width);

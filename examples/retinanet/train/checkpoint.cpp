@@ -5,6 +5,7 @@
 #include <focal/core/error.hpp>
 
 #include "io/npz.hpp"
+#include "support/check.hpp"
 
 namespace retinanet::train {
 namespace {
@@ -42,8 +43,8 @@ bool load_checkpoint(const std::filesystem::path& file, const cpu::parameter_lis
     const std::string what = "'" + file.string() + "'";
     for (const auto* p : params) {
         const auto it = archive.find(p->name);
-        if (it == archive.end()) focal::detail::fail(where, what, "a checkpoint of this model (it has no '" + p->name + "')", "another model's");
-        focal::detail::require(it->second.shape == p->shape, where, what + " array '" + p->name + "'",
+        if (it == archive.end()) fail(where, what, "a checkpoint of this model (it has no '" + p->name + "')", "another model's");
+        require(it->second.shape == p->shape, where, what + " array '" + p->name + "'",
                                "of shape " + shape_text(p->shape), shape_text(it->second.shape));
         (void)it->second.as_float32(p->name);  // the dtype, checked before anything is overwritten
     }
@@ -51,7 +52,7 @@ bool load_checkpoint(const std::filesystem::path& file, const cpu::parameter_lis
         if (key.rfind(optimizer_prefix, 0) != 0 && key.rfind(run_prefix, 0) != 0) {
             bool known = false;
             for (const auto* p : params) known = known || p->name == key;
-            focal::detail::require(known, where, what, "only this model's arrays", "'" + key + "', which it has no parameter for");
+            require(known, where, what, "only this model's arrays", "'" + key + "', which it has no parameter for");
         }
     // Read and check everything into locals first, so that a bad file changes nothing.
     const bool full = archive.count("run.iteration") != 0;
@@ -64,27 +65,27 @@ bool load_checkpoint(const std::filesystem::path& file, const cpu::parameter_lis
                 new_velocity.emplace_back(p->size(), 0.0f);
                 continue;
             }
-            focal::detail::require(it->second.shape == p->shape, where, what + " array '" + it->first + "'",
+            require(it->second.shape == p->shape, where, what + " array '" + it->first + "'",
                                    "of shape " + shape_text(p->shape), shape_text(it->second.shape));
             new_velocity.push_back(it->second.as_float32(it->first));
         }
         auto scalar = [&](const std::string& key) -> const io::npz_array& {
             const auto it = archive.find(key);
-            if (it == archive.end()) focal::detail::fail(where, what, "a complete checkpoint", "no '" + key + "'");
-            focal::detail::require(it->second.size() == 1, where, what + " '" + key + "'", "a scalar", it->second.size(), " values");
+            if (it == archive.end()) fail(where, what, "a complete checkpoint", "no '" + key + "'");
+            require(it->second.size() == 1, where, what + " '" + key + "'", "a scalar", it->second.size(), " values");
             return it->second;
         };
         new_state.iteration = scalar("run.iteration").as_int64("run.iteration")[0];
         new_state.total_iterations = scalar("run.total_iterations").as_int64("run.total_iterations")[0];
         new_state.loss_normalizer = scalar("run.loss_normalizer").as_float64("run.loss_normalizer")[0];
-        focal::detail::require(new_state.iteration >= 0 && new_state.total_iterations >= 0, where, what + " run.iteration and run.total_iterations",
-                               "non-negative", focal::detail::concat(new_state.iteration, " and ", new_state.total_iterations));
-        focal::detail::require(std::isfinite(new_state.loss_normalizer) && new_state.loss_normalizer > 0, where, what + " run.loss_normalizer",
+        require(new_state.iteration >= 0 && new_state.total_iterations >= 0, where, what + " run.iteration and run.total_iterations",
+                               "non-negative", concat(new_state.iteration, " and ", new_state.total_iterations));
+        require(std::isfinite(new_state.loss_normalizer) && new_state.loss_normalizer > 0, where, what + " run.loss_normalizer",
                                "positive and finite", new_state.loss_normalizer);
         const auto it = archive.find("run.config_name");
-        if (it == archive.end()) focal::detail::fail(where, what, "a complete checkpoint", "no 'run.config_name'");
+        if (it == archive.end()) fail(where, what, "a complete checkpoint", "no 'run.config_name'");
         for (const std::int64_t c : it->second.as_int64("run.config_name")) {
-            focal::detail::require(c >= 32 && c < 127, where, what + " run.config_name", "printable ASCII codes", c);
+            require(c >= 32 && c < 127, where, what + " run.config_name", "printable ASCII codes", c);
             new_state.config_name.push_back(static_cast<char>(c));
         }
     }

@@ -8,8 +8,9 @@
 #include <focal/eval/coco_eval.hpp>
 
 #include "batch.hpp"
-#include "step.hpp"
 #include "data/coco_dataset.hpp"
+#include "step.hpp"
+#include "support/check.hpp"
 
 namespace retinanet::train {
 namespace {
@@ -57,7 +58,7 @@ std::vector<image_detections> detect(const batch_detector& detector, const model
         const batch b = make_batch(std::span<const data::sample>(samples.data() + first, n), config);
         const batch_detections r = detector(b);
         const std::size_t d = r.per_image;
-        focal::detail::require(r.counts.size() == n && r.boxes.size() == n * d * 4, "detect", "the detector's output",
+        require(r.counts.size() == n && r.boxes.size() == n * d * 4, "detect", "the detector's output",
                                "one row of counts and D rows of boxes per image", r.counts.size());
         for (std::size_t i = 0; i < n; ++i) {
             image_detections det;

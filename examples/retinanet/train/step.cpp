@@ -2,22 +2,24 @@
 
 #include <focal/core/error.hpp>
 
+#include "support/check.hpp"
+
 namespace retinanet::train {
 
 focal::retinanet_loss_value forward_backward(model::retinanet_model<float>& net, const cpu::tensor<float>& images,
                                              const std::vector<std::vector<float>>& boxes,
                                              const std::vector<std::vector<std::int64_t>>& labels, const detection_loss& loss,
                                              focal::retinanet_loss_state& state, anchor_cache& anchors) {
-    focal::detail::require(boxes.size() == static_cast<std::size_t>(images.n) && labels.size() == boxes.size(), "forward_backward",
+    require(boxes.size() == static_cast<std::size_t>(images.n) && labels.size() == boxes.size(), "forward_backward",
                            "boxes and labels", "one entry per image (" + std::to_string(images.n) + ")",
-                           focal::detail::concat(boxes.size(), " and ", labels.size()));
+                           concat(boxes.size(), " and ", labels.size()));
     const auto out = net.forward(images);
     auto& cached = anchors[{images.h, images.w}];
     if (cached.empty()) cached = net.anchors({images.h, images.w}, out.grids);
     std::vector<focal::ground_truth<float, std::int64_t>> targets;
     for (std::size_t i = 0; i < labels.size(); ++i) {
         const auto g = static_cast<std::ptrdiff_t>(labels[i].size());
-        focal::detail::require(boxes[i].size() == static_cast<std::size_t>(g) * 4, "forward_backward", "boxes[" + std::to_string(i) + "]",
+        require(boxes[i].size() == static_cast<std::size_t>(g) * 4, "forward_backward", "boxes[" + std::to_string(i) + "]",
                                "4 values per label (" + std::to_string(4 * g) + ")", boxes[i].size());
         targets.push_back({focal::make_view(boxes[i].data(), g, 4), focal::make_view(labels[i].data(), g)});
     }

@@ -9,6 +9,7 @@
 #include <focal/core/error.hpp>
 
 #include "gemm.hpp"
+#include "support/check.hpp"
 
 namespace retinanet::cpu {
 namespace {
@@ -115,11 +116,11 @@ template <class T>
 conv2d<T>::conv2d(const std::string& name, const conv2d_options& options) : name_(name), opt_(options) {
     if (opt_.padding < 0) opt_.padding = opt_.kernel / 2;
     const char* where = "conv2d";
-    focal::detail::require(opt_.in_channels > 0 && opt_.out_channels > 0, where, name + " channels", "positive",
+    require(opt_.in_channels > 0 && opt_.out_channels > 0, where, name + " channels", "positive",
                            std::to_string(opt_.in_channels) + " -> " + std::to_string(opt_.out_channels));
-    focal::detail::require(opt_.kernel > 0 && opt_.stride > 0, where, name + " kernel and stride", "positive",
+    require(opt_.kernel > 0 && opt_.stride > 0, where, name + " kernel and stride", "positive",
                            std::to_string(opt_.kernel) + ", " + std::to_string(opt_.stride));
-    focal::detail::require(opt_.winograd == 0 || opt_.winograd == 2 || opt_.winograd == 4, where, name + " Winograd tile", "0 (off), 2 or 4",
+    require(opt_.winograd == 0 || opt_.winograd == 2 || opt_.winograd == 4, where, name + " Winograd tile", "0 (off), 2 or 4",
                            opt_.winograd);
     const auto out = static_cast<std::size_t>(opt_.out_channels), in = static_cast<std::size_t>(opt_.in_channels),
                k = static_cast<std::size_t>(opt_.kernel);
@@ -138,7 +139,7 @@ template <class T>
 void conv2d<T>::refresh_weight_forms() {
     const std::vector<T>& w = weight.value;
     const std::size_t expected = static_cast<std::size_t>(opt_.out_channels) * opt_.in_channels * opt_.kernel * opt_.kernel;
-    focal::detail::require(w.size() == expected, "conv2d", name_ + ".weight size", std::to_string(expected) + " (out x in x k x k)", w.size());
+    require(w.size() == expected, "conv2d", name_ + ".weight size", std::to_string(expected) + " (out x in x k x k)", w.size());
     if (w.size() == weights_seen_.size() && std::memcmp(w.data(), weights_seen_.data(), w.size() * sizeof(T)) == 0) return;
     weights_seen_ = w;
     wt_.clear();
@@ -175,9 +176,9 @@ const std::vector<T>& conv2d<T>::transposed_weight() {
 
 template <class T>
 tensor<T> conv2d<T>::forward(const tensor<T>& x) {
-    focal::detail::require(x.c == opt_.in_channels, "conv2d::forward", name_ + " input channels", std::to_string(opt_.in_channels), x.c);
+    require(x.c == opt_.in_channels, "conv2d::forward", name_ + " input channels", std::to_string(opt_.in_channels), x.c);
     const int ho = output_size(x.h), wo = output_size(x.w);
-    focal::detail::require(ho > 0 && wo > 0, "conv2d::forward", name_ + " input size", "at least the kernel after padding",
+    require(ho > 0 && wo > 0, "conv2d::forward", name_ + " input size", "at least the kernel after padding",
                            std::to_string(x.h) + "x" + std::to_string(x.w));
     const geometry g{x.c, x.n, x.h, x.w, opt_.kernel, opt_.stride, opt_.padding, ho, wo};
     const auto rows = static_cast<std::ptrdiff_t>(g.rows()), patch = static_cast<std::ptrdiff_t>(g.patch());
@@ -210,10 +211,10 @@ tensor<T> conv2d<T>::forward(const tensor<T>& x) {
 
 template <class T>
 tensor<T> conv2d<T>::backward(const tensor<T>& dy) {
-    focal::detail::require(!cache_.empty(), "conv2d::backward", name_, "a forward pass in training mode first", "no saved forward state");
+    require(!cache_.empty(), "conv2d::backward", name_, "a forward pass in training mode first", "no saved forward state");
     saved s = std::move(cache_.back());
     cache_.pop_back();
-    focal::detail::require(dy.c == opt_.out_channels && dy.n == s.n && dy.h == s.ho && dy.w == s.wo, "conv2d::backward", name_ + " dy",
+    require(dy.c == opt_.out_channels && dy.n == s.n && dy.h == s.ho && dy.w == s.wo, "conv2d::backward", name_ + " dy",
                            "the forward output's shape", "another shape");
     const geometry g{opt_.in_channels, s.n, s.h, s.w, opt_.kernel, opt_.stride, opt_.padding, s.ho, s.wo};
     const auto rows = static_cast<std::ptrdiff_t>(g.rows()), patch = static_cast<std::ptrdiff_t>(g.patch());

@@ -13,7 +13,7 @@ namespace retinanet::cpu {
 namespace {
 template <class T>
 void require_channels(const tensor<T>& x, int channels, const char* where, const std::string& name) {
-    focal::detail::require(x.c == channels, where, name + " input channels", std::to_string(channels), x.c);
+    require(x.c == channels, where, name + " input channels", std::to_string(channels), x.c);
 }
 }  // namespace
 
@@ -25,7 +25,7 @@ group_norm<T>::group_norm(const std::string& name, int channels, int groups, act
       groups_(groups),
       act_(act),
       eps_(eps) {
-    focal::detail::require(groups > 0 && channels > 0 && channels % groups == 0, "group_norm", name + " groups",
+    require(groups > 0 && channels > 0 && channels % groups == 0, "group_norm", name + " groups",
                            "a positive divisor of the channel count " + std::to_string(channels), groups);
     weight.decay = bias.decay = false;
 }
@@ -152,7 +152,7 @@ tensor<T> group_norm<T>::forward(const tensor<T>& x) {
 // per channel, dx = a dy + b + d xhat with a = inv_std gamma, b = -inv_std mean(g), d = -inv_std mean(g xhat).
 template <class T>
 tensor<T> group_norm<T>::backward(const tensor<T>& dy) {
-    focal::detail::require(!cache_.empty(), "group_norm::backward", weight.name, "a forward pass in training mode first",
+    require(!cache_.empty(), "group_norm::backward", weight.name, "a forward pass in training mode first",
                            "no saved forward state");
     saved s = std::move(cache_.back());
     cache_.pop_back();
@@ -264,7 +264,7 @@ tensor<T> frozen_batch_norm<T>::forward(const tensor<T>& x) {
 
 template <class T>
 tensor<T> frozen_batch_norm<T>::backward(const tensor<T>& dy) {
-    focal::detail::require(!cache_.empty(), "frozen_batch_norm::backward", weight.name, "a forward pass in training mode first",
+    require(!cache_.empty(), "frozen_batch_norm::backward", weight.name, "a forward pass in training mode first",
                            "no saved forward state");
     const buffer<std::uint8_t> positive = std::move(cache_.back());
     cache_.pop_back();

@@ -6,14 +6,16 @@
 
 #include <focal/core/error.hpp>
 
+#include "support/check.hpp"
+
 namespace retinanet::cpu {
 namespace {
 template <class T>
 void require_saved(const std::vector<T>& cache, const char* where) {
-    focal::detail::require(!cache.empty(), where, "the layer", "a forward pass in training mode first", "no saved forward state");
+    require(!cache.empty(), where, "the layer", "a forward pass in training mode first", "no saved forward state");
 }
 std::string shape_text(int c, int n, int h, int w) {
-    return focal::detail::concat("[", c, " x ", n, " x ", h, " x ", w, "]");
+    return concat("[", c, " x ", n, " x ", h, " x ", w, "]");
 }
 
 constexpr std::size_t elementwise_grain = std::size_t(1) << 16;  // elements per task of element-wise passes
@@ -43,7 +45,7 @@ tensor<T> relu<T>::forward(const tensor<T>& x) {
 
 template <class T>
 tensor<T> relu<T>::forward_sum(tensor<T> a, const tensor<T>& b) {
-    focal::detail::require(a.same_shape(b) && b.data.size() == a.size(), "relu::forward_sum", "b", "the shape of a " + shape_text(a.c, a.n, a.h, a.w),
+    require(a.same_shape(b) && b.data.size() == a.size(), "relu::forward_sum", "b", "the shape of a " + shape_text(a.c, a.n, a.h, a.w),
                            shape_text(b.c, b.n, b.h, b.w));
     auto positive = relu_pass(a.data.data(), b.data.data(), a.data.data(), a.size());
     if (grad_enabled()) cache_.push_back(std::move(positive));
@@ -55,7 +57,7 @@ tensor<T> relu<T>::backward(const tensor<T>& dy) {
     require_saved(cache_, "relu::backward");
     auto positive = std::move(cache_.back());
     cache_.pop_back();
-    focal::detail::require(positive.size() == dy.size(), "relu::backward", "dy", "the forward output's size", dy.size());
+    require(positive.size() == dy.size(), "relu::backward", "dy", "the forward output's size", dy.size());
     tensor<T> dx(dy.c, dy.n, dy.h, dy.w, uninitialized);
     parallel_ranges(dx.size(), elementwise_grain, [&](std::size_t begin, std::size_t end) {
         apply_relu_mask(positive.data() + begin, dy.data.data() + begin, dx.data.data() + begin, end - begin);
@@ -66,7 +68,7 @@ tensor<T> relu<T>::backward(const tensor<T>& dy) {
 template <class T>
 tensor<T> max_pool2d<T>::forward(const tensor<T>& x) {
     const int ho = (x.h + 2 * padding_ - kernel_) / stride_ + 1, wo = (x.w + 2 * padding_ - kernel_) / stride_ + 1;
-    focal::detail::require(ho > 0 && wo > 0, "max_pool2d::forward", "x", "at least one output pixel", shape_text(x.c, x.n, x.h, x.w));
+    require(ho > 0 && wo > 0, "max_pool2d::forward", "x", "at least one output pixel", shape_text(x.c, x.n, x.h, x.w));
     tensor<T> y(x.c, x.n, ho, wo, uninitialized);
     saved s{std::vector<std::uint32_t>(grad_enabled() ? y.size() : 0), x.n, x.h, x.w};
     const std::size_t c = static_cast<std::size_t>(x.c);
@@ -123,7 +125,7 @@ tensor<T> max_pool2d<T>::backward(const tensor<T>& dy) {
     require_saved(cache_, "max_pool2d::backward");
     saved s = std::move(cache_.back());
     cache_.pop_back();
-    focal::detail::require(s.argmax.size() == dy.size(), "max_pool2d::backward", "dy", "the forward output's size", dy.size());
+    require(s.argmax.size() == dy.size(), "max_pool2d::backward", "dy", "the forward output's size", dy.size());
     tensor<T> dx(dy.c, s.n, s.h, s.w);
     const std::size_t in_image = dx.image_size(), out_image = dy.image_size();
     parallel_tasks(static_cast<std::size_t>(dy.n), [&](std::size_t n) {
@@ -141,7 +143,7 @@ inline int nearest_source(int dst, int in, int out) {
 
 template <class T>
 tensor<T> upsample_nearest<T>::forward(const tensor<T>& x) {
-    focal::detail::require(out_h_ > 0 && out_w_ > 0, "upsample_nearest::forward", "output size", "set and positive",
+    require(out_h_ > 0 && out_w_ > 0, "upsample_nearest::forward", "output size", "set and positive",
                            std::to_string(out_h_) + "x" + std::to_string(out_w_));
     tensor<T> y(x.c, x.n, out_h_, out_w_, uninitialized);
     const std::size_t c = static_cast<std::size_t>(x.c);
@@ -178,7 +180,7 @@ tensor<T> upsample_nearest<T>::backward(const tensor<T>& dy) {
 
 template <class T>
 void add_in_place(tensor<T>& a, const tensor<T>& b) {
-    focal::detail::require(a.same_shape(b), "add_in_place", "b", "the shape of a " + shape_text(a.c, a.n, a.h, a.w),
+    require(a.same_shape(b), "add_in_place", "b", "the shape of a " + shape_text(a.c, a.n, a.h, a.w),
                            shape_text(b.c, b.n, b.h, b.w));
     parallel_ranges(a.size(), elementwise_grain, [&](std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i) a.data[i] += b.data[i];

@@ -8,6 +8,7 @@
 
 #include <focal/core/error.hpp>
 
+#include "support/check.hpp"
 #include "tensor.hpp"
 #include "winograd_transforms.hpp"
 
@@ -297,7 +298,7 @@ void weight_gradient(const T* x, const T* dy, int n, int h, int w, int in, int o
 }
 
 void require_tile(int tile, const char* where) {
-    focal::detail::require(tile == 2 || tile == 4, where, "tile", "2 or 4 (F(2x2, 3x3) or F(4x4, 3x3))", tile);
+    require(tile == 2 || tile == 4, where, "tile", "2 or 4 (F(2x2, 3x3) or F(4x4, 3x3))", tile);
 }
 
 }  // namespace

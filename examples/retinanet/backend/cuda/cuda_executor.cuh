@@ -23,6 +23,7 @@
 
 #include "executor.hpp"
 #include "ops.hpp"
+#include "support/check.hpp"
 #if RETINANET_HAS_CUDNN
 #include "cudnn_convolution.cuh"
 #endif
@@ -119,8 +120,8 @@ public:
               float* c, index ldc) const {
         if (m == 0 || n == 0) return;
         constexpr index limit = 2147483647;  // cuBLAS takes int sizes
-        focal::detail::require(m <= limit && n <= limit && k <= limit && lda <= limit && ldb <= limit && ldc <= limit, "cuda::cuda_executor::gemm",
-                               "sizes and leading dimensions", "at most 2^31 - 1", focal::detail::concat(m, " x ", n, " x ", k));
+        require(m <= limit && n <= limit && k <= limit && lda <= limit && ldb <= limit && ldc <= limit, "cuda::cuda_executor::gemm",
+                               "sizes and leading dimensions", "at most 2^31 - 1", concat(m, " x ", n, " x ", k));
         RETINANET_CUBLAS_CHECK(cublasSgemm(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
                                            static_cast<int>(m), static_cast<int>(k), &alpha, b, static_cast<int>(ldb), a,
                                            static_cast<int>(lda), &beta, c, static_cast<int>(ldc)));

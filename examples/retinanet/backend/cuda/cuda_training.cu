@@ -1,5 +1,6 @@
 // cuda_training.hpp on a GPU: the training engine and the detector.
 #include "cuda_training.hpp"
+#include "support/check.hpp"
 
 #include <algorithm>
 #include <map>
@@ -27,7 +28,7 @@ using gpu_network = network<cuda_executor>;
 
 void require_device(const char* where) {
     std::string why;
-    if (!cuda_available(&why)) focal::detail::fail(where, "device", "a usable CUDA device", why);
+    if (!cuda_available(&why)) fail(where, "device", "a usable CUDA device", why);
 }
 
 // Anchors per padded image size, generated on the host once and kept on the device (the first
@@ -230,7 +231,7 @@ public:
 
     void compute_gradients(const train::batch& b) {
         constexpr const char* where = "retinanet::cuda::cuda_engine::gradients";
-        focal::detail::require(b.staged != nullptr, where, "batch", "staged by prepare()", "not staged");
+        require(b.staged != nullptr, where, "batch", "staged by prepare()", "not staged");
         const auto s = std::static_pointer_cast<staged_batch>(b.staged);
         const cudaStream_t stream = executor_.stream();
         FOCAL_CUDA_CHECK(cudaStreamWaitEvent(stream, s->copied, 0));

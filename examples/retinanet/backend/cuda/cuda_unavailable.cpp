@@ -2,6 +2,7 @@
 #include <focal/core/error.hpp>
 
 #include "cuda_training.hpp"
+#include "support/check.hpp"
 
 namespace retinanet::cuda {
 namespace {
@@ -22,11 +23,11 @@ std::string cuda_device_description(int) { return "no CUDA device"; }
 bool cudnn_built() { return false; }
 
 std::unique_ptr<train::training_engine> make_cuda_engine(model::retinanet_model<float>&, const train::train_options&, const cuda_options&) {
-    focal::detail::fail("retinanet::cuda::make_cuda_engine", "device", "cuda in a build with CUDA", reason);
+    fail("retinanet::cuda::make_cuda_engine", "device", "cuda in a build with CUDA", reason);
 }
 
 train::batch_detector make_cuda_detector(model::retinanet_model<float>&, const train::inference_options&, const cuda_options&) {
-    focal::detail::fail("retinanet::cuda::make_cuda_detector", "device", "cuda in a build with CUDA", reason);
+    fail("retinanet::cuda::make_cuda_detector", "device", "cuda in a build with CUDA", reason);
 }
 
 }  // namespace retinanet::cuda

@@ -17,6 +17,7 @@
 #include "model/network_backend.hpp"
 #include "ops.hpp"
 #include "parameter_store.hpp"
+#include "support/check.hpp"
 
 namespace retinanet::cuda {
 
@@ -65,14 +66,14 @@ concept direct_convolution_executor = requires(const Executor& b) { b.direct_con
 namespace detail {
 template <class Saved>
 Saved pop(std::vector<Saved>& cache, const char* where) {
-    focal::detail::require(!cache.empty(), where, "a saved forward", "a forward in training mode before backward", "none pending");
+    require(!cache.empty(), where, "a saved forward", "a forward in training mode before backward", "none pending");
     Saved s = std::move(cache.back());
     cache.pop_back();
     return s;
 }
 inline void require_channels(const device_tensor& x, int channels, const char* where) {
-    focal::detail::require(x.c == channels && x.size() > 0, where, "x", std::to_string(channels) + " channels and data",
-                           focal::detail::concat(x.c, " channels, ", x.n, " x ", x.h, " x ", x.w));
+    require(x.c == channels && x.size() > 0, where, "x", std::to_string(channels) + " channels and data",
+                           concat(x.c, " channels, ", x.n, " x ", x.h, " x ", x.w));
 }
 
 // out[col] (+)= sum over rows of a[r][col] (times b[r][col]): per-channel sums.
@@ -104,8 +105,8 @@ public:
     device_tensor forward(const device_tensor& x) override {
         detail::require_channels(x, o_.in_channels, "cuda::conv2d::forward");
         const int ho = (x.h + 2 * o_.padding - o_.kernel) / o_.stride + 1, wo = (x.w + 2 * o_.padding - o_.kernel) / o_.stride + 1;
-        focal::detail::require(ho > 0 && wo > 0, "cuda::conv2d::forward", "x", "at least one output pixel",
-                               focal::detail::concat(x.h, " x ", x.w));
+        require(ho > 0 && wo > 0, "cuda::conv2d::forward", "x", "at least one output pixel",
+                               concat(x.h, " x ", x.w));
         device_tensor y = ctx_.tensor(o_.out_channels, x.n, ho, wo);
         const index rows = y.pixels(), cout = o_.out_channels;
         if (bias_ >= 0) ctx_.executor.for_each(rows * cout, broadcast_row_op{ctx_.store.value(bias_), y.get(), o_.out_channels});
@@ -318,8 +319,8 @@ public:
     explicit relu(context<Executor>& ctx) : ctx_(ctx) {}
     device_tensor forward(const device_tensor& x) override { return run(x, nullptr); }
     device_tensor forward_sum(const device_tensor& a, const device_tensor& b) {
-        focal::detail::require(a.c == b.c && a.n == b.n && a.h == b.h && a.w == b.w, "cuda::relu::forward_sum", "b", "a's shape",
-                               focal::detail::concat(b.c, " x ", b.n, " x ", b.h, " x ", b.w));
+        require(a.c == b.c && a.n == b.n && a.h == b.h && a.w == b.w, "cuda::relu::forward_sum", "b", "a's shape",
+                               concat(b.c, " x ", b.n, " x ", b.h, " x ", b.w));
         return run(a, b.get());
     }
     device_tensor backward(const device_tensor& dy) override {
@@ -350,8 +351,8 @@ public:
     max_pool2d(context<Executor>& ctx, int kernel, int stride, int padding) : ctx_(ctx), k_(kernel), s_(stride), p_(padding) {}
     device_tensor forward(const device_tensor& x) override {
         const int ho = (x.h + 2 * p_ - k_) / s_ + 1, wo = (x.w + 2 * p_ - k_) / s_ + 1;
-        focal::detail::require(ho > 0 && wo > 0 && x.size() > 0, "cuda::max_pool2d::forward", "x", "at least one output pixel",
-                               focal::detail::concat(x.h, " x ", x.w));
+        require(ho > 0 && wo > 0 && x.size() > 0, "cuda::max_pool2d::forward", "x", "at least one output pixel",
+                               concat(x.h, " x ", x.w));
         device_tensor y = ctx_.tensor(x.c, x.n, ho, wo);
         saved s{{}, x.h, x.w};
         if (ctx_.grad_enabled) s.argmax = ctx_.template scratch<std::int32_t>(y.size());
@@ -413,8 +414,8 @@ public:
     explicit upsample_nearest(context<Executor>& ctx) : ctx_(ctx) {}
     void set_output_size(int height, int width) { out_h_ = height, out_w_ = width; }
     device_tensor forward(const device_tensor& x) override {
-        focal::detail::require(out_h_ > 0 && out_w_ > 0 && x.size() > 0, "cuda::upsample_nearest::forward", "output size", "set and positive",
-                               focal::detail::concat(out_h_, " x ", out_w_));
+        require(out_h_ > 0 && out_w_ > 0 && x.size() > 0, "cuda::upsample_nearest::forward", "output size", "set and positive",
+                               concat(out_h_, " x ", out_w_));
         device_tensor y = ctx_.tensor(x.c, x.n, out_h_, out_w_);
         ctx_.executor.for_each(y.size(), upsample_op{x.get(), y.get(), x.h, x.w, out_h_, out_w_, x.c, false});
         if (ctx_.grad_enabled) cache_.push_back({x.h, x.w});
@@ -463,8 +464,8 @@ struct backend {
     }
     std::unique_ptr<upsample_layer> upsample() { return std::make_unique<upsample_layer>(ctx); }
     void add_in_place(tensor& a, const tensor& b) {
-        focal::detail::require(a.c == b.c && a.n == b.n && a.h == b.h && a.w == b.w, "cuda::add_in_place", "b", "a's shape",
-                               focal::detail::concat(b.c, " x ", b.n, " x ", b.h, " x ", b.w));
+        require(a.c == b.c && a.n == b.n && a.h == b.h && a.w == b.w, "cuda::add_in_place", "b", "a's shape",
+                               concat(b.c, " x ", b.n, " x ", b.h, " x ", b.w));
         ctx.executor.for_each(a.size(), add_op{a.get(), b.get()});
     }
 

@@ -15,6 +15,7 @@
 
 #include "backend/cpu/tensor.hpp"
 #include "ops.hpp"
+#include "support/check.hpp"
 
 namespace retinanet::cuda {
 
@@ -31,12 +32,12 @@ public:
     // Registers the host parameter `name`, which must exist with `shape`; returns its slot.
     int add(const std::string& name, const std::vector<std::size_t>& shape, parameter_layout layout) {
         const auto it = by_name_.find(name);
-        focal::detail::require(it != by_name_.end(), "cuda::parameter_store::add", "parameter '" + name + "'",
+        require(it != by_name_.end(), "cuda::parameter_store::add", "parameter '" + name + "'",
                                "one of the host model's parameters", "no such name");
         cpu::parameter<float>& p = *host_[it->second];
-        focal::detail::require(p.shape == shape, "cuda::parameter_store::add", "shape of '" + name + "'", shape_text(p.shape),
+        require(p.shape == shape, "cuda::parameter_store::add", "shape of '" + name + "'", shape_text(p.shape),
                                shape_text(shape));
-        focal::detail::require(host_slot_.count(it->second) == 0, "cuda::parameter_store::add", "parameter '" + name + "'",
+        require(host_slot_.count(it->second) == 0, "cuda::parameter_store::add", "parameter '" + name + "'",
                                "registered once", "twice");
         host_slot_[it->second] = static_cast<int>(slots_.size());
         slots_.push_back({&p, size_, layout});
@@ -48,7 +49,7 @@ public:
     // buffers (velocity 0) and uploads the host values.
     void allocate() {
         for (std::size_t i = 0; i < host_.size(); ++i)
-            focal::detail::require(host_slot_.count(i) != 0, "cuda::parameter_store::allocate", "host parameter '" + host_[i]->name + "'",
+            require(host_slot_.count(i) != 0, "cuda::parameter_store::allocate", "host parameter '" + host_[i]->name + "'",
                                    "used by the GPU network", "not registered (the networks differ)");
         const auto n = static_cast<std::size_t>(size_);
         values_ = executor_.template allocate<float>(n);
@@ -101,13 +102,13 @@ public:
     }
     // Empty: zeros (a fresh run).
     void upload_velocity(const std::vector<std::vector<float>>& velocity) {
-        focal::detail::require(velocity.empty() || velocity.size() == host_.size(), "cuda::parameter_store::upload_velocity", "velocity",
+        require(velocity.empty() || velocity.size() == host_.size(), "cuda::parameter_store::upload_velocity", "velocity",
                                "empty or one array per parameter (" + std::to_string(host_.size()) + ")", velocity.size());
         std::vector<float> all(static_cast<std::size_t>(size_), 0.0f);
         if (!velocity.empty())
             for (std::size_t i = 0; i < host_.size(); ++i) {
                 const slot& s = slots_[static_cast<std::size_t>(host_slot_.at(i))];
-                focal::detail::require(velocity[i].size() == s.host->size(), "cuda::parameter_store::upload_velocity",
+                require(velocity[i].size() == s.host->size(), "cuda::parameter_store::upload_velocity",
                                        "velocity of " + s.host->name, "sized as the parameter", velocity[i].size());
                 to_device(s, velocity[i].data(), all.data() + s.offset);
             }
