@@ -12,6 +12,7 @@
 
 #include "data/fmnist_det.hpp"
 #include "io/npz.hpp"
+#include "support/check.hpp"
 #include "train/checkpoint.hpp"
 #include "train/evaluate.hpp"
 #include "train/optimizer.hpp"
@@ -354,7 +355,7 @@ public:
     train::step_result update(double lr) override {
         lrs.push_back(lr);
         trained += 1.0f;  // the engine's own parameter state, published only by to_host
-        return {{1.0, 0.5, 3}, 2.0};
+        return {{classification_loss, 0.5, 3}, gradient_norm};
     }
     double to_host(std::vector<std::vector<float>>& velocity) override {
         ++to_host_calls;
@@ -373,6 +374,7 @@ public:
     std::vector<int> staged_order;
     std::vector<double> lrs;
     float trained = 0;
+    double classification_loss = 1.0, gradient_norm = 2.0;  // what update() reports
 
 private:
     model::retinanet_model<float>& net_;
@@ -420,4 +422,66 @@ TEST_CASE("the training loop drives any engine: staged batches in order, the sch
     REQUIRE(resumed.lrs.size() == 2);
     for (int i = 0; i < 2; ++i) CHECK(resumed.lrs[static_cast<std::size_t>(i)] == doctest::Approx(o.schedule.at(i + 2, 4)));
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a diverged run stops with the step's loss, iteration and gradient norm") {
+    const auto data = small_fmnist(4, 64);
+    model::retinanet_model<float> net(small_config(64));
+    train::train_options o;
+    o.iterations = 4;
+    o.batch = 2;
+    std::ostringstream log;
+    o.log = &log;
+    recording_engine engine(net);
+    engine.classification_loss = NAN;
+    CHECK_THROWS_WITH_AS(train::train(net, engine, data, nullptr, o),
+                         "train: the loss must be finite (training diverged), got nan at iteration 0, gradient norm 2: "
+                         "lower the learning rate or raise warmup",
+                         focal::error);
+    engine.classification_loss = 1.0;
+    engine.gradient_norm = INFINITY;
+    CHECK_THROWS_WITH_AS(train::train(net, engine, data, nullptr, o),
+                         "train: the loss must be finite (training diverged), got 1.5 at iteration 0, gradient norm inf: "
+                         "lower the learning rate or raise warmup",
+                         focal::error);
+    CHECK(engine.to_host_calls == 0);  // nothing was saved
+}
+
+TEST_CASE("train_options: one default per option, retinanet_train's") {
+    const train::train_options o;
+    CHECK(o.checkpoint_every == 200);  // the interval retinanet_train has always used
+    CHECK(o.eval_images == 500);
+    CHECK(o.log_every == 20);
+    CHECK(o.eval_every == 0);
+    CHECK(o.batch == 16);
+    CHECK(o.seed == 1);
+    CHECK(o.threads == 0);
+    CHECK(o.schedule.base_lr == 0.01);
+    CHECK(o.schedule.warmup_iterations == 300);
+    CHECK(o.schedule.decay == train::decay_kind::step);
+    CHECK(o.schedule.steps == std::vector<double>{0.8});
+    CHECK(o.schedule.gamma == 0.1);
+    CHECK(o.optimizer.momentum == 0.9);
+    CHECK(o.optimizer.weight_decay == 1e-4);
+    CHECK(o.optimizer.clip_norm == 0);
+    CHECK(o.focal_gamma == 2.0f);
+    CHECK(o.focal_alpha == 0.25f);
+    CHECK(o.focal_loss);
+    CHECK((o.min_scale == 0.8f && o.max_scale == 1.25f));
+}
+
+TEST_CASE("support/check.hpp: the example's checks throw focal::error in focal's message form") {
+    CHECK(retinanet::concat("[", 3, " x ", 4.5, "]") == "[3 x 4.5]");
+    CHECK_NOTHROW(retinanet::require(true, "f", "x", "positive", -1));
+    CHECK_THROWS_WITH_AS(retinanet::require(false, "f", "x", "positive", -1), "f: x must be positive, got -1", focal::error);
+    CHECK_THROWS_WITH_AS(retinanet::fail("retinanet_train", "--decay", "step or cosine", "'linear'"),
+                         "retinanet_train: --decay must be step or cosine, got 'linear'", focal::error);
+    // The same text as focal's own checks.
+    std::string focal_message;
+    try {
+        focal::detail::fail("f", "x", "positive", -1);
+    } catch (const focal::error& e) {
+        focal_message = e.what();
+    }
+    CHECK(focal_message == "f: x must be positive, got -1");
 }

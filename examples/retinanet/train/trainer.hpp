@@ -23,13 +23,16 @@
 
 namespace retinanet::train {
 
+// The training's options. Their defaults are retinanet_train's, stated only here: its help text
+// and parsing read them (apps/train_main.cpp; the demo and tiny configurations change a few).
 struct train_options {
     std::int64_t iterations = 0;  // the schedule's length; 0: derived from `minutes`
     double minutes = 0;           // time budget (the first steps' speed sets the iteration count)
     int batch = 16;
     int threads = 0;              // 0: all hardware threads
     std::uint64_t seed = 1;
-    lr_schedule schedule{};
+    // lr_schedule's base rate (the paper's, for batch 16) and gamma; a shorter warmup, one late step.
+    lr_schedule schedule{.warmup_iterations = 300, .steps = {0.8}};
     sgd optimizer{};
     focal::loss_normalizer normalizer = focal::loss_normalizer::batch_ema;
     float focal_alpha = 0.25f, focal_gamma = 2.0f;
@@ -39,7 +42,7 @@ struct train_options {
     float min_scale = 0.8f, max_scale = 1.25f;  // scale jitter (log-uniform), on the model's canvas
     std::filesystem::path output;               // checkpoints (empty: none)
     bool resume = false;                         // continue from output/checkpoint.npz when present
-    std::int64_t checkpoint_every = 500;
+    std::int64_t checkpoint_every = 200;         // iterations between checkpoints (0: at the end only)
     std::int64_t log_every = 20;
     std::int64_t eval_every = 0;  // 0: only at the end (when an eval set is given)
     std::size_t eval_images = 500;
@@ -58,8 +61,8 @@ struct step_result {
     double grad_norm = 0;  // before clipping
 };
 
-// What runs the training steps: the CPU (train() below) or a GPU (gpu/cuda_training.hpp). The loop
-// (schedule, time budget, progress, checkpoints, evaluation) is the same for every engine.
+// What runs the training steps: the CPU (train() below) or a GPU (backend/cuda/cuda_training.hpp).
+// The loop (schedule, time budget, progress, checkpoints, evaluation) is the same for every engine.
 class training_engine {
 public:
     virtual ~training_engine() = default;
