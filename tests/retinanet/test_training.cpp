@@ -484,4 +484,5 @@ TEST_CASE("support/check.hpp: the example's checks throw focal::error in focal's
         focal_message = e.what();
     }
     CHECK(focal_message == "f: x must be positive, got -1");
+    CHECK(retinanet::concat(0.1, " ", 1e-300) == focal::detail::concat(0.1, " ", 1e-300));  // 17 digits, as focal's
 }

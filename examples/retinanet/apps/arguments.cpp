@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include <focal/core/error.hpp>
+#include "support/check.hpp"
 
 namespace retinanet::apps {
 
@@ -14,16 +14,16 @@ arguments::arguments(int argc, char** argv, std::map<std::string, std::string> k
             help_ = true;
             continue;
         }
-        focal::detail::require(arg.rfind("--", 0) == 0 && arg.size() > 2, "arguments", "argument " + std::to_string(i),
+        require(arg.rfind("--", 0) == 0 && arg.size() > 2, "arguments", "argument " + std::to_string(i),
                                "an option --name (see --help)", "'" + arg + "'");
         const std::string name = arg.substr(2);
         const auto it = known_.find(name);
-        focal::detail::require(it != known_.end(), "arguments", "option", "one of the options in --help", "'--" + name + "'");
+        require(it != known_.end(), "arguments", "option", "one of the options in --help", "'--" + name + "'");
         if (!it->second.empty() && it->second[0] == '!') {
             values_[name] = "1";
             continue;
         }
-        focal::detail::require(i + 1 < argc, "arguments", "--" + name, "followed by a value", "nothing");
+        require(i + 1 < argc, "arguments", "--" + name, "followed by a value", "nothing");
         values_[name] = argv[++i];
     }
 }
@@ -43,7 +43,7 @@ double arguments::number(const std::string& name, double fallback) const {
     } catch (const std::exception&) {
         used = 0;
     }
-    focal::detail::require(used == it->second.size() && used > 0, "arguments", "--" + name, "a number", "'" + it->second + "'");
+    require(used == it->second.size() && used > 0, "arguments", "--" + name, "a number", "'" + it->second + "'");
     return v;
 }
 
@@ -57,7 +57,7 @@ long long arguments::integer(const std::string& name, long long fallback) const 
     } catch (const std::exception&) {
         used = 0;
     }
-    focal::detail::require(used == it->second.size() && used > 0, "arguments", "--" + name, "an integer", "'" + it->second + "'");
+    require(used == it->second.size() && used > 0, "arguments", "--" + name, "an integer", "'" + it->second + "'");
     return v;
 }
 

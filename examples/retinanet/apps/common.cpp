@@ -3,12 +3,11 @@
 #include <charconv>
 #include <iostream>
 
-#include <focal/core/error.hpp>
-
 #include "data/coco_dataset.hpp"
 #include "data/draw.hpp"
 #include "data/fmnist_det.hpp"
 #include "data/image.hpp"
+#include "support/check.hpp"
 #include "train/checkpoint.hpp"
 
 namespace retinanet::apps {
@@ -22,7 +21,7 @@ std::unique_ptr<data::dataset> open_dataset(const std::string& spec, const std::
         options.seed = seed + 1000003;  // the test split has its own seed, never the training stream's
         return std::make_unique<data::fmnist_det_test>(options, test_count);
     }
-    focal::detail::require(!images.empty(), "open_dataset", "the image folder of " + spec, "given (--images / --eval-images)", "nothing");
+    require(!images.empty(), "open_dataset", "the image folder of " + spec, "given (--images / --eval-images)", "nothing");
     return std::make_unique<data::coco_dataset>(spec, images);
 }
 
@@ -49,10 +48,10 @@ std::map<std::string, std::string> with_device_options(std::map<std::string, std
 
 device_choice parse_device(const std::string& program, const std::string& device, const std::string& precision, const std::string& conv) {
     device_choice d;
-    focal::detail::require(precision == "tf32" || precision == "fp32", program, "--precision", "tf32 or fp32", "'" + precision + "'");
-    focal::detail::require(conv == "auto" || conv == "cudnn" || conv == "gemm", program, "--conv", "auto, cudnn or gemm", "'" + conv + "'");
+    require(precision == "tf32" || precision == "fp32", program, "--precision", "tf32 or fp32", "'" + precision + "'");
+    require(conv == "auto" || conv == "cudnn" || conv == "gemm", program, "--conv", "auto, cudnn or gemm", "'" + conv + "'");
     if (conv == "cudnn" && !cuda::cudnn_built())
-        focal::detail::fail(program, "--conv", "cudnn in a build with cuDNN", "a build without it (use auto or gemm)");
+        fail(program, "--conv", "cudnn in a build with cuDNN", "a build without it (use auto or gemm)");
     d.gpu.tf32 = precision == "tf32";
     d.gpu.cudnn = conv != "gemm" && cuda::cudnn_built();
     if (device == "cpu") return d;
@@ -62,11 +61,11 @@ device_choice parse_device(const std::string& program, const std::string& device
     const char* first = device.data() + 5;
     const char* last = device.data() + device.size();
     const bool valid = device == "cuda" || (numbered && std::from_chars(first, last, index).ptr == last && first != last && index >= 0);
-    focal::detail::require(valid, program, "--device", "cpu, cuda or cuda:N", "'" + device + "'");
+    require(valid, program, "--device", "cpu, cuda or cuda:N", "'" + device + "'");
     std::string why;
-    if (!cuda::cuda_available(&why)) focal::detail::fail(program, "--device", "a usable CUDA device for '" + device + "'", why);
+    if (!cuda::cuda_available(&why)) fail(program, "--device", "a usable CUDA device for '" + device + "'", why);
     const int count = cuda::cuda_device_count();
-    focal::detail::require(index < count, program, "--device", "cuda:0 .. cuda:" + std::to_string(count - 1) + " (the devices present)",
+    require(index < count, program, "--device", "cuda:0 .. cuda:" + std::to_string(count - 1) + " (the devices present)",
                            "'" + device + "'");
     d.cuda = true;
     d.gpu.device = index;

@@ -223,7 +223,7 @@ double training_run::step(data::prefetcher<batch>& batches) {
     const double total_loss = value.classification + value.box;
     if (!std::isfinite(total_loss) || !std::isfinite(grad_norm))
         fail(where, "the loss", "finite (training diverged)",
-             concat(std::setprecision(17), total_loss, " at iteration ", state_.iteration, ", gradient norm ", grad_norm,
+             concat(total_loss, " at iteration ", state_.iteration, ", gradient norm ", grad_norm,
                     ": lower the learning rate or raise warmup"));
     ++state_.iteration;
     ++done_;
