@@ -100,7 +100,7 @@ int run_stream(int argc, char** argv) {
                                {{"seed", "the retinanet_train --seed of the stream (default 1)"},
                                 {"first", "index of the first sample (default 0)"},
                                 {"count", "samples written (default: endless, until the reader closes the pipe)"},
-                                {"augment", "!apply retinanet_train's flip and scale jitter (demo config)"}},
+                                {"augment", "!apply train_options' default flip and scale jitter (the demo itself trains without jitter)"}},
                                std::string(usage_text) +
                                    "\n\nstream: FMNIST-Det train samples as little-endian binary records on stdout:\n"
                                    "  int32 width, height, n_boxes; uint8 rgb[height][width][3];\n"
@@ -122,7 +122,7 @@ int run_stream(int argc, char** argv) {
     std::vector<unsigned char> record;
     for (std::size_t i = 0; endless || i < count; ++i) {
         const std::size_t index = first + i;
-        train::train_options defaults;  // retinanet_train's augmentation defaults
+        train::train_options defaults;  // flip 0.5, scale jitter 0.8-1.25
         defaults.seed = seed;
         data::sample s = augment ? train::training_sample(*data, config, defaults, index) : data->get(index);
         const auto& p = s.picture;

@@ -16,10 +16,10 @@ enum class decay_kind { step, cosine };
 
 struct lr_schedule {
     double base_lr = 0.01;
-    std::int64_t warmup_iterations = 500;
+    std::int64_t warmup_iterations = 300;
     double warmup_factor = 1.0 / 3.0;  // lr at iteration 0 is base_lr * warmup_factor (Detectron)
     decay_kind decay = decay_kind::step;
-    std::vector<double> steps{0.67, 0.89};  // step: fractions of the run where lr is multiplied by gamma
+    std::vector<double> steps{0.8};  // step: fractions of the run where lr is multiplied by gamma
     double gamma = 0.1;
     double final_factor = 0.0;  // cosine: lr falls to base_lr * final_factor at the end
 

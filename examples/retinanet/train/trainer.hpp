@@ -31,8 +31,7 @@ struct train_options {
     int batch = 16;
     int threads = 0;              // 0: all hardware threads
     std::uint64_t seed = 1;
-    // lr_schedule's base rate (the paper's, for batch 16) and gamma; a shorter warmup, one late step.
-    lr_schedule schedule{.warmup_iterations = 300, .steps = {0.8}};
+    lr_schedule schedule{};
     sgd optimizer{};
     focal::loss_normalizer normalizer = focal::loss_normalizer::batch_ema;
     float focal_alpha = 0.25f, focal_gamma = 2.0f;
