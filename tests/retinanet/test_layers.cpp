@@ -181,10 +181,10 @@ TEST_CASE("conv2d: Winograd F(2x2) and F(4x4) agree with im2col + GEMM (forward,
                                   {33, 70, 1, 1, 97}, {8, 8, 1, 6, 7}, {64, 64, 1, 96, 96}}) {
             const int in = shape[0], out = shape[1], n = shape[2], h = shape[3], w = shape[4];
             INFO("F(" << tile << "x" << tile << ") conv " << in << " -> " << out << " on " << n << " x " << h << " x " << w);
-            conv2d<double> reference("c", {.in_channels = in, .out_channels = out, .winograd = 0});
+            conv2d<double> reference("c", {.in_channels = in, .out_channels = out}, {.max_tile = 0});
             randomize(reference, rng);
-            conv2d<float> winograd("c", {.in_channels = in, .out_channels = out, .winograd = tile, .winograd_min_tiles = 0});
-            conv2d<float> im2col("c", {.in_channels = in, .out_channels = out, .winograd = 0});
+            conv2d<float> winograd("c", {.in_channels = in, .out_channels = out}, {.max_tile = tile, .min_tiles = 0});
+            conv2d<float> im2col("c", {.in_channels = in, .out_channels = out}, {.max_tile = 0});
             for (auto* conv : {&winograd, &im2col}) {
                 std::copy(reference.weight.value.begin(), reference.weight.value.end(), conv->weight.value.begin());
                 std::copy(reference.bias.value.begin(), reference.bias.value.end(), conv->bias.value.begin());
@@ -225,16 +225,17 @@ TEST_CASE("conv2d: kept weight forms give a fresh layer's bits before and after 
     std::mt19937 rng(13);
     struct algorithm {
         const char* name;
-        conv2d_options options;
+        retinanet::model::conv_spec spec;
+        winograd_options winograd;
         int size;
     };
     for (const algorithm& a :
-         {algorithm{"1x1", {.in_channels = 6, .out_channels = 5, .kernel = 1}, 9},
-          algorithm{"3x3 stride 2, im2col", {.in_channels = 6, .out_channels = 5, .stride = 2}, 9},
-          algorithm{"F(2x2)", {.in_channels = 6, .out_channels = 5, .winograd = 2}, 9},
-          algorithm{"F(4x4) and, on the small map, F(2x2)", {.in_channels = 6, .out_channels = 5, .winograd_min_tiles = 20}, 19}}) {
+         {algorithm{"1x1", {.in_channels = 6, .out_channels = 5, .kernel = 1}, {}, 9},
+          algorithm{"3x3 stride 2, im2col", {.in_channels = 6, .out_channels = 5, .stride = 2}, {}, 9},
+          algorithm{"F(2x2)", {.in_channels = 6, .out_channels = 5}, {.max_tile = 2}, 9},
+          algorithm{"F(4x4) and, on the small map, F(2x2)", {.in_channels = 6, .out_channels = 5}, {.min_tiles = 20}, 19}}) {
         INFO(a.name);
-        conv2d<float> kept("c", a.options);
+        conv2d<float> kept("c", a.spec, a.winograd);
         const tensor<float> big = converted<float>(random_tensor(6, 2, a.size, a.size, rng));
         const tensor<float> small = converted<float>(random_tensor(6, 1, 5, 7, rng));
         std::normal_distribution<float> d(0.0f, 0.5f);
@@ -245,7 +246,7 @@ TEST_CASE("conv2d: kept weight forms give a fresh layer's bits before and after 
             tensor<float> y, dx, inferred;
         };
         const auto fresh_pass = [&](const tensor<float>& x) {
-            conv2d<float> fresh("c", a.options);
+            conv2d<float> fresh("c", a.spec, a.winograd);
             fresh.weight.value = kept.weight.value;
             fresh.bias.value = kept.bias.value;
             pass r;
@@ -291,11 +292,11 @@ TEST_CASE("conv2d: im2col, F(2x2) and F(4x4) gradients match finite differences;
     for (const int tile : {0, 2, 4})
         for (const int min_tiles : {0, 1000}) {
             INFO("tile " << tile << ", F(4x4) from " << min_tiles << " tiles");
-            conv2d<double> conv("c", {.in_channels = 6, .out_channels = 5, .winograd = tile, .winograd_min_tiles = min_tiles});
+            conv2d<double> conv("c", {.in_channels = 6, .out_channels = 5}, {.max_tile = tile, .min_tiles = min_tiles});
             randomize(conv, rng);
             check_gradients(conv, random_tensor(6, 2, 7, 9, rng), rng);
         }
-    CHECK_THROWS_WITH_AS(conv2d<float>("head.conv", {.in_channels = 4, .out_channels = 8, .winograd = 3}),
+    CHECK_THROWS_WITH_AS(conv2d<float>("head.conv", {.in_channels = 4, .out_channels = 8}, {.max_tile = 3}),
                          doctest::Contains("head.conv Winograd tile must be 0 (off), 2 or 4, got 3"), focal::error);
 }
 

@@ -15,7 +15,7 @@ arguments::arguments(int argc, char** argv, std::map<std::string, std::string> k
             continue;
         }
         require(arg.rfind("--", 0) == 0 && arg.size() > 2, "arguments", "argument " + std::to_string(i),
-                               "an option --name (see --help)", "'" + arg + "'");
+                "an option --name (see --help)", "'" + arg + "'");
         const std::string name = arg.substr(2);
         const auto it = known_.find(name);
         require(it != known_.end(), "arguments", "option", "one of the options in --help", "'--" + name + "'");

@@ -66,7 +66,7 @@ device_choice parse_device(const std::string& program, const std::string& device
     if (!cuda::cuda_available(&why)) fail(program, "--device", "a usable CUDA device for '" + device + "'", why);
     const int count = cuda::cuda_device_count();
     require(index < count, program, "--device", "cuda:0 .. cuda:" + std::to_string(count - 1) + " (the devices present)",
-                           "'" + device + "'");
+            "'" + device + "'");
     d.cuda = true;
     d.gpu.device = index;
     return d;

@@ -172,7 +172,7 @@ int main(int argc, char** argv) try {
         return 0;
     }
     fail("main", "the command (first argument)", "export, stream or evaluate (see --help)",
-                        command.empty() ? std::string("nothing") : "'" + command + "'");
+         command.empty() ? std::string("nothing") : "'" + command + "'");
 } catch (const focal::error& e) {
     std::cerr << program << ": " << e.what() << "\n";
     return 1;

@@ -77,7 +77,7 @@ int main(int argc, char** argv) try {
     char x = 0;
     std::istringstream in(size);
     require(static_cast<bool>(in >> height >> x >> width) && x == 'x' && height > 0 && width > 0, "retinanet_step_timer",
-                           "--size", "HxW, e.g. 800x1344", "'" + size + "'");
+            "--size", "HxW, e.g. 800x1344", "'" + size + "'");
     const int batch = static_cast<int>(args.integer("batch", 8)), steps = static_cast<int>(args.integer("steps", 5));
     require(batch > 0 && steps > 0, "retinanet_step_timer", "--batch and --steps", "positive", batch, " and ", steps);
     const std::string config = args.text("config", "paper");
@@ -102,7 +102,7 @@ int main(int argc, char** argv) try {
         const auto r = engine->update(1e-4);
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         require(std::isfinite(r.loss.classification + r.loss.box), "retinanet_step_timer", "the loss", "finite",
-                               r.loss.classification + r.loss.box);
+                r.loss.classification + r.loss.box);
         if (i >= 2) times.push_back(s);
         std::cerr << "step " << i << (i < 2 ? " (warm-up)" : "") << ": " << s * 1e3 << " ms, loss " << r.loss.classification + r.loss.box
                   << "\n";

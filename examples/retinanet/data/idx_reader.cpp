@@ -110,7 +110,7 @@ idx_images read_idx_images(const std::filesystem::path& file) {
     const std::size_t bytes = static_cast<std::size_t>(out.count) * out.rows * out.cols;
     if (bytes > (std::size_t{1} << 32))
         fail("retinanet::data::read_idx_images", "count * rows * cols", "at most 2^32 bytes", bytes,
-                            " in \"", file.string(), "\"");
+             " in \"", file.string(), "\"");
     out.pixels.resize(bytes);
     in.read(out.pixels.data(), bytes, "the pixels");
     in.expect_end();

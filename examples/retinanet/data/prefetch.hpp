@@ -31,7 +31,7 @@ public:
     prefetcher(std::function<T(std::size_t step)> produce, std::size_t first_step, std::size_t depth = 2)
         : produce_(std::move(produce)), depth_(depth), first_step_(first_step), next_step_(first_step) {
         require(static_cast<bool>(produce_), "retinanet::data::prefetcher", "produce",
-                               "a callable", "an empty std::function");
+                "a callable", "an empty std::function");
         require(depth >= 1, "retinanet::data::prefetcher", "depth", ">= 1", depth);
         worker_ = std::thread([this] { run(); });
     }

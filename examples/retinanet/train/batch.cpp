@@ -13,7 +13,7 @@ namespace retinanet::train {
 float resize_for_model(data::sample& s, const model::model_config& config) {
     const int short_side = std::min(s.picture.width, s.picture.height), long_side = std::max(s.picture.width, s.picture.height);
     require(short_side > 0, "resize_for_model", "image " + std::to_string(s.image_id), "non-empty",
-                           concat(s.picture.width, "x", s.picture.height));
+            concat(s.picture.width, "x", s.picture.height));
     // torchvision's GeneralizedRCNNTransform rule: scale = min(size / short, max_size / long).
     const float scale = std::min(static_cast<float>(config.image_size) / static_cast<float>(short_side),
                                  static_cast<float>(config.max_image_size) / static_cast<float>(long_side));

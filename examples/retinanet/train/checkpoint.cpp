@@ -45,7 +45,7 @@ bool load_checkpoint(const std::filesystem::path& file, const cpu::parameter_lis
         const auto it = archive.find(p->name);
         if (it == archive.end()) fail(where, what, "a checkpoint of this model (it has no '" + p->name + "')", "another model's");
         require(it->second.shape == p->shape, where, what + " array '" + p->name + "'",
-                               "of shape " + shape_text(p->shape), shape_text(it->second.shape));
+                "of shape " + shape_text(p->shape), shape_text(it->second.shape));
         (void)it->second.as_float32(p->name);  // the dtype, checked before anything is overwritten
     }
     for (const auto& [key, array] : archive)
@@ -66,7 +66,7 @@ bool load_checkpoint(const std::filesystem::path& file, const cpu::parameter_lis
                 continue;
             }
             require(it->second.shape == p->shape, where, what + " array '" + it->first + "'",
-                                   "of shape " + shape_text(p->shape), shape_text(it->second.shape));
+                    "of shape " + shape_text(p->shape), shape_text(it->second.shape));
             new_velocity.push_back(it->second.as_float32(it->first));
         }
         auto scalar = [&](const std::string& key) -> const io::npz_array& {
@@ -79,9 +79,9 @@ bool load_checkpoint(const std::filesystem::path& file, const cpu::parameter_lis
         new_state.total_iterations = scalar("run.total_iterations").as_int64("run.total_iterations")[0];
         new_state.loss_normalizer = scalar("run.loss_normalizer").as_float64("run.loss_normalizer")[0];
         require(new_state.iteration >= 0 && new_state.total_iterations >= 0, where, what + " run.iteration and run.total_iterations",
-                               "non-negative", concat(new_state.iteration, " and ", new_state.total_iterations));
+                "non-negative", concat(new_state.iteration, " and ", new_state.total_iterations));
         require(std::isfinite(new_state.loss_normalizer) && new_state.loss_normalizer > 0, where, what + " run.loss_normalizer",
-                               "positive and finite", new_state.loss_normalizer);
+                "positive and finite", new_state.loss_normalizer);
         const auto it = archive.find("run.config_name");
         if (it == archive.end()) fail(where, what, "a complete checkpoint", "no 'run.config_name'");
         for (const std::int64_t c : it->second.as_int64("run.config_name")) {

@@ -59,7 +59,7 @@ std::vector<image_detections> detect(const batch_detector& detector, const model
         const batch_detections r = detector(b);
         const std::size_t d = r.per_image;
         require(r.counts.size() == n && r.boxes.size() == n * d * 4, "detect", "the detector's output",
-                               "one row of counts and D rows of boxes per image", r.counts.size());
+                "one row of counts and D rows of boxes per image", r.counts.size());
         for (std::size_t i = 0; i < n; ++i) {
             image_detections det;
             det.image_id = samples[first + i].image_id;

@@ -42,7 +42,7 @@ double sgd::step(const cpu::parameter_list<T>& params, std::vector<std::vector<T
         auto& p = *params[i];
         if (!p.trainable) continue;
         require(velocity[i].size() == p.size(), "sgd::step", "velocity of " + p.name, "sized as the parameter",
-                               velocity[i].size());
+                velocity[i].size());
         const T wd = p.decay ? static_cast<T>(weight_decay) : T(0), m = static_cast<T>(momentum), s = static_cast<T>(scale),
                 rate = static_cast<T>(lr);
         T* v = velocity[i].data();

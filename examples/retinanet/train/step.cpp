@@ -11,8 +11,8 @@ focal::retinanet_loss_value forward_backward(model::retinanet_model<float>& net,
                                              const std::vector<std::vector<std::int64_t>>& labels, const detection_loss& loss,
                                              focal::retinanet_loss_state& state, anchor_cache& anchors) {
     require(boxes.size() == static_cast<std::size_t>(images.n) && labels.size() == boxes.size(), "forward_backward",
-                           "boxes and labels", "one entry per image (" + std::to_string(images.n) + ")",
-                           concat(boxes.size(), " and ", labels.size()));
+            "boxes and labels", "one entry per image (" + std::to_string(images.n) + ")",
+            concat(boxes.size(), " and ", labels.size()));
     const auto out = net.forward(images);
     auto& cached = anchors[{images.h, images.w}];
     if (cached.empty()) cached = net.anchors({images.h, images.w}, out.grids);
@@ -20,7 +20,7 @@ focal::retinanet_loss_value forward_backward(model::retinanet_model<float>& net,
     for (std::size_t i = 0; i < labels.size(); ++i) {
         const auto g = static_cast<std::ptrdiff_t>(labels[i].size());
         require(boxes[i].size() == static_cast<std::size_t>(g) * 4, "forward_backward", "boxes[" + std::to_string(i) + "]",
-                               "4 values per label (" + std::to_string(4 * g) + ")", boxes[i].size());
+                "4 values per label (" + std::to_string(4 * g) + ")", boxes[i].size());
         targets.push_back({focal::make_view(boxes[i].data(), g, 4), focal::make_view(labels[i].data(), g)});
     }
     const auto n = static_cast<std::ptrdiff_t>(out.batch);

@@ -29,10 +29,8 @@ struct backend {
 
     parameter_list<T> parameters;
 
-    std::unique_ptr<layer> conv2d(const std::string& name, const model::conv_spec& s) {
-        return registered(std::make_unique<cpu::conv2d<T>>(
-            name, conv2d_options{.in_channels = s.in_channels, .out_channels = s.out_channels, .kernel = s.kernel, .stride = s.stride,
-                                 .padding = s.padding, .bias = s.bias, .input_grad = s.input_grad}));
+    std::unique_ptr<layer> conv2d(const std::string& name, const model::conv_spec& spec) {
+        return registered(std::make_unique<cpu::conv2d<T>>(name, spec));
     }
     std::unique_ptr<layer> group_norm(const std::string& name, int channels, int groups, bool relu_after) {
         return registered(std::make_unique<cpu::group_norm<T>>(name, channels, groups, act(relu_after)));

@@ -113,15 +113,16 @@ void col2im(const T* dcols, T* dx, const geometry& g) {
 }  // namespace
 
 template <class T>
-conv2d<T>::conv2d(const std::string& name, const conv2d_options& options) : name_(name), opt_(options) {
+conv2d<T>::conv2d(const std::string& name, const model::conv_spec& spec, const winograd_options& winograd)
+    : name_(name), opt_(spec), winograd_(winograd) {
     if (opt_.padding < 0) opt_.padding = opt_.kernel / 2;
     const char* where = "conv2d";
     require(opt_.in_channels > 0 && opt_.out_channels > 0, where, name + " channels", "positive",
-                           std::to_string(opt_.in_channels) + " -> " + std::to_string(opt_.out_channels));
+            std::to_string(opt_.in_channels) + " -> " + std::to_string(opt_.out_channels));
     require(opt_.kernel > 0 && opt_.stride > 0, where, name + " kernel and stride", "positive",
-                           std::to_string(opt_.kernel) + ", " + std::to_string(opt_.stride));
-    require(opt_.winograd == 0 || opt_.winograd == 2 || opt_.winograd == 4, where, name + " Winograd tile", "0 (off), 2 or 4",
-                           opt_.winograd);
+            std::to_string(opt_.kernel) + ", " + std::to_string(opt_.stride));
+    require(winograd_.max_tile == 0 || winograd_.max_tile == 2 || winograd_.max_tile == 4, where, name + " Winograd tile",
+            "0 (off), 2 or 4", winograd_.max_tile);
     const auto out = static_cast<std::size_t>(opt_.out_channels), in = static_cast<std::size_t>(opt_.in_channels),
                k = static_cast<std::size_t>(opt_.kernel);
     weight = parameter<T>(name + ".weight", {out, in, k, k});
@@ -130,9 +131,9 @@ conv2d<T>::conv2d(const std::string& name, const conv2d_options& options) : name
 
 template <class T>
 int conv2d<T>::winograd_tile(int n, int h, int w) const noexcept {
-    if (opt_.winograd == 0 || !same_3x3()) return 0;
+    if (winograd_.max_tile == 0 || !same_3x3()) return 0;
     const std::ptrdiff_t f4_tiles = static_cast<std::ptrdiff_t>(n) * ((h + 3) / 4) * ((w + 3) / 4);
-    return opt_.winograd == 4 && f4_tiles >= opt_.winograd_min_tiles ? 4 : 2;
+    return winograd_.max_tile == 4 && f4_tiles >= winograd_.min_tiles ? 4 : 2;
 }
 
 template <class T>
@@ -179,7 +180,7 @@ tensor<T> conv2d<T>::forward(const tensor<T>& x) {
     require(x.c == opt_.in_channels, "conv2d::forward", name_ + " input channels", std::to_string(opt_.in_channels), x.c);
     const int ho = output_size(x.h), wo = output_size(x.w);
     require(ho > 0 && wo > 0, "conv2d::forward", name_ + " input size", "at least the kernel after padding",
-                           std::to_string(x.h) + "x" + std::to_string(x.w));
+            std::to_string(x.h) + "x" + std::to_string(x.w));
     const geometry g{x.c, x.n, x.h, x.w, opt_.kernel, opt_.stride, opt_.padding, ho, wo};
     const auto rows = static_cast<std::ptrdiff_t>(g.rows()), patch = static_cast<std::ptrdiff_t>(g.patch());
     const int cout = opt_.out_channels;
@@ -215,7 +216,7 @@ tensor<T> conv2d<T>::backward(const tensor<T>& dy) {
     saved s = std::move(cache_.back());
     cache_.pop_back();
     require(dy.c == opt_.out_channels && dy.n == s.n && dy.h == s.ho && dy.w == s.wo, "conv2d::backward", name_ + " dy",
-                           "the forward output's shape", "another shape");
+            "the forward output's shape", "another shape");
     const geometry g{opt_.in_channels, s.n, s.h, s.w, opt_.kernel, opt_.stride, opt_.padding, s.ho, s.wo};
     const auto rows = static_cast<std::ptrdiff_t>(g.rows()), patch = static_cast<std::ptrdiff_t>(g.patch());
     const int cout = opt_.out_channels, cin = opt_.in_channels, k = opt_.kernel;

@@ -11,36 +11,33 @@
 #include <vector>
 
 #include "layer.hpp"
+#include "model/network_backend.hpp"
 #include "winograd.hpp"
 
 namespace retinanet::cpu {
 
-struct conv2d_options {
-    int in_channels = 0, out_channels = 0;
-    int kernel = 3, stride = 1;
-    int padding = -1;  // -1: kernel / 2 ("same" for odd kernels at stride 1)
-    bool bias = true;
-    bool input_grad = true;  // false for the first layer: no dX needed
-    // 3x3 stride-1 "same" convolutions: the largest m of Winograd F(m x m, 3 x 3) for the forward
-    // pass and the gradients (4 or 2, winograd.hpp), 0 for im2col + GEMM. F(4x4) steps down to
-    // F(2x2) on maps of fewer than winograd_min_tiles of its 4x4 tiles: there its larger filter
-    // transform and too few tiles for the threads cost more than it saves (a 512-channel 16 x 16
-    // map at batch 2, 32 tiles: forward 10.0 against 7.6 ms, backward 29 against 15 ms).
-    int winograd = 4;
-    int winograd_min_tiles = 96;
+// Which algorithm 3x3 stride-1 "same" convolutions use: the largest m of Winograd F(m x m, 3 x 3)
+// for the forward pass and the gradients (max_tile 4 or 2, winograd.hpp), 0 for im2col + GEMM.
+// F(4x4) steps down to F(2x2) on maps of fewer than min_tiles of its 4x4 tiles: there its larger
+// filter transform and too few tiles for the threads cost more than it saves (a 512-channel
+// 16 x 16 map at batch 2, 32 tiles: forward 10.0 against 7.6 ms, backward 29 against 15 ms).
+struct winograd_options {
+    int max_tile = 4;
+    int min_tiles = 96;
 };
 
 template <class T>
 class conv2d final : public layer<T> {
 public:
-    conv2d(const std::string& name, const conv2d_options& options);
+    // The convolution `spec` states (model::conv_spec: channels, kernel, stride, padding, bias).
+    conv2d(const std::string& name, const model::conv_spec& spec, const winograd_options& winograd = {});
 
     tensor<T> forward(const tensor<T>& x) override;
     tensor<T> backward(const tensor<T>& dy) override;
     void parameters(parameter_list<T>& out) override;
     void clear() override { cache_.clear(); }
 
-    const conv2d_options& options() const noexcept { return opt_; }
+    const model::conv_spec& options() const noexcept { return opt_; }
     int output_size(int input) const noexcept { return (input + 2 * opt_.padding - opt_.kernel) / opt_.stride + 1; }
 
     parameter<T> weight;  // [C_out, C_in, k, k]
@@ -62,7 +59,8 @@ private:
     const winograd_filter<T>& filter(int tile, bool adjoint);
 
     std::string name_;
-    conv2d_options opt_;
+    model::conv_spec opt_;
+    winograd_options winograd_;
     std::vector<T> weights_seen_;  // the weights wt_ and filters_ were computed from
     std::vector<T> wt_;            // empty: not computed since the last change
     std::array<winograd_filter<T>, 2> filters_;  // F(2x2), F(4x4): each the forward's or the adjoint (winograd.hpp)

@@ -26,7 +26,7 @@ group_norm<T>::group_norm(const std::string& name, int channels, int groups, act
       act_(act),
       eps_(eps) {
     require(groups > 0 && channels > 0 && channels % groups == 0, "group_norm", name + " groups",
-                           "a positive divisor of the channel count " + std::to_string(channels), groups);
+            "a positive divisor of the channel count " + std::to_string(channels), groups);
     weight.decay = bias.decay = false;
 }
 
@@ -153,7 +153,7 @@ tensor<T> group_norm<T>::forward(const tensor<T>& x) {
 template <class T>
 tensor<T> group_norm<T>::backward(const tensor<T>& dy) {
     require(!cache_.empty(), "group_norm::backward", weight.name, "a forward pass in training mode first",
-                           "no saved forward state");
+            "no saved forward state");
     saved s = std::move(cache_.back());
     cache_.pop_back();
     require_channels(dy, channels_, "group_norm::backward", weight.name);
@@ -265,7 +265,7 @@ tensor<T> frozen_batch_norm<T>::forward(const tensor<T>& x) {
 template <class T>
 tensor<T> frozen_batch_norm<T>::backward(const tensor<T>& dy) {
     require(!cache_.empty(), "frozen_batch_norm::backward", weight.name, "a forward pass in training mode first",
-                           "no saved forward state");
+            "no saved forward state");
     const buffer<std::uint8_t> positive = std::move(cache_.back());
     cache_.pop_back();
     require_channels(dy, channels_, "frozen_batch_norm::backward", weight.name);

@@ -46,7 +46,7 @@ tensor<T> relu<T>::forward(const tensor<T>& x) {
 template <class T>
 tensor<T> relu<T>::forward_sum(tensor<T> a, const tensor<T>& b) {
     require(a.same_shape(b) && b.data.size() == a.size(), "relu::forward_sum", "b", "the shape of a " + shape_text(a.c, a.n, a.h, a.w),
-                           shape_text(b.c, b.n, b.h, b.w));
+            shape_text(b.c, b.n, b.h, b.w));
     auto positive = relu_pass(a.data.data(), b.data.data(), a.data.data(), a.size());
     if (grad_enabled()) cache_.push_back(std::move(positive));
     return a;
@@ -144,7 +144,7 @@ inline int nearest_source(int dst, int in, int out) {
 template <class T>
 tensor<T> upsample_nearest<T>::forward(const tensor<T>& x) {
     require(out_h_ > 0 && out_w_ > 0, "upsample_nearest::forward", "output size", "set and positive",
-                           std::to_string(out_h_) + "x" + std::to_string(out_w_));
+            std::to_string(out_h_) + "x" + std::to_string(out_w_));
     tensor<T> y(x.c, x.n, out_h_, out_w_, uninitialized);
     const std::size_t c = static_cast<std::size_t>(x.c);
     for (int n = 0; n < x.n; ++n)
@@ -181,7 +181,7 @@ tensor<T> upsample_nearest<T>::backward(const tensor<T>& dy) {
 template <class T>
 void add_in_place(tensor<T>& a, const tensor<T>& b) {
     require(a.same_shape(b), "add_in_place", "b", "the shape of a " + shape_text(a.c, a.n, a.h, a.w),
-                           shape_text(b.c, b.n, b.h, b.w));
+            shape_text(b.c, b.n, b.h, b.w));
     parallel_ranges(a.size(), elementwise_grain, [&](std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i) a.data[i] += b.data[i];
     });

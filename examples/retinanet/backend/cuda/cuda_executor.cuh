@@ -121,7 +121,7 @@ public:
         if (m == 0 || n == 0) return;
         constexpr index limit = 2147483647;  // cuBLAS takes int sizes
         require(m <= limit && n <= limit && k <= limit && lda <= limit && ldb <= limit && ldc <= limit, "cuda::cuda_executor::gemm",
-                               "sizes and leading dimensions", "at most 2^31 - 1", concat(m, " x ", n, " x ", k));
+                "sizes and leading dimensions", "at most 2^31 - 1", concat(m, " x ", n, " x ", k));
         RETINANET_CUBLAS_CHECK(cublasSgemm(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
                                            static_cast<int>(m), static_cast<int>(k), &alpha, b, static_cast<int>(ldb), a,
                                            static_cast<int>(lda), &beta, c, static_cast<int>(ldc)));

@@ -73,7 +73,7 @@ Saved pop(std::vector<Saved>& cache, const char* where) {
 }
 inline void require_channels(const device_tensor& x, int channels, const char* where) {
     require(x.c == channels && x.size() > 0, where, "x", std::to_string(channels) + " channels and data",
-                           concat(x.c, " channels, ", x.n, " x ", x.h, " x ", x.w));
+            concat(x.c, " channels, ", x.n, " x ", x.h, " x ", x.w));
 }
 
 // out[col] (+)= sum over rows of a[r][col] (times b[r][col]): per-channel sums.
@@ -106,7 +106,7 @@ public:
         detail::require_channels(x, o_.in_channels, "cuda::conv2d::forward");
         const int ho = (x.h + 2 * o_.padding - o_.kernel) / o_.stride + 1, wo = (x.w + 2 * o_.padding - o_.kernel) / o_.stride + 1;
         require(ho > 0 && wo > 0, "cuda::conv2d::forward", "x", "at least one output pixel",
-                               concat(x.h, " x ", x.w));
+                concat(x.h, " x ", x.w));
         device_tensor y = ctx_.tensor(o_.out_channels, x.n, ho, wo);
         const index rows = y.pixels(), cout = o_.out_channels;
         if (bias_ >= 0) ctx_.executor.for_each(rows * cout, broadcast_row_op{ctx_.store.value(bias_), y.get(), o_.out_channels});
@@ -320,7 +320,7 @@ public:
     device_tensor forward(const device_tensor& x) override { return run(x, nullptr); }
     device_tensor forward_sum(const device_tensor& a, const device_tensor& b) {
         require(a.c == b.c && a.n == b.n && a.h == b.h && a.w == b.w, "cuda::relu::forward_sum", "b", "a's shape",
-                               concat(b.c, " x ", b.n, " x ", b.h, " x ", b.w));
+                concat(b.c, " x ", b.n, " x ", b.h, " x ", b.w));
         return run(a, b.get());
     }
     device_tensor backward(const device_tensor& dy) override {
@@ -352,7 +352,7 @@ public:
     device_tensor forward(const device_tensor& x) override {
         const int ho = (x.h + 2 * p_ - k_) / s_ + 1, wo = (x.w + 2 * p_ - k_) / s_ + 1;
         require(ho > 0 && wo > 0 && x.size() > 0, "cuda::max_pool2d::forward", "x", "at least one output pixel",
-                               concat(x.h, " x ", x.w));
+                concat(x.h, " x ", x.w));
         device_tensor y = ctx_.tensor(x.c, x.n, ho, wo);
         saved s{{}, x.h, x.w};
         if (ctx_.grad_enabled) s.argmax = ctx_.template scratch<std::int32_t>(y.size());
@@ -415,7 +415,7 @@ public:
     void set_output_size(int height, int width) { out_h_ = height, out_w_ = width; }
     device_tensor forward(const device_tensor& x) override {
         require(out_h_ > 0 && out_w_ > 0 && x.size() > 0, "cuda::upsample_nearest::forward", "output size", "set and positive",
-                               concat(out_h_, " x ", out_w_));
+                concat(out_h_, " x ", out_w_));
         device_tensor y = ctx_.tensor(x.c, x.n, out_h_, out_w_);
         ctx_.executor.for_each(y.size(), upsample_op{x.get(), y.get(), x.h, x.w, out_h_, out_w_, x.c, false});
         if (ctx_.grad_enabled) cache_.push_back({x.h, x.w});
@@ -465,7 +465,7 @@ struct backend {
     std::unique_ptr<upsample_layer> upsample() { return std::make_unique<upsample_layer>(ctx); }
     void add_in_place(tensor& a, const tensor& b) {
         require(a.c == b.c && a.n == b.n && a.h == b.h && a.w == b.w, "cuda::add_in_place", "b", "a's shape",
-                               concat(b.c, " x ", b.n, " x ", b.h, " x ", b.w));
+                concat(b.c, " x ", b.n, " x ", b.h, " x ", b.w));
         ctx.executor.for_each(a.size(), add_op{a.get(), b.get()});
     }
 

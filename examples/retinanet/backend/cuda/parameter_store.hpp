@@ -33,12 +33,12 @@ public:
     int add(const std::string& name, const std::vector<std::size_t>& shape, parameter_layout layout) {
         const auto it = by_name_.find(name);
         require(it != by_name_.end(), "cuda::parameter_store::add", "parameter '" + name + "'",
-                               "one of the host model's parameters", "no such name");
+                "one of the host model's parameters", "no such name");
         cpu::parameter<float>& p = *host_[it->second];
         require(p.shape == shape, "cuda::parameter_store::add", "shape of '" + name + "'", shape_text(p.shape),
-                               shape_text(shape));
+                shape_text(shape));
         require(host_slot_.count(it->second) == 0, "cuda::parameter_store::add", "parameter '" + name + "'",
-                               "registered once", "twice");
+                "registered once", "twice");
         host_slot_[it->second] = static_cast<int>(slots_.size());
         slots_.push_back({&p, size_, layout});
         size_ += static_cast<index>(p.size());
@@ -50,7 +50,7 @@ public:
     void allocate() {
         for (std::size_t i = 0; i < host_.size(); ++i)
             require(host_slot_.count(i) != 0, "cuda::parameter_store::allocate", "host parameter '" + host_[i]->name + "'",
-                                   "used by the GPU network", "not registered (the networks differ)");
+                    "used by the GPU network", "not registered (the networks differ)");
         const auto n = static_cast<std::size_t>(size_);
         values_ = executor_.template allocate<float>(n);
         grads_ = executor_.template allocate<float>(n);
@@ -103,13 +103,13 @@ public:
     // Empty: zeros (a fresh run).
     void upload_velocity(const std::vector<std::vector<float>>& velocity) {
         require(velocity.empty() || velocity.size() == host_.size(), "cuda::parameter_store::upload_velocity", "velocity",
-                               "empty or one array per parameter (" + std::to_string(host_.size()) + ")", velocity.size());
+                "empty or one array per parameter (" + std::to_string(host_.size()) + ")", velocity.size());
         std::vector<float> all(static_cast<std::size_t>(size_), 0.0f);
         if (!velocity.empty())
             for (std::size_t i = 0; i < host_.size(); ++i) {
                 const slot& s = slots_[static_cast<std::size_t>(host_slot_.at(i))];
                 require(velocity[i].size() == s.host->size(), "cuda::parameter_store::upload_velocity",
-                                       "velocity of " + s.host->name, "sized as the parameter", velocity[i].size());
+                        "velocity of " + s.host->name, "sized as the parameter", velocity[i].size());
                 to_device(s, velocity[i].data(), all.data() + s.offset);
             }
         executor_.upload(velocity_.get(), all.data(), all.size() * sizeof(float));
