@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of the example RetinaNet's CUDA trainer (examples/retinanet/gpu): builds the
+# The GPU check of the example RetinaNet's CUDA trainer (examples/retinanet/backend/cuda): builds the
 # programs, then
 #   1. trains the demo configuration on FMNIST-Det on the GPU (DEMO_ITERATIONS, default 400) and
 #      evaluates it (COCO AP on 500 test images);
