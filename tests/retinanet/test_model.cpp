@@ -142,3 +142,20 @@ TEST_CASE("configurations by name; unknown names and bad configurations are erro
     bad.num_classes = 0;
     CHECK_THROWS_AS(model::retinanet_model<float>{bad}, focal::error);
 }
+
+TEST_CASE("ResNet-18/34/50/101 backbones have torchvision's resnetN parameter counts (without its fc layer)") {
+    // torchvision.models.resnetN().parameters() less fc.weight and fc.bias (BatchNorm's affine
+    // parameters count as GroupNorm's do): 11,689,512 - 513,000; 21,797,672 - 513,000;
+    // 25,557,032 - 2,049,000; 44,549,160 - 2,049,000.
+    const std::map<int, std::size_t> torchvision{{18, 11176512}, {34, 21284672}, {50, 23508032}, {101, 42500160}};
+    for (const auto& [depth, expected] : torchvision) {
+        INFO("ResNet-" << depth);
+        model::retinanet_model<float> net(model::with_resnet_depth(model::paper_config(80), depth));
+        std::size_t backbone = 0;
+        for (const auto* p : net.parameters())
+            if (p->name.starts_with("backbone.body.")) backbone += p->size();
+        CHECK(backbone == expected);
+    }
+    CHECK_THROWS_WITH_AS(model::with_resnet_depth(model::paper_config(80), 42), "with_resnet_depth: depth must be 18, 34, 50, 101 or 152, got 42",
+                         focal::error);
+}

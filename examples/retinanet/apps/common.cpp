@@ -39,10 +39,17 @@ std::string device_choice::describe() const {
            (gpu.tf32 ? " convolutions in tf32" : " convolutions in fp32");
 }
 
+namespace {
+// The device options' defaults, stated once for the help text and the parsing.
+constexpr const char* default_device = "cpu";
+constexpr const char* default_precision = "tf32";
+constexpr const char* default_conv = "auto";
+}  // namespace
+
 std::map<std::string, std::string> with_device_options(std::map<std::string, std::string> known) {
-    known.emplace("device", "cpu (default), cuda or cuda:N: the network (and training step) on the GPU");
-    known.emplace("precision", "on CUDA: tf32 (default: tensor-core convolutions, as PyTorch) or fp32");
-    known.emplace("conv", "on CUDA: auto (default: cuDNN where built with it), cudnn or gemm (im2col + cuBLAS)");
+    known.emplace("device", concat("cpu, cuda or cuda:N: the network (and training step) on the GPU (default ", default_device, ")"));
+    known.emplace("precision", concat("on CUDA: tf32 (tensor-core convolutions, as PyTorch) or fp32 (default ", default_precision, ")"));
+    known.emplace("conv", concat("on CUDA: auto (cuDNN where built with it), cudnn or gemm (im2col + cuBLAS) (default ", default_conv, ")"));
     return known;
 }
 
@@ -73,7 +80,8 @@ device_choice parse_device(const std::string& program, const std::string& device
 }
 
 device_choice parse_device(const std::string& program, const arguments& args) {
-    return parse_device(program, args.text("device", "cpu"), args.text("precision", "tf32"), args.text("conv", "auto"));
+    return parse_device(program, args.text("device", default_device), args.text("precision", default_precision),
+                        args.text("conv", default_conv));
 }
 
 train::batch_detector make_detector(model::retinanet_model<float>& net, const device_choice& device, const train::inference_options& options) {

@@ -31,11 +31,11 @@ using namespace retinanet;
 namespace {
 
 constexpr const char* program = "retinanet_train";
-constexpr std::array<const char*, 4> config_names{"paper", "torchvision_v1", "demo", "tiny"};
+using model::config_names;
 
 // The training options a configuration starts from: train::train_options's defaults, with the
 // small configurations' own. The demo's settings were tuned on FMNIST-Det for its 10-minute budget
-// (README, "Results on this 2-core machine"): at ~8,000 iterations gamma 0.5 (the paper's alpha
+// (docs/results.md, "Demo settings at equal iterations"): at ~8,000 iterations gamma 0.5 (the paper's alpha
 // 0.5 for it, Table 1b) learns faster than gamma 2, a rate of 0.06 beats 0.04 and 0.08, and scale
 // jitter costs more than it gives. train_options' (the paper's) gamma and alpha stay the default
 // for every other config.

@@ -74,7 +74,21 @@ model_config config_by_name(const std::string& name, int num_classes) {
     if (name == "torchvision_v1") return torchvision_v1_config(num_classes);
     if (name == "demo") return demo_config(num_classes);
     if (name == "tiny") return tiny_config(num_classes);
-    fail("config_by_name", "name", "one of paper, torchvision_v1, demo, tiny", "'" + name + "'");
+    std::string known;
+    for (const char* n : config_names) known += concat(known.empty() ? "" : ", ", n);
+    fail("config_by_name", "name", "one of " + known, "'" + name + "'");
+}
+
+model_config with_resnet_depth(model_config c, int depth) {
+    switch (depth) {
+        case 18: c.block = block_kind::basic, c.blocks = {2, 2, 2, 2}; break;
+        case 34: c.block = block_kind::basic, c.blocks = {3, 4, 6, 3}; break;
+        case 50: c.block = block_kind::bottleneck, c.blocks = {3, 4, 6, 3}; break;
+        case 101: c.block = block_kind::bottleneck, c.blocks = {3, 4, 23, 3}; break;
+        case 152: c.block = block_kind::bottleneck, c.blocks = {3, 8, 36, 3}; break;
+        default: fail("with_resnet_depth", "depth", "18, 34, 50, 101 or 152", depth);
+    }
+    return c;
 }
 
 }  // namespace retinanet::model

@@ -57,7 +57,14 @@ model_config paper_config(int num_classes = 80);
 model_config torchvision_v1_config(int num_classes = 91);
 model_config demo_config(int num_classes = 10);
 model_config tiny_config(int num_classes = 3);
-// "paper", "torchvision_v1", "demo", "tiny"; throws focal::error naming the known ones otherwise.
+// The named configurations, config_by_name's names.
+inline constexpr std::array<const char*, 4> config_names{"paper", "torchvision_v1", "demo", "tiny"};
+// One of config_names; throws focal::error naming the known ones otherwise.
 model_config config_by_name(const std::string& name, int num_classes);
+
+// The backbone of ResNet-`depth` (He et al. 2016, Table 1): 18 and 34 with basic blocks, 50, 101
+// and 152 with bottlenecks, their blocks per stage; the widths stay c's (torchvision's are
+// 64, 128, 256, 512). Throws focal::error for any other depth.
+model_config with_resnet_depth(model_config c, int depth);
 
 }  // namespace retinanet::model
