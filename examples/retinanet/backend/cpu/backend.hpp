@@ -11,8 +11,8 @@
 
 #include "conv2d.hpp"
 #include "model/network_backend.hpp"
+#include "model/sequential.hpp"
 #include "norm.hpp"
-#include "sequential.hpp"
 #include "simple_layers.hpp"
 
 namespace retinanet::cpu {
@@ -21,7 +21,7 @@ template <class T>
 struct backend {
     using tensor = cpu::tensor<T>;
     using layer = cpu::layer<T>;
-    using sequential = cpu::sequential<T>;
+    using sequential = model::sequential<cpu::layer<T>, cpu::tensor<T>>;
     using relu_layer = cpu::relu<T>;
     using upsample_layer = upsample_nearest<T>;
     using head_storage = std::vector<T>;

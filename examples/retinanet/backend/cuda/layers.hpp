@@ -15,6 +15,7 @@
 
 #include "executor.hpp"
 #include "model/network_backend.hpp"
+#include "model/sequential.hpp"
 #include "ops.hpp"
 #include "parameter_store.hpp"
 #include "support/check.hpp"
@@ -378,35 +379,6 @@ private:
     std::vector<saved> cache_;
 };
 
-// A chain of layers: forward in order, backward in reverse (cpu::sequential).
-template <class Executor>
-class sequential final : public layer<Executor> {
-public:
-    template <class L>
-    L& add(std::unique_ptr<L> l) {
-        L& ref = *l;
-        layers_.push_back(std::move(l));
-        return ref;
-    }
-    bool empty() const noexcept { return layers_.empty(); }
-    device_tensor forward(const device_tensor& x) override {
-        device_tensor y = x;
-        for (auto& l : layers_) y = l->forward(y);
-        return y;
-    }
-    device_tensor backward(const device_tensor& dy) override {
-        device_tensor d = dy;
-        for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) d = (*it)->backward(d);
-        return d;
-    }
-    void clear() override {
-        for (auto& l : layers_) l->clear();
-    }
-
-private:
-    std::vector<std::unique_ptr<layer<Executor>>> layers_;
-};
-
 // Nearest upsampling to a set size (cpu::upsample_nearest): the FPN's top-down path.
 template <class Executor>
 class upsample_nearest final : public layer<Executor> {
@@ -441,7 +413,7 @@ template <class Executor>
 struct backend {
     using tensor = device_tensor;
     using layer = cuda::layer<Executor>;
-    using sequential = cuda::sequential<Executor>;
+    using sequential = model::sequential<cuda::layer<Executor>, device_tensor>;
     using relu_layer = cuda::relu<Executor>;
     using upsample_layer = upsample_nearest<Executor>;
     using head_storage = std::shared_ptr<float>;

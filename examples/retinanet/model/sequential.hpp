@@ -1,15 +1,16 @@
-// A chain of layers: forward in order, backward in reverse.
+// A chain of layers over any backend's layer interface (network_backend.hpp): forward in order,
+// backward in reverse. An empty chain is the identity.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <vector>
 
-#include "layer.hpp"
+namespace retinanet::model {
 
-namespace retinanet::cpu {
-
-template <class T>
-class sequential final : public layer<T> {
+// Layer: the backend's layer base class (forward, backward, clear); Tensor: its activation.
+template <class Layer, class Tensor>
+class sequential final : public Layer {
 public:
     template <class L>
     L& add(std::unique_ptr<L> l) {
@@ -19,27 +20,24 @@ public:
     }
     bool empty() const noexcept { return layers_.empty(); }
 
-    tensor<T> forward(const tensor<T>& x) override {
+    Tensor forward(const Tensor& x) override {
         if (layers_.empty()) return x;
-        tensor<T> y = layers_.front()->forward(x);
+        Tensor y = layers_.front()->forward(x);
         for (std::size_t i = 1; i < layers_.size(); ++i) y = layers_[i]->forward(y);
         return y;
     }
-    tensor<T> backward(const tensor<T>& dy) override {
+    Tensor backward(const Tensor& dy) override {
         if (layers_.empty()) return dy;
-        tensor<T> d = layers_.back()->backward(dy);
+        Tensor d = layers_.back()->backward(dy);
         for (std::size_t i = layers_.size() - 1; i-- > 0;) d = layers_[i]->backward(d);
         return d;
-    }
-    void parameters(parameter_list<T>& out) override {
-        for (auto& l : layers_) l->parameters(out);
     }
     void clear() override {
         for (auto& l : layers_) l->clear();
     }
 
 private:
-    std::vector<std::unique_ptr<layer<T>>> layers_;
+    std::vector<std::unique_ptr<Layer>> layers_;
 };
 
-}  // namespace retinanet::cpu
+}  // namespace retinanet::model
