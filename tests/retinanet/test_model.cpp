@@ -148,7 +148,9 @@ TEST_CASE("ResNet-18/34/50/101 backbones have torchvision's resnetN parameter co
     // parameters count as GroupNorm's do): 11,689,512 - 513,000; 21,797,672 - 513,000;
     // 25,557,032 - 2,049,000; 44,549,160 - 2,049,000.
     const std::map<int, std::size_t> torchvision{{18, 11176512}, {34, 21284672}, {50, 23508032}, {101, 42500160}};
-    for (const auto& [depth, expected] : torchvision) {
+    for (const auto& entry : torchvision) {
+        const int depth = entry.first;  // not a structured binding: clang 14's INFO cannot capture one
+        const std::size_t expected = entry.second;
         INFO("ResNet-" << depth);
         model::retinanet_model<float> net(model::with_resnet_depth(model::paper_config(80), depth));
         std::size_t backbone = 0;

@@ -29,7 +29,7 @@ struct conv_spec {
 // A backend B provides:
 //   B::tensor          an activation (c, n, h, w)
 //   B::layer           the layer interface: forward, backward, clear
-//   B::sequential      a chain of layers: add(std::unique_ptr<L>) -> L&, empty(), and a layer's calls
+//   B::sequential      a chain of layers (model::sequential over B::layer): add(std::unique_ptr<L>) -> L&, empty()
 //   B::relu_layer      a layer with forward_sum(a, b) = relu(a + b) too (the residual join)
 //   B::upsample_layer  nearest upsampling: set_output_size(h, w), then a layer's calls
 //   B::head_storage    one head output of a batch, flat ([N][A][K] or [N][A][4])

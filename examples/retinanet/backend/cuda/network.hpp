@@ -16,6 +16,8 @@ using device_head_outputs = model::head_outputs_of<std::shared_ptr<float>>;
 
 template <class Executor>
 class network {
+    static_assert(model::network_backend<backend<Executor>>);
+
 public:
     network(Executor& executor, model::retinanet_model<float>& host)
         : host_(host), ctx_{executor, parameter_store<Executor>(executor, host.parameters()), true}, net_(backend_, host.config()) {
