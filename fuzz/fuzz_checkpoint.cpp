@@ -156,7 +156,7 @@ void check_archive(const io::npz_archive& archive) {
 
 // A parameter list and what load_checkpoint may do to it.
 struct model_under_test {
-    retinanet::nn::parameter_list<float> params;
+    retinanet::cpu::parameter_list<float> params;
 
     void check_load(const fs::path& file) const {
         std::vector<std::vector<float>> before;
@@ -194,8 +194,8 @@ struct model_under_test {
 
 // Two parameters named like a model's, so that small archives can be complete checkpoints.
 struct small_model {
-    retinanet::nn::parameter<float> weight{"head.weight", {2, 3}, 0.5f};
-    retinanet::nn::parameter<float> bias{"head.bias", {3}, -1.0f};
+    retinanet::cpu::parameter<float> weight{"head.weight", {2, 3}, 0.5f};
+    retinanet::cpu::parameter<float> bias{"head.bias", {3}, -1.0f};
     model_under_test list{{&weight, &bias}};
 };
 
