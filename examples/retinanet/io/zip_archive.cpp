@@ -285,17 +285,21 @@ void stored_zip_writer::write(const std::function<void(const void*, std::size_t)
     std::string central;
     for (const auto& m : members_) {
         const auto size = static_cast<std::uint32_t>(m.head.size() + m.data_bytes);
+        // The fields the local and the central header share, from "version needed" to the name length.
+        const auto shared_fields = [&](std::string& out) {
+            append<std::uint16_t>(out, 20);  // version needed: 2.0
+            append<std::uint16_t>(out, 0);   // flags
+            append<std::uint16_t>(out, 0);   // method: stored
+            append(out, dos_time);
+            append(out, dos_date);
+            append(out, m.crc);
+            append(out, size);  // compressed
+            append(out, size);  // uncompressed
+            append(out, static_cast<std::uint16_t>(m.name.size()));
+        };
         std::string local;
         append(local, local_header_signature);
-        append<std::uint16_t>(local, 20);  // version needed: 2.0
-        append<std::uint16_t>(local, 0);   // flags
-        append<std::uint16_t>(local, 0);   // method: stored
-        append(local, dos_time);
-        append(local, dos_date);
-        append(local, m.crc);
-        append(local, size);
-        append(local, size);
-        append(local, static_cast<std::uint16_t>(m.name.size()));
+        shared_fields(local);
         append<std::uint16_t>(local, 0);  // extra length
         local += m.name;
         local += m.head;
@@ -304,15 +308,7 @@ void stored_zip_writer::write(const std::function<void(const void*, std::size_t)
 
         append(central, central_header_signature);
         append<std::uint16_t>(central, 0x0314);  // made by: Unix, 2.0
-        append<std::uint16_t>(central, 20);
-        append<std::uint16_t>(central, 0);
-        append<std::uint16_t>(central, 0);
-        append(central, dos_time);
-        append(central, dos_date);
-        append(central, m.crc);
-        append(central, size);
-        append(central, size);
-        append(central, static_cast<std::uint16_t>(m.name.size()));
+        shared_fields(central);
         append<std::uint16_t>(central, 0);               // extra length
         append<std::uint16_t>(central, 0);               // comment length
         append<std::uint16_t>(central, 0);               // disk
