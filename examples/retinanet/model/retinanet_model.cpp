@@ -1,5 +1,7 @@
 #include "retinanet_model.hpp"
 
+#include <algorithm>
+
 #include <focal/anchor/generate.hpp>
 
 namespace retinanet::model {
