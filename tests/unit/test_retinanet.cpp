@@ -233,6 +233,70 @@ TEST_CASE("loss normalizers from counts: torchvision's, detectron2's and Detectr
     CHECK(focal::batch_normalizer(kind::batch_plus_one, 30, 8, 0.9, ema) == 38.0);
 }
 
+// Two processes with one image each, counts summed through retinanet_loss_state::sum_counts: the
+// mean of their losses and their gradients over 2 equal the one-process loss and gradients of the
+// two-image batch, for every normalizer; batch_ema's running value is the whole batch's.
+TEST_CASE("retinanet loss split over processes with summed counts equals the whole batch's") {
+    small_problem p;
+    REQUIRE(p.batch == 2);
+    const auto elements = [&](index_t per_anchor) { return static_cast<std::size_t>(p.anchors * per_anchor); };
+    for (const auto kind : {focal::loss_normalizer::per_image, focal::loss_normalizer::batch_ema, focal::loss_normalizer::batch_plus_one}) {
+        CAPTURE(static_cast<int>(kind));
+        auto loss = focal::retinanet_loss<focal::smooth_l1_loss>{};
+        loss.normalizer = kind;
+        std::vector<double> g_cls(p.cls.size()), g_reg(p.reg.size());
+        focal::retinanet_loss_state whole_state;
+        const auto whole = p.run(loss, {focal::view<double, 3>(g_cls.data(), p.batch, p.anchors, p.classes),
+                                        focal::view<double, 3>(g_reg.data(), p.batch, p.anchors, index_t(4))},
+                                 &whole_state);
+        // Each process's {positives, images}, found by a first pass; sum_counts returns their sums.
+        std::int64_t positives[2] = {};
+        const auto one_image = [&](index_t i, focal::retinanet_loss_state* state, double* gc, double* gr) {
+            const focal::retinanet_gradients<double> g{focal::view<double, 3>(gc, 1, p.anchors, p.classes), focal::view<double, 3>(gr, 1, p.anchors, index_t(4))};
+            return focal::compute_retinanet_loss(loss, focal::view<const double, 3>(p.cls.data() + i * elements(p.classes), 1, p.anchors, p.classes),
+                                                 focal::view<const double, 3>(p.reg.data() + i * elements(4), 1, p.anchors, index_t(4)),
+                                                 focal::make_view<const double>(p.anchor_boxes.data(), p.anchors, 4),
+                                                 std::span<const focal::ground_truth<double, std::int32_t>>(&p.targets[static_cast<std::size_t>(i)], 1), g,
+                                                 state);
+        };
+        std::vector<double> scratch_c(elements(p.classes)), scratch_r(elements(4));
+        for (index_t i = 0; i < 2; ++i) {
+            focal::retinanet_loss_state counting;
+            positives[i] = one_image(i, &counting, scratch_c.data(), scratch_r.data()).positives;
+        }
+        double cls_mean = 0, box_mean = 0;
+        std::vector<double> split_cls(p.cls.size()), split_reg(p.reg.size());
+        for (index_t i = 0; i < 2; ++i) {
+            focal::retinanet_loss_state state;
+            state.processes = 2;
+            int calls = 0;
+            state.sum_counts = [&](std::span<std::int64_t, 2> counts) {
+                CHECK(counts[0] == positives[i]);
+                CHECK(counts[1] == 1);
+                counts[0] = positives[0] + positives[1], counts[1] = 2;
+                ++calls;
+            };
+            const auto r = one_image(i, &state, split_cls.data() + i * elements(p.classes), split_reg.data() + i * elements(4));
+            CHECK(calls == 1);
+            CHECK(r.positives == positives[i]);  // this process's own
+            cls_mean += r.classification / 2, box_mean += r.box / 2;
+            if (kind == focal::loss_normalizer::batch_ema) CHECK(state.ema == doctest::Approx(whole_state.ema).epsilon(1e-15));
+        }
+        CHECK(close(cls_mean, whole.classification, 1e-12));
+        CHECK(close(box_mean, whole.box, 1e-12));
+        for (std::size_t e = 0; e < g_cls.size(); ++e) REQUIRE(close(split_cls[e] / 2, g_cls[e], 1e-12));
+        for (std::size_t e = 0; e < g_reg.size(); ++e) REQUIRE(close(split_reg[e] / 2, g_reg[e], 1e-12));
+    }
+    // A sum_counts that returns less than this process's own counts is an error.
+    auto loss = focal::retinanet_loss<focal::smooth_l1_loss>{};
+    focal::retinanet_loss_state state;
+    state.sum_counts = [](std::span<std::int64_t, 2> counts) { counts[1] = 0; };
+    CHECK_THROWS_WITH_AS(p.run(loss, {}, &state), doctest::Contains("state->sum_counts"), focal::error);
+    state.sum_counts = [](std::span<std::int64_t, 2>) {};
+    state.processes = 0;
+    CHECK_THROWS_WITH_AS(p.run(loss, {}, &state), doctest::Contains("state->processes"), focal::error);
+}
+
 TEST_CASE("postprocess edge cases: no candidates, empty levels, score threshold 0, bad input") {
     const index_t a = 6, k = 3;
     std::vector<float> logits(a * k, -20.0f), deltas(a * 4, 0.0f), anchors;

@@ -11,6 +11,11 @@
 //   batch_ema       ema <- m ema + (1 - m) max(1, sum P_i), n = ema; state carries ema (init 100)
 //                                                  detectron2
 //   batch_plus_one  sum_i (P_i + 1)                Detectron (the paper's code)
+// Data-parallel training over W processes that average their gradients: give the state a
+// `sum_counts` that sums {positives, images} over the processes (an allreduce) and W in
+// `processes`; n_i is then the normalizer of the whole batch's counts divided by W, so the averaged
+// gradient is the one a single process computes on the whole batch (mmdetection's
+// reduce_mean(num_pos)), and batch_ema's running value is the same on every process.
 // Gradients (optional) are those of classification + box with respect to the head outputs.
 // The box loss works on encoded deltas (l1_loss: torchvision; smooth_l1_loss{1/9}: Detectron,
 // detectron2 with beta 0.1 / 0).
@@ -20,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -57,9 +63,15 @@ struct retinanet_loss {
     }
 };
 
-// The running normalizer for loss_normalizer::batch_ema; keep one per training run.
+// What a training run carries from batch to batch; keep one per run.
 struct retinanet_loss_state {
-    double ema = 100.0;  // detectron2's initial value
+    double ema = 100.0;  // loss_normalizer::batch_ema's running normalizer (detectron2's initial value)
+    // Data-parallel training (optional): called once per batch, after target assignment, with this
+    // process's {positives, images}; replaces them by their sums over the `processes` processes
+    // whose gradients are averaged. Left empty, each process normalizes by its own counts
+    // (detectron2's per-process running average).
+    std::function<void(std::span<std::int64_t, 2>)> sum_counts;
+    int processes = 1;
 };
 
 // One image's ground truth: boxes G x 4 (xyxy) and class labels G.
@@ -131,6 +143,8 @@ retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss,
     // after state->ema is updated. With ema > 0 and momentum in [0, 1] the new ema stays > 0.
     detail::validate_policy(loss.classification, where);
     detail::validate_policy(loss.box, where);
+    if (state != nullptr && state->sum_counts)
+        detail::require(state->processes >= 1, where, "state->processes", ">= 1 (the processes sum_counts sums over)", state->processes);
     if (loss.normalizer == loss_normalizer::batch_ema) {
         detail::require(loss.ema_momentum >= 0.0f && loss.ema_momentum <= 1.0f, where, "ema_momentum", "in [0, 1]",
                         loss.ema_momentum);
@@ -161,12 +175,22 @@ retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss,
                                       make_view(box_targets.data() + i * a * 4, a, 4), exec);
         result.positives += positives[i];
     }
-    // 2. Normalizers (normalizer.hpp).
+    // 2. Normalizers (normalizer.hpp), of every process's counts when they are summed.
+    std::int64_t counts[2] = {result.positives, batch};
+    double share = 1.0;  // this process's share of the averaged gradient
+    if (state != nullptr && state->sum_counts) {
+        state->sum_counts(std::span<std::int64_t, 2>(counts));
+        detail::require(counts[0] >= result.positives && counts[1] >= batch, where, "state->sum_counts",
+                        "sums over the processes, at least this process's counts (" + std::to_string(result.positives) + " positives, " +
+                            std::to_string(batch) + " images)",
+                        std::to_string(counts[0]) + " positives, " + std::to_string(counts[1]) + " images");
+        share = static_cast<double>(state->processes);
+    }
     std::vector<double> norm(static_cast<std::size_t>(batch));
     double unused_ema = 0;
-    const double batch_norm = batch_normalizer(loss.normalizer, result.positives, batch, loss.ema_momentum,
+    const double batch_norm = batch_normalizer(loss.normalizer, counts[0], counts[1], loss.ema_momentum,
                                                state != nullptr ? state->ema : unused_ema);
-    for (index_t i = 0; i < batch; ++i) norm[i] = image_normalizer(loss.normalizer, positives[i], batch, batch_norm);
+    for (index_t i = 0; i < batch; ++i) norm[i] = image_normalizer(loss.normalizer, positives[i], counts[1], batch_norm) / share;
     // 3. Losses and gradients, image by image (each driver threads within the image).
     for (index_t i = 0; i < batch; ++i) {
         const matrix_view<const std::remove_const_t<TC>> logits_i(detail::image_data(cls_logits, i), {a, k},
