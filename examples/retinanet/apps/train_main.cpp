@@ -1,6 +1,7 @@
 // retinanet_train: trains the example RetinaNet, evaluates it and draws test detections.
 //   retinanet_train --config demo --minutes 10 --output runs/demo
 //   retinanet_train --config paper --data train.json --images train/ --eval-data val.json --eval-images val/ --iterations 90000
+//   mpirun -np 2 retinanet_train --config demo --minutes 10 --output runs/demo2     (data parallel: docs/distributed.md)
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <span>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -22,6 +24,7 @@
 #include "arguments.hpp"
 #include "common.hpp"
 #include "data/coco_dataset.hpp"
+#include "distributed/process_group.hpp"
 #include "support/check.hpp"
 #include "train/checkpoint.hpp"
 #include "train/trainer.hpp"
@@ -66,6 +69,7 @@ struct program_options {
     std::optional<std::array<int, 4>> widths;
     std::optional<int> fpn_channels, head_convs;
     std::optional<double> prior;
+    std::optional<int> scale_lr_reference;  // --scale-lr: the batch the learning rate is given for
     train::train_options train = training_defaults(config);
 };
 
@@ -117,7 +121,7 @@ std::map<std::string, std::string> data_and_model_help() {
             {"eval-count", concat("images evaluated (default ", t.eval_images, ")")},
             {"eval-every", concat("evaluate every N iterations, 0: at the end only (default ", t.eval_every, ")")},
             {"prior", concat("initial foreground probability of the class bias (default ", model::model_config{}.prior_probability, ")")},
-            {"threads", concat("threads, 0: all cores (default ", t.threads, ")")},
+            {"threads", concat("threads per rank, 0: the cores shared by this machine's ranks (default ", t.threads, ")")},
             {"seed", concat("(default ", t.seed, ")")},
             {"output", concat("folder for checkpoint.npz, metrics.json, detections.png (default ", d.runs.string(), "/<config>)")},
             {"resume", "!continue from <output>/checkpoint.npz"},
@@ -127,6 +131,16 @@ std::map<std::string, std::string> data_and_model_help() {
             {"widths", "override the backbone widths, e.g. 32,64,128,256"},
             {"fpn-channels", "override the FPN / head channels"},
             {"head-convs", "override the number of head convs"}};
+}
+
+// The help lines of data-parallel training (several ranks under mpirun).
+std::map<std::string, std::string> data_parallel_help() {
+    const train::data_parallel_options p;
+    return {{"scale-lr", "REF: linear scaling rule, the learning rate times batch / REF (Goyal et al.)"},
+            {"bucket-mb", concat("MB of gradients per allreduce (default ", static_cast<double>(p.bucket_bytes) / (1 << 20), ")")},
+            {"no-overlap", "!reduce the gradients after backward, not during it"},
+            {"local-positives", "!normalize each rank's loss by its own positives (detectron2), not the batch's (mmdetection)"},
+            {"check-replicas", "check every N steps that all ranks' parameters are bitwise identical (default 0: never)"}};
 }
 
 // The help lines of the schedule, optimizer, loss and augmentation options.
@@ -140,7 +154,7 @@ std::map<std::string, std::string> training_help() {
     return {{"iterations", "schedule length in iterations"},
             {"minutes",
              concat("time budget; sets the iterations from the first steps' speed (default ", d.minutes, " unless --iterations)")},
-            {"batch", concat("images per step (default ", t.batch, ")")},
+            {"batch", concat("images per step, over all ranks (default ", t.batch, ")")},
             {"lr", concat("base learning rate (default ", per_config(lr), ")")},
             {"momentum", concat("SGD momentum (default ", t.optimizer.momentum, ")")},
             {"weight-decay", concat("(default ", t.optimizer.weight_decay, ")")},
@@ -157,6 +171,7 @@ std::map<std::string, std::string> training_help() {
 std::map<std::string, std::string> option_help() {
     auto help = data_and_model_help();
     help.merge(training_help());
+    help.merge(data_parallel_help());
     return apps::with_device_options(std::move(help));
 }
 
@@ -191,6 +206,7 @@ program_options parse_program_options(const apps::arguments& args) {
     if (args.has("fpn-channels")) o.fpn_channels = static_cast<int>(args.integer("fpn-channels", 0));
     if (args.has("head-convs")) o.head_convs = static_cast<int>(args.integer("head-convs", 0));
     if (args.has("prior")) o.prior = args.number("prior", 0);
+    if (args.has("scale-lr")) o.scale_lr_reference = static_cast<int>(args.integer("scale-lr", 0));
     return o;
 }
 
@@ -220,11 +236,32 @@ void parse_training_options(const apps::arguments& args, program_options& p) {
     o.checkpoint_every = args.integer("checkpoint-every", o.checkpoint_every);
     o.eval_every = args.integer("eval-every", o.eval_every);
     o.eval_images = static_cast<std::size_t>(args.integer("eval-count", static_cast<long long>(o.eval_images)));
+    if (p.scale_lr_reference) {
+        require(*p.scale_lr_reference > 0, program, "--scale-lr", "a positive reference batch", *p.scale_lr_reference);
+        o.schedule.base_lr *= static_cast<double>(o.batch) / *p.scale_lr_reference;
+    }
 }
 
-program_options parse_options(const apps::arguments& args) {
+// Data-parallel options; the ranks `world` joined.
+void parse_data_parallel_options(const apps::arguments& args, distributed::process_group& world, train::train_options& o) {
+    train::data_parallel_options& p = o.parallel;
+    p.group = &world;
+    const double bucket_mb = args.number("bucket-mb", static_cast<double>(p.bucket_bytes) / (1 << 20));
+    require(bucket_mb > 0, program, "--bucket-mb", "positive", bucket_mb);
+    p.bucket_bytes = static_cast<std::size_t>(bucket_mb * (1 << 20));
+    if (args.flag("no-overlap")) p.overlap = false;
+    if (args.flag("local-positives")) p.global_positives = false;
+    p.check_replicas_every = args.integer("check-replicas", p.check_replicas_every);
+    require(o.batch % world.size() == 0, program, "--batch (the global batch)", concat("divisible by the ", world.size(), " ranks"), o.batch);
+    // The cores of this machine shared among its ranks.
+    if (o.threads == 0 && world.local_size() > 1)
+        o.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world.local_size());
+}
+
+program_options parse_options(const apps::arguments& args, distributed::process_group& world) {
     program_options o = parse_program_options(args);
     parse_training_options(args, o);
+    parse_data_parallel_options(args, world, o.train);
     return o;
 }
 
@@ -265,7 +302,7 @@ train::train_result run_training(model::retinanet_model<float>& net, const apps:
                                  const program_options& o) {
     std::filesystem::create_directories(o.train.output);
     std::cout << "training '" << o.config << "' (" << net.parameters().size() << " parameter arrays) with batch " << o.train.batch
-              << " on " << device.describe() << "\n";
+              << " on " << device.describe() << (train::world_size(o.train.parallel) > 1 ? " per rank" : "") << "\n";
     const auto r = [&] {
         const auto engine = apps::make_engine(net, device, o.train);  // released (with its GPU memory) before evaluation
         return train::train(net, *engine, *data.train, data.eval.get(), o.train);
@@ -281,16 +318,18 @@ struct evaluation {
     focal::coco_eval_result result;
 };
 
-// COCO evaluation of `net` on the first `count` images of `eval_data`, printed.
+// COCO evaluation of `net` on the first `count` images of `eval_data`, sharded over the ranks;
+// rank 0 prints it and holds the detections.
 evaluation evaluate_model(model::retinanet_model<float>& net, const apps::device_choice& device, const data::dataset& eval_data,
-                          std::size_t count) {
+                          std::size_t count, distributed::process_group& world) {
     train::inference_options io;
     io.progress = [](std::size_t done, std::size_t total) {
         if (done == total || done % 128 == 0) std::cout << "\revaluating " << done << "/" << total << std::flush;
     };
     evaluation e;
-    e.detections = train::detect(apps::make_detector(net, device, io), net.config(), eval_data, count, io);
+    e.detections = train::detect(apps::make_detector(net, device, io), net.config(), eval_data, count, io, &world);
     std::cout << "\n";
+    if (!world.is_root()) return e;
     e.coco = train::to_coco(e.detections);
     e.result = focal::coco_evaluate(data::make_coco_ground_truth(eval_data, count), std::span<const focal::coco_detection>(e.coco));
     const auto& s = e.result.stats;
@@ -317,24 +356,47 @@ void write_results(const std::filesystem::path& output, const data::dataset& eva
     std::cout << "wrote " << (output / "metrics.json").string() << ", detections.json, detections.png\n";
 }
 
-}  // namespace
+// Rank 0 prints; the other ranks' standard output is discarded (their errors still reach stderr).
+void quiet_unless_root(const distributed::process_group& world) {
+    if (world.is_root()) return;
+    struct discard final : std::streambuf {
+        int overflow(int c) override { return c; }
+    };
+    static discard nowhere;
+    std::cout.rdbuf(&nowhere);
+}
 
-int main(int argc, char** argv) try {
+int run(int argc, char** argv, distributed::process_group& world) {
     const apps::arguments args(argc, argv, option_help(), "retinanet_train: train focal's example RetinaNet on the CPU or a GPU");
     if (args.help()) {
         std::cout << args.usage();
         return 0;
     }
-    const program_options options = parse_options(args);
+    quiet_unless_root(world);
+    const program_options options = parse_options(args, world);
     const apps::device_choice device = choose_device(args, options.train);
     const datasets data = open_datasets(options);
     const auto net = build_model(options, *data.train);
     const train::train_result trained = run_training(*net, device, data, options);
     if (!data.eval) return 0;
-    const evaluation result = evaluate_model(*net, device, *data.eval, options.train.eval_images);
-    write_results(options.train.output, *data.eval, result, trained);
+    const evaluation result = evaluate_model(*net, device, *data.eval, options.train.eval_images, world);
+    if (world.is_root()) write_results(options.train.output, *data.eval, result, trained);
     return 0;
-} catch (const std::exception& e) {
-    std::cerr << "retinanet_train: " << e.what() << "\n";
-    return 1;
+}
+
+}  // namespace
+
+// An error every rank raised together ends each normally; one rank's own error ends the whole job
+// (the others would wait for it in their next collective).
+int main(int argc, char** argv) {
+    std::unique_ptr<distributed::process_group> world;
+    try {
+        world = distributed::join_launched_world(argc, argv);
+        return run(argc, argv, *world);
+    } catch (const std::exception& e) {
+        const bool several = world && world->size() > 1;
+        std::cerr << "retinanet_train" << (several ? concat(" (rank ", world->rank(), ")") : std::string()) << ": " << e.what() << std::endl;
+        if (several && dynamic_cast<const distributed::collective_error*>(&e) == nullptr) world->abort(1);
+        return 1;
+    }
 }

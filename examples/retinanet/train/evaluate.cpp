@@ -1,6 +1,7 @@
 #include "evaluate.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <memory>
 
@@ -20,6 +21,51 @@ struct no_grad {
     bool previous = cpu::grad_enabled();
     no_grad() { cpu::set_grad_enabled(false); }
     ~no_grad() { cpu::set_grad_enabled(previous); }
+};
+
+// A rank's detections as bytes for the gather: per image its id, count, boxes, scores, labels.
+class detection_bytes {
+public:
+    void put(const image_detections& d) {
+        const auto n = static_cast<std::uint64_t>(d.scores.size());
+        raw(&d.image_id, sizeof d.image_id);
+        raw(&n, sizeof n);
+        raw(d.boxes.data(), n * sizeof(data::box));
+        raw(d.scores.data(), n * sizeof(float));
+        raw(d.labels.data(), n * sizeof(int));
+    }
+    std::vector<std::byte> bytes;
+
+private:
+    void raw(const void* p, std::size_t n) {
+        const auto* b = static_cast<const std::byte*>(p);
+        bytes.insert(bytes.end(), b, b + n);
+    }
+};
+
+class detection_reader {
+public:
+    explicit detection_reader(const std::vector<std::byte>& bytes) : bytes_(bytes) {}
+    image_detections next() {
+        image_detections d;
+        std::uint64_t n = 0;
+        raw(&d.image_id, sizeof d.image_id);
+        raw(&n, sizeof n);
+        d.boxes.resize(n), d.scores.resize(n), d.labels.resize(n);
+        raw(d.boxes.data(), n * sizeof(data::box));
+        raw(d.scores.data(), n * sizeof(float));
+        raw(d.labels.data(), n * sizeof(int));
+        return d;
+    }
+
+private:
+    void raw(void* p, std::size_t n) {
+        require(at_ + n <= bytes_.size(), "detect (sharded)", "a rank's detections", "complete", concat(bytes_.size(), " bytes"));
+        std::memcpy(p, bytes_.data() + at_, n);
+        at_ += n;
+    }
+    const std::vector<std::byte>& bytes_;
+    std::size_t at_ = 0;
 };
 
 }  // namespace
@@ -118,6 +164,39 @@ focal::coco_eval_result evaluate(const batch_detector& detector, const model::mo
     const auto detections = to_coco(detect(detector, config, data, count, options));
     const auto ground_truth = data::make_coco_ground_truth(data, count);
     return focal::coco_evaluate(ground_truth, std::span<const focal::coco_detection>(detections));
+}
+
+std::vector<image_detections> detect(const batch_detector& detector, const model::model_config& config, const data::dataset& data,
+                                     std::size_t count, const inference_options& options, distributed::process_group* group) {
+    if (group == nullptr || group->size() == 1) return detect(detector, config, data, count, options);
+    count = count == 0 ? data.size() : std::min(count, data.size());
+    const std::size_t per_batch = static_cast<std::size_t>(std::max(1, options.batch)), batches = (count + per_batch - 1) / per_batch;
+    const auto ranks = static_cast<std::size_t>(group->size());
+    detection_bytes mine;
+    for (std::size_t b = static_cast<std::size_t>(group->rank()); b < batches; b += ranks) {
+        std::vector<data::sample> samples;
+        for (std::size_t i = b * per_batch; i < std::min(count, (b + 1) * per_batch); ++i) samples.push_back(data.get(i));
+        for (const auto& d : detect(detector, config, std::move(samples), {options.batch, options.postprocess, {}})) mine.put(d);
+        if (options.progress) options.progress(std::min(count, (b + 1) * per_batch), count);
+    }
+    const auto parts = group->gather(mine.bytes, 0);
+    std::vector<image_detections> all;
+    if (!group->is_root()) return all;
+    std::vector<detection_reader> readers(parts.begin(), parts.end());
+    for (std::size_t b = 0; b < batches; ++b)
+        for (std::size_t i = b * per_batch; i < std::min(count, (b + 1) * per_batch); ++i) all.push_back(readers[b % ranks].next());
+    return all;
+}
+
+focal::coco_eval_result evaluate(const batch_detector& detector, const model::model_config& config, const data::dataset& data,
+                                 std::size_t count, const inference_options& options, distributed::process_group* group) {
+    if (group == nullptr || group->size() == 1) return evaluate(detector, config, data, count, options);
+    count = count == 0 ? data.size() : std::min(count, data.size());
+    const auto detections = to_coco(detect(detector, config, data, count, options, group));
+    focal::coco_eval_result result;
+    if (group->is_root()) result = focal::coco_evaluate(data::make_coco_ground_truth(data, count), std::span<const focal::coco_detection>(detections));
+    distributed::broadcast_values(*group, std::span<double>(result.stats));
+    return result;
 }
 
 focal::coco_eval_result evaluate(model::retinanet_model<float>& net, const data::dataset& data, std::size_t count,

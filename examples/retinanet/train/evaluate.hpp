@@ -13,6 +13,7 @@
 #include <focal/postprocess/retinanet_postprocess.hpp>
 
 #include "data/sample.hpp"
+#include "distributed/process_group.hpp"
 #include "model/retinanet_model.hpp"
 
 namespace retinanet::train {
@@ -65,6 +66,16 @@ std::vector<image_detections> detect(const batch_detector& detector, const model
                                      std::size_t count, const inference_options& options = {});
 focal::coco_eval_result evaluate(const batch_detector& detector, const model::model_config& config, const data::dataset& data,
                                  std::size_t count, const inference_options& options = {});
+
+// Sharded over the ranks of `group` (null or one rank: the above): the images are cut into the
+// one-rank run's batches, rank r runs batches r, r + W, ..., and rank 0 gathers the detections in
+// the one-rank order, so they and the COCO numbers are exactly the one-rank run's. detect returns
+// them on rank 0 (nothing elsewhere); evaluate returns the full result on rank 0 and its stats on
+// every rank. Collective.
+std::vector<image_detections> detect(const batch_detector& detector, const model::model_config& config, const data::dataset& data,
+                                     std::size_t count, const inference_options& options, distributed::process_group* group);
+focal::coco_eval_result evaluate(const batch_detector& detector, const model::model_config& config, const data::dataset& data,
+                                 std::size_t count, const inference_options& options, distributed::process_group* group);
 
 // COCO detections (category_id = label + 1, bbox x y w h), as data::make_coco_ground_truth names them.
 std::vector<focal::coco_detection> to_coco(const std::vector<image_detections>& detections);

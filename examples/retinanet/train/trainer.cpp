@@ -30,44 +30,49 @@ std::string duration_text(double seconds) {
     return out.str();
 }
 
-// Step `step`'s batch: stream samples step*B .. step*B + B - 1.
+// This rank's share of step `step`'s batch: of stream samples step*B .. step*B + B - 1, those
+// rank_samples() gives it (all of them on one rank).
 batch training_batch(const data::dataset& source, const model::model_config& config, const train_options& o, std::size_t step) {
     std::vector<data::sample> samples;
-    for (int b = 0; b < o.batch; ++b) {
-        const std::size_t index = (step * static_cast<std::size_t>(o.batch) + static_cast<std::size_t>(b)) % source.size();
-        samples.push_back(training_sample(source, config, o, index));
-    }
+    for (const std::size_t index : rank_samples(step, o.batch, world_rank(o.parallel), world_size(o.parallel)))
+        samples.push_back(training_sample(source, config, o, index % source.size()));
     return make_batch(samples, config);
 }
 
-// The CPU engine: forward_backward on the layers' threads, train::sgd on the host parameters.
-class cpu_engine final : public training_engine {
-public:
-    cpu_engine(model::retinanet_model<float>& net, const train_options& o) : net_(net), options_(o), loss_(make_detection_loss(o)) {}
-    void begin(const std::vector<std::vector<float>>& velocity, double loss_normalizer) override {
-        velocity_ = velocity;
-        loss_state_.ema = loss_normalizer;
-    }
-    void gradients(const batch& b) override {
-        net_.zero_grad();
-        value_ = forward_backward(net_, b.images, b.boxes, b.labels, loss_, loss_state_, anchors_);
-    }
-    step_result update(double lr) override { return {value_, options_.optimizer.step(net_.parameters(), velocity_, lr)}; }
-    double to_host(std::vector<std::vector<float>>& velocity) override {
-        velocity = velocity_;
-        return loss_state_.ema;
-    }
-    focal::coco_eval_result evaluate(const data::dataset& data, std::size_t images) override { return train::evaluate(net_, data, images); }
+// Where the progress lines of ranks other than 0 go.
+std::ostream& discarded_output() {
+    struct discard final : std::streambuf {
+        int overflow(int c) override { return c; }
+    };
+    static discard buffer;
+    static std::ostream stream(&buffer);
+    return stream;
+}
 
-private:
-    model::retinanet_model<float>& net_;
-    const train_options& options_;
-    detection_loss loss_;
-    focal::retinanet_loss_state loss_state_;
-    anchor_cache anchors_;
-    std::vector<std::vector<float>> velocity_;
-    focal::retinanet_loss_value value_;
-};
+// What every rank must agree on (data_parallel.hpp): the model, the data and every option that
+// changes the training; not threads, output or the log.
+std::string run_fingerprint(model::retinanet_model<float>& net, const data::dataset& data, const train_options& o) {
+    std::ostringstream f;
+    f << std::setprecision(17) << "config=" << net.config().name << "\nparameters=";
+    for (const auto* p : net.parameters()) {
+        f << p->name << "[";
+        for (const auto d : p->shape) f << d << ",";
+        f << "]" << (p->trainable ? "" : "frozen") << ";";
+    }
+    f << "\ntraining images=" << data.size() << "\nclasses=" << data.class_names().size() << "\niterations=" << o.iterations
+      << "\nminutes=" << o.minutes << "\nbatch=" << o.batch << "\nseed=" << o.seed << "\nlr=" << o.schedule.base_lr << ","
+      << o.schedule.warmup_iterations << "," << o.schedule.warmup_factor << "," << static_cast<int>(o.schedule.decay) << ","
+      << o.schedule.gamma << "," << o.schedule.final_factor << ",";
+    for (const double step : o.schedule.steps) f << step << ";";
+    f << "\nsgd=" << o.optimizer.momentum << "," << o.optimizer.weight_decay << "," << o.optimizer.clip_norm
+      << "\nloss=" << static_cast<int>(o.normalizer) << "," << o.focal_alpha << "," << o.focal_gamma << "," << o.focal_loss << ","
+      << o.smooth_l1_beta << "\naugmentation=" << o.flip_probability << "," << o.min_scale << "," << o.max_scale
+      << "\nresume=" << o.resume << "\ncheckpoint every=" << o.checkpoint_every << "\nlog every=" << o.log_every
+      << "\neval=" << o.eval_every << "," << o.eval_images << "\nranks=" << world_size(o.parallel)
+      << "\nreduction=" << o.parallel.bucket_bytes << "," << o.parallel.overlap << "," << o.parallel.global_positives << ","
+      << o.parallel.check_replicas_every << "\n";
+    return f.str();
+}
 
 constexpr const char* where = "train";
 
@@ -82,8 +87,10 @@ public:
         : minutes_(minutes), fixed_(fixed), start_(start), mark_(start) {}
 
     // Before the update of the run's step `done` (counted from 0 in this run): re-plans
-    // state.total_iterations when due.
-    void plan(run_state& state, std::int64_t done, std::ostream& log) {
+    // state.total_iterations when due; `agree` replaces the plan by rank 0's (every rank plans at
+    // the same steps).
+    template <class Agree>
+    void plan(run_state& state, std::int64_t done, std::ostream& log, Agree&& agree) {
         if (!(minutes_ > 0 && !fixed_ && done >= 10 && (done == 10 || done % 50 == 0))) return;
         const auto now = clock_type::now();
         if (done == 10) mark_ = now, mark_steps_ = done;
@@ -91,6 +98,7 @@ public:
         const double remaining = minutes_ * 60.0 - seconds(start_, now);
         const auto fitting = static_cast<std::int64_t>(remaining / per_step);
         state.total_iterations = std::max<std::int64_t>(state.iteration + 1, state.iteration + fitting);
+        agree(state.total_iterations);
         fixed_ = state.iteration >= state.total_iterations * 6 / 10;
         if (done == 60 || fixed_)
             log << "time budget " << minutes_ << " min at " << std::fixed << std::setprecision(3) << per_step
@@ -134,8 +142,10 @@ public:
     train_result run(const std::function<bool()>& stop);
 
 private:
+    void join_ranks();
     void resume();
     double step(data::prefetcher<batch>& batches);
+    bool stop_requested(const std::function<bool()>& stop);
     bool due(std::int64_t every, bool last) const { return every > 0 && state_.iteration % every == 0 && !last; }
     void report_progress(double lr);
     void save();
@@ -147,6 +157,7 @@ private:
     const data::dataset& train_data_;
     const data::dataset* eval_data_;
     const train_options& o_;
+    distributed::process_group* group_;  // null: this process alone
     std::ostream& log_;
     std::filesystem::path checkpoint_file_;  // empty: no checkpoints
     run_state state_;
@@ -161,9 +172,13 @@ private:
 
 training_run::training_run(model::retinanet_model<float>& net, training_engine& engine, const data::dataset& train_data,
                            const data::dataset* eval_data, const train_options& o)
-    : net_(net), engine_(engine), train_data_(train_data), eval_data_(eval_data), o_(o), log_(o.log ? *o.log : std::cout) {
+    : net_(net), engine_(engine), train_data_(train_data), eval_data_(eval_data), o_(o),
+      group_(world_size(o.parallel) > 1 ? o.parallel.group : nullptr),
+      log_(world_rank(o.parallel) != 0 ? discarded_output() : o.log ? *o.log : std::cout) {
     require(o.iterations > 0 || o.minutes > 0, where, "options.iterations or options.minutes", "positive", "neither");
     require(o.batch > 0, where, "options.batch", "positive", o.batch);
+    require(o.batch % world_size(o.parallel) == 0, where, "options.batch (the global batch)",
+            concat("divisible by the ", world_size(o.parallel), " ranks"), o.batch);
     state_.config_name = net.config().name;
     state_.total_iterations = o.iterations;
     if (!o.output.empty()) checkpoint_file_ = o.output / "checkpoint.npz";
@@ -172,7 +187,9 @@ training_run::training_run(model::retinanet_model<float>& net, training_engine& 
 // Resume state, batches one step ahead from it, then steps until the schedule's end (or `stop`):
 // each followed by its progress line, checkpoint and evaluation when due; a checkpoint at the end.
 train_result training_run::run(const std::function<bool()>& stop) {
+    join_ranks();
     resume();
+    if (group_) broadcast_start(*group_, net_.parameters(), velocity_, state_);
     engine_.begin(velocity_, state_.loss_normalizer);
     const auto& config = net_.config();
     data::prefetcher<batch> batches(
@@ -186,16 +203,25 @@ train_result training_run::run(const std::function<bool()>& stop) {
     budget_.emplace(o_.minutes, state_.total_iterations > 0, start_);
     first_iteration_ = state_.iteration;
     while (state_.total_iterations == 0 || state_.iteration < state_.total_iterations) {
-        if (stop && stop()) break;
+        if (stop_requested(stop)) break;
         const double lr = step(batches);
         const bool last = state_.total_iterations > 0 && state_.iteration >= state_.total_iterations;
         if (state_.iteration % o_.log_every == 0 || last) report_progress(lr);
         if (!checkpoint_file_.empty() && due(o_.checkpoint_every, last)) save();
         if (eval_data_ && due(o_.eval_every, last)) evaluate();
+        if (group_ && due(o_.parallel.check_replicas_every, false)) require_identical_replicas(*group_, net_.parameters(), state_.iteration);
         if (last) break;
     }
     save();
     return result();
+}
+
+// On several ranks: every rank started like rank 0; rank 0 alone reads and writes checkpoints.
+void training_run::join_ranks() {
+    if (!group_) return;
+    require_same_run(*group_, run_fingerprint(net_, train_data_, o_));
+    if (!group_->is_root()) checkpoint_file_.clear();
+    log_ << "data parallel: " << group_->describe() << ", " << o_.batch / group_->size() << " images per rank and step\n";
 }
 
 // Removes the partial checkpoint a killed run left; with options.resume, continues from the
@@ -216,10 +242,13 @@ void training_run::resume() {
 // rate (a non-finite loss or gradient norm stops the run: training diverged). Returns the rate.
 double training_run::step(data::prefetcher<batch>& batches) {
     engine_.gradients(batches.next());
-    budget_->plan(state_, done_, log_);
+    budget_->plan(state_, done_, log_, [this](std::int64_t& total) {
+        if (group_) distributed::broadcast_value(*group_, total);
+    });
     const std::int64_t total_for_lr = std::max<std::int64_t>(state_.total_iterations, 1);
     const double lr = o_.schedule.at(state_.iteration, total_for_lr);
-    const auto [value, grad_norm] = engine_.update(lr);
+    const step_result result = engine_.update(lr);
+    const auto& [value, grad_norm] = result;
     const double total_loss = value.classification + value.box;
     if (!std::isfinite(total_loss) || !std::isfinite(grad_norm))
         fail(where, "the loss", "finite (training diverged)",
@@ -228,7 +257,16 @@ double training_run::step(data::prefetcher<batch>& batches) {
     ++state_.iteration;
     ++done_;
     window_.add(total_loss, value);
+    if (o_.on_step) o_.on_step(state_.iteration, result);
     return lr;
+}
+
+// Whether `stop` asks to end the run, on any rank.
+bool training_run::stop_requested(const std::function<bool()>& stop) {
+    if (!stop) return false;
+    std::int64_t asked = stop() ? 1 : 0;
+    if (group_) group_->sum(std::span<std::int64_t>(&asked, 1));
+    return asked > 0;
 }
 
 // The progress line of the steps since the last one: their mean losses, the rate, the speed and
@@ -292,11 +330,6 @@ detection_loss make_detection_loss(const train_options& o) {
     loss.classification.alpha = o.focal_alpha;
     loss.classification.gamma = o.focal_loss ? o.focal_gamma : 0.0f;
     return loss;
-}
-
-std::unique_ptr<training_engine> make_cpu_engine(model::retinanet_model<float>& net, const train_options& o) {
-    if (o.threads > 0) cpu::set_threads(o.threads);
-    return std::make_unique<cpu_engine>(net, o);
 }
 
 train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,

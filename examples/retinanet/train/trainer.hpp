@@ -17,11 +17,22 @@
 
 #include "batch.hpp"
 #include "data/sample.hpp"
+#include "data_parallel.hpp"
 #include "model/retinanet_model.hpp"
 #include "optimizer.hpp"
 #include "step.hpp"
 
+namespace retinanet::distributed {
+class gradient_reducer;
+}
+
 namespace retinanet::train {
+
+// One step's loss (of the global batch: the ranks' mean) and gradient norm.
+struct step_result {
+    focal::retinanet_loss_value loss;
+    double grad_norm = 0;  // before clipping
+};
 
 // The training's options. Their defaults are retinanet_train's, stated only here: its help text
 // and parsing read them (apps/train_main.cpp; the demo and tiny configurations change a few).
@@ -45,7 +56,10 @@ struct train_options {
     std::int64_t log_every = 20;
     std::int64_t eval_every = 0;  // 0: only at the end (when an eval set is given)
     std::size_t eval_images = 500;
-    std::ostream* log = nullptr;  // progress lines (nullptr: std::cout)
+    std::ostream* log = nullptr;  // progress lines (nullptr: std::cout; rank 0 only)
+    data_parallel_options parallel{};  // several ranks (data_parallel.hpp); `batch` is then the global batch
+    // Called on every rank after each update with the iterations done and the step's result.
+    std::function<void(std::int64_t iteration, const step_result&)> on_step;
 };
 
 struct train_result {
@@ -53,11 +67,6 @@ struct train_result {
     double seconds = 0;
     double images_per_second = 0;
     double final_loss = 0;  // mean of the last log window
-};
-
-struct step_result {
-    focal::retinanet_loss_value loss;
-    double grad_norm = 0;  // before clipping
 };
 
 // What runs the training steps: the CPU (train() below) or a GPU (backend/cuda/cuda_training.hpp).
@@ -78,12 +87,16 @@ public:
     // The parameters into the host model and the velocities into `velocity` (for checkpoints, and
     // at the end of train()); returns the loss normalizer's running value.
     virtual double to_host(std::vector<std::vector<float>>& velocity) = 0;
-    // COCO evaluation of the engine's current parameters.
+    // COCO evaluation of the engine's current parameters (sharded over the ranks: the full result
+    // on rank 0, its stats on every rank).
     virtual focal::coco_eval_result evaluate(const data::dataset& data, std::size_t images) = 0;
+    // The gradient reducer on several ranks (its timings), else null.
+    virtual const distributed::gradient_reducer* reducer() const noexcept { return nullptr; }
 };
 
-// The CPU engine: forward_backward on the layers' threads (options.threads), train::sgd on the host
-// parameters. `net` and `options` must outlive it.
+// The CPU engine (cpu_engine.cpp): forward_backward on the layers' threads (options.threads),
+// train::sgd on the host parameters, gradients averaged over options.parallel's ranks. `net` and
+// `options` must outlive it.
 std::unique_ptr<training_engine> make_cpu_engine(model::retinanet_model<float>& net, const train_options& options);
 
 // The loss the trainer minimizes: torchvision's RetinaNet loss with the options' focal and box
@@ -96,7 +109,8 @@ data::sample training_sample(const data::dataset& source, const model::model_con
                              std::size_t index);
 
 // Trains `net` on `train_data` (typically data::fmnist_det_train); evaluates on `eval_data` when
-// given. Stops early, keeping a consistent checkpoint, when `stop` returns true.
+// given. Stops early, keeping a consistent checkpoint, when `stop` returns true (on any rank).
+// On several ranks every rank calls it with the same arguments (checked).
 train_result train(model::retinanet_model<float>& net, const data::dataset& train_data, const data::dataset* eval_data,
                    const train_options& options, const std::function<bool()>& stop = {});
 // The same loop on another engine; `net` is the host model the engine mirrors (its checkpoints).
