@@ -2,6 +2,7 @@
 //   retinanet_train --config demo --minutes 10 --output runs/demo
 //   retinanet_train --config paper --data train.json --images train/ --eval-data val.json --eval-images val/ --iterations 90000
 //   mpirun -np 2 retinanet_train --config demo --minutes 10 --output runs/demo2     (data parallel: docs/distributed.md)
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -309,6 +310,10 @@ train::train_result run_training(model::retinanet_model<float>& net, const apps:
     }();
     std::cout << std::fixed << std::setprecision(1) << "trained " << r.iterations << " iterations in " << r.seconds << " s ("
               << r.images_per_second << " img/s)\n";
+    if (r.reduced_bytes_per_step > 0)
+        std::cout << std::setprecision(2) << "gradient allreduce: " << r.reduced_bytes_per_step / 1e6 << " MB per step, "
+                  << r.reduction_seconds << " s communicating, " << r.reduction_exposed_seconds << " s of it not hidden by backward ("
+                  << std::setprecision(1) << 100.0 * r.reduction_exposed_seconds / std::max(r.seconds, 1e-9) << "% of the run)\n";
     return r;
 }
 
@@ -346,6 +351,11 @@ void write_results(const std::filesystem::path& output, const data::dataset& eva
         j["iterations"] = r.iterations;
         j["seconds"] = r.seconds;
         j["images_per_second"] = r.images_per_second;
+        if (r.reduced_bytes_per_step > 0) {
+            j["reduced_bytes_per_step"] = r.reduced_bytes_per_step;
+            j["reduction_seconds"] = r.reduction_seconds;
+            j["reduction_exposed_seconds"] = r.reduction_exposed_seconds;
+        }
         out << j.dump(2) << "\n";
     }
     {

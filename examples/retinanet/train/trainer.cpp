@@ -12,6 +12,7 @@
 #include "data/augment.hpp"
 #include "data/prefetch.hpp"
 #include "data/random.hpp"
+#include "distributed/gradient_reducer.hpp"
 #include "evaluate.hpp"
 #include "io/npz.hpp"
 #include "step.hpp"
@@ -302,6 +303,11 @@ train_result training_run::result() const {
     r.seconds = std::chrono::duration<double>(clock_type::now() - start_).count();
     r.images_per_second = static_cast<double>(r.iterations * o_.batch) / std::max(r.seconds, 1e-9);
     r.final_loss = window_.steps ? window_.mean(window_.loss) : last_loss_;
+    if (const auto* reducer = engine_.reducer()) {
+        r.reduced_bytes_per_step = static_cast<double>(reducer->floats_per_step() * sizeof(float));
+        r.reduction_seconds = reducer->communication_seconds();
+        r.reduction_exposed_seconds = reducer->exposed_seconds();
+    }
     return r;
 }
 

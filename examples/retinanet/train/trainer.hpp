@@ -67,6 +67,9 @@ struct train_result {
     double seconds = 0;
     double images_per_second = 0;
     double final_loss = 0;  // mean of the last log window
+    // Several ranks: the gradients reduced per step, and the seconds the reduction took and the
+    // part of them the training waited for (not hidden behind backward), over the run.
+    double reduced_bytes_per_step = 0, reduction_seconds = 0, reduction_exposed_seconds = 0;
 };
 
 // What runs the training steps: the CPU (train() below) or a GPU (backend/cuda/cuda_training.hpp).

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Simulates two machines on one Linux host and trains the example RetinaNet data-parallel across them.
+#
+# Two network namespaces (focal-rank0, focal-rank1) stand for two machines, joined by a veth pair -
+# the "cable" - with 10.199.0.1/24 (focal-v0, in focal-rank0) and 10.199.0.2/24 (focal-v1, in
+# focal-rank1). With --rate, both ends of the cable are shaped with tc (tbf, netem as a fallback), so
+# e.g. --rate 10gbit stands for a 10 Gb/s network. One retinanet_train rank runs inside each namespace
+# (an MPMD mpirun launched from the host's namespace: PMIx talks to the ranks over Unix sockets, which
+# reach across network namespaces), and Open MPI may move data between them over TCP only
+# (pml ob1 with btl tcp,self on 10.199.0.0/24: no shared memory, no UCX, no coll/sm), so every byte
+# of the gradient allreduce crosses the veth. The veth's byte counters are read before and after the
+# run to check that, and the bytes moved per training step are printed along with rank 0's img/s.
+# Both ranks still share this host's cores (and the kernel's TCP stack), so it simulates the network,
+# not the machines' compute.
+#
+# Usage (as root; needs CAP_NET_ADMIN to create network namespaces):
+#   scripts/mpi_netns.sh                                  300 iterations, demo config, batch 8, no rate limit
+#   scripts/mpi_netns.sh --iterations 60 --rate 10gbit    shape the link to 10 Gb/s each way
+#   scripts/mpi_netns.sh --build DIR --config NAME --batch B --output DIR -- --lr 0.03 --seed 2
+# Options:
+#   --build DIR       build folder holding examples/retinanet/retinanet_train (default build)
+#   --iterations N    training iterations (default 300)
+#   --rate R          limit the link, in tc's units: 100mbit, 1gbit, 10gbit, 125mbps... (default: no limit)
+#   --config NAME     trainer config (default demo)
+#   --batch B         images per step over both ranks (default 8)
+#   --output DIR      the trainer's output folder (default: a new mktemp -d folder, kept)
+#   -- ARGS...        further trainer arguments; they come after the defaults, so they override them
+# Trainer arguments: --config NAME --iterations N --batch B --eval-data none --log-every 50 --threads 1
+#                    --output DIR, then ARGS.
+#
+# It installs iproute2 with apt-get when `ip` or `tc` is missing, always removes the namespaces (and
+# with them the veth pair) on exit, and runs one instance at a time (flock). Exit status: 0 on success;
+# 77 (skipped) when the machine cannot create network namespaces or shape the link
+# (not root, no CAP_NET_ADMIN, e.g. in an unprivileged container); 1 on errors, a failed training run included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ns0=focal-rank0 ns1=focal-rank1
+veth0=focal-v0 veth1=focal-v1
+addr0=10.199.0.1 addr1=10.199.0.2 subnet=10.199.0.0/24
+
+build=build iterations=300 rate="" config=demo batch=8 output=""
+extra=()
+
+die() { echo "mpi_netns: error: $*" >&2; exit 1; }
+skip() { echo "mpi_netns: skipped: $*" >&2; exit 77; }
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+
+while (($#)); do
+  case $1 in
+    --build|--iterations|--rate|--config|--batch|--output)
+      (($# >= 2)) || die "$1 needs a value"
+      case $1 in
+        --build) build=$2 ;; --iterations) iterations=$2 ;; --rate) rate=$2 ;;
+        --config) config=$2 ;; --batch) batch=$2 ;; --output) output=$2 ;;
+      esac
+      shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+[[ $iterations =~ ^[1-9][0-9]*$ ]] || die "--iterations wants a positive integer, not '$iterations'"
+[[ $batch =~ ^[1-9][0-9]*$ ]] || die "--batch wants a positive integer, not '$batch'"
+
+# --- preconditions ------------------------------------------------------------------------------
+((EUID == 0)) || skip "must run as root (creating network namespaces and veth links needs CAP_NET_ADMIN)"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+if ! command -v ip >/dev/null || ! command -v tc >/dev/null; then
+  command -v apt-get >/dev/null || die "'ip' or 'tc' is missing and there is no apt-get: install iproute2"
+  echo "mpi_netns: installing iproute2 (for ip and tc)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; } ||
+    die "could not install iproute2 with apt-get"
+fi
+ip_bin=$(command -v ip)
+"$ip_bin" -V 2>&1 | grep -q iproute2 || die "$ip_bin is not iproute2's ip (busybox?): install iproute2"
+[[ -z $rate ]] || command -v tc >/dev/null || die "--rate needs tc (iproute2)"
+command -v mpirun >/dev/null || die "mpirun not found: install Open MPI (apt-get install openmpi-bin libopenmpi-dev)"
+train=$(realpath -m "$build/examples/retinanet/retinanet_train")
+[[ -x $train ]] || die "$train is not built: cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DFOCAL_BUILD_EXAMPLES=ON && cmake --build $build --target retinanet_train"
+
+# tc rate (bit, kbit, mbit, gbit, tbit or bps, kbps, ..., a bare number being bit/s) in bytes per second.
+rate_bytes() {
+  local r=${1,,}
+  [[ $r =~ ^([0-9]+(\.[0-9]+)?)([kmgt]?)(bit|bps)?$ ]] || return 1
+  awk -v n="${BASH_REMATCH[1]}" -v p="${BASH_REMATCH[3]}" -v u="${BASH_REMATCH[4]}" 'BEGIN {
+    m = (p == "k") ? 1e3 : (p == "m") ? 1e6 : (p == "g") ? 1e9 : (p == "t") ? 1e12 : 1
+    printf "%.0f\n", n * m / (u == "bps" ? 1 : 8) }'
+}
+if [[ -n $rate ]]; then
+  rate_Bps=$(rate_bytes "$rate") || die "--rate '$rate' is not a tc rate such as 100mbit, 1gbit or 10gbit"
+  ((rate_Bps > 0)) || die "--rate must be above 0"
+fi
+
+# --- one instance at a time; the namespaces, veth and output ------------------------------------
+lock_dir=/run/lock; [[ -d $lock_dir && -w $lock_dir ]] || lock_dir=/tmp
+exec 9>"$lock_dir/focal-mpi-netns.lock"
+flock -n 9 || die "another scripts/mpi_netns.sh is running (lock held)"
+
+cleanup() {
+  local rc=$?
+  # Deleting the namespaces deletes the veth pair inside them; the host-side names are only there
+  # if we stopped between creating the pair and moving it.
+  "$ip_bin" netns del "$ns0" 2>/dev/null || true
+  "$ip_bin" netns del "$ns1" 2>/dev/null || true
+  "$ip_bin" link del "$veth0" 2>/dev/null || true
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Leftovers from a run that was killed (we hold the lock, so no other run owns them).
+for ns in "$ns0" "$ns1"; do
+  if "$ip_bin" netns list | grep -qw "$ns"; then
+    echo "mpi_netns: removing the stale namespace $ns"; "$ip_bin" netns del "$ns"
+  fi
+done
+"$ip_bin" link del "$veth0" 2>/dev/null || true
+
+if ! err=$("$ip_bin" netns add "$ns0" 2>&1); then
+  skip "this machine cannot create network namespaces (ip netns add: ${err:-failed}); it needs CAP_NET_ADMIN and namespace support (e.g. a --privileged container)"
+fi
+"$ip_bin" netns add "$ns1"
+if ! err=$("$ip_bin" link add "$veth0" type veth peer name "$veth1" 2>&1); then
+  skip "this machine cannot create a veth pair (ip link add ... type veth: ${err:-failed})"
+fi
+"$ip_bin" link set "$veth0" netns "$ns0"
+"$ip_bin" link set "$veth1" netns "$ns1"
+"$ip_bin" -n "$ns0" addr add "$addr0/24" dev "$veth0"
+"$ip_bin" -n "$ns1" addr add "$addr1/24" dev "$veth1"
+for pair in "$ns0 $veth0" "$ns1 $veth1"; do
+  read -r ns dev <<<"$pair"
+  "$ip_bin" -n "$ns" link set lo up
+  "$ip_bin" -n "$ns" link set "$dev" up
+done
+ping_ok() { "$ip_bin" netns exec "$ns0" ping -c 1 -W 2 "$addr1" >/dev/null 2>&1; }
+if command -v ping >/dev/null && ! ping_ok; then
+  sleep 1; ping_ok || die "$ns0 cannot ping $addr1 over the veth"
+fi
+
+# Shape both ends (each direction of the cable) to --rate. tbf's bucket holds ~5 ms at the rate, at
+# least 256 KiB so that the veth's 64 KiB GSO packets pass; its queue holds 50 ms.
+if [[ -n $rate ]]; then
+  burst=$(((rate_Bps / 200) > 262144 ? (rate_Bps / 200) : 262144))
+  for pair in "$ns0 $veth0" "$ns1 $veth1"; do
+    read -r ns dev <<<"$pair"
+    if ! err=$("$ip_bin" netns exec "$ns" tc qdisc add dev "$dev" root tbf rate "$rate" burst "$burst" latency 50ms 2>&1); then
+      echo "mpi_netns: tc tbf failed ($err); trying netem rate"
+      err=$("$ip_bin" netns exec "$ns" tc qdisc add dev "$dev" root netem rate "$rate" limit 100000 2>&1) ||
+        skip "this machine cannot shape the link with tc (tbf or netem: $err); run without --rate"
+    fi
+  done
+  echo "mpi_netns: link limited to $rate each way: $("$ip_bin" netns exec "$ns0" tc qdisc show dev "$veth0" | head -1)"
+fi
+
+if [[ -z $output ]]; then
+  output=$(mktemp -d /tmp/focal-mpi-netns.XXXXXX)
+fi
+mkdir -p "$output"
+output=$(realpath "$output")
+log=$output/mpi_netns.log
+
+# --- run ------------------------------------------------------------------------------------------
+counters() {  # "<tx bytes> <rx bytes>" of the veth end in namespace $1
+  "$ip_bin" netns exec "$1" sh -c "cat /sys/class/net/$2/statistics/tx_bytes /sys/class/net/$2/statistics/rx_bytes" |
+    tr '\n' ' '
+}
+args=(--config "$config" --iterations "$iterations" --batch "$batch" --eval-data none --log-every 50
+      --threads 1 --output "$output" "${extra[@]}")
+# pml ob1 + btl tcp,self: the ranks talk over TCP on 10.199.0.0/24 only - not UCX (which would use
+# shared memory), not the vader (shared memory) BTL, not coll/sm or osc/ucx. oob/tcp stays on the
+# host's side (mpirun <-> itself); the ranks reach mpirun's PMIx server over a Unix socket.
+mca=(--mca pml ob1 --mca btl 'tcp,self' --mca btl_tcp_if_include "$subnet" --mca coll '^sm' --mca osc '^ucx,sm')
+cmd=(mpirun --oversubscribe "${mca[@]}"
+     -np 1 "$ip_bin" netns exec "$ns0" "$train" "${args[@]}" :
+     -np 1 "$ip_bin" netns exec "$ns1" "$train" "${args[@]}")
+
+echo "mpi_netns: $ns0 ($addr0, $veth0) <-> $ns1 ($addr1, $veth1), rate ${rate:-unlimited}"
+echo "mpi_netns: output $output"
+echo "+ ${cmd[*]}"
+read -r tx0_before rx0_before <<<"$(counters "$ns0" "$veth0")"
+start=$(date +%s.%N)
+set +e
+"${cmd[@]}" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+end=$(date +%s.%N)
+read -r tx0_after rx0_after <<<"$(counters "$ns0" "$veth0")"
+((rc == 0)) || die "mpirun failed with status $rc (log: $log)"
+
+# --- summary --------------------------------------------------------------------------------------
+sent=$((tx0_after - tx0_before))      # rank 0 -> rank 1
+received=$((rx0_after - rx0_before))  # rank 1 -> rank 0
+total=$((sent + received))
+# The trainer's "trained N iterations in S s (X img/s)" line (rank 0's).
+summary=$(grep -E '^trained [0-9]+ iterations in' "$log" | tail -1 || true)
+[[ -n $summary ]] || die "no 'trained N iterations' line from rank 0 (log: $log)"
+img_s=$(sed -E 's/.*\(([0-9.]+) img\/s\).*/\1/' <<<"$summary")
+steps=$(sed -E 's/^trained ([0-9]+) iterations.*/\1/' <<<"$summary")
+# Even one allreduce of the gradients moves far more than this; less means TCP went some other way.
+((total > 100000 * steps)) ||
+  die "only $total bytes crossed $veth0 in $steps steps: the ranks' traffic did not go over the veth"
+awk -v img="$img_s" -v steps="$steps" -v tx="$sent" -v rx="$received" -v t="$total" \
+    -v wall="$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')" -v rate="${rate:-unlimited}" 'BEGIN {
+  printf "mpi_netns: veth %s bytes (%.1f MB) in %d steps: %.2f MB/step (rank0->1 %.2f MB, rank1->0 %.2f MB)\n",
+         t, t / 1e6, steps, t / steps / 1e6, tx / steps / 1e6, rx / steps / 1e6
+  printf "summary: rate %s, %s img/s (rank 0), %.0f bytes/step over the veth, wall %s s\n",
+         rate, img, t / steps, wall }'
