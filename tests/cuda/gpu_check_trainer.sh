@@ -7,6 +7,9 @@
 #      cuBLAS convolutions: every AP must agree with the CPU's within 1e-3 (CPU_CHECKPOINT, default:
 #      the checkpoint the demo run of 1. wrote; give a CPU-trained one to show a CPU checkpoint
 #      evaluating the same on the GPU);
+#   1b. trains the demo configuration briefly through the data-parallel path on one rank
+#      (--reduce-on-one-rank: NCCL's allreduce of the gradients and counts); an average over one
+#      rank changes nothing, so its losses at iterations 20 and 40 must be 1.'s (within 1e-3);
 #   3. times the paper configuration's training step at 800x1344, batch 8, with both convolution
 #      paths, against torchvision's RetinaNet on the same GPU (benchmarks/peers_retinanet.py
 #      --device cuda).
@@ -47,10 +50,26 @@ cmake --build "$build_dir" -j "$(nproc)" --target retinanet_train retinanet_eval
 bin=$build_dir/examples/retinanet
 
 stamp "1. demo training on the GPU"
-timeout 240 "$bin/retinanet_train" --config demo --device cuda --iterations "${DEMO_ITERATIONS:-400}" --log-every 100 \
+timeout 240 "$bin/retinanet_train" --config demo --device cuda --iterations "${DEMO_ITERATIONS:-400}" --log-every 20 \
   --eval-count 500 --output "$results/demo_gpu" 2>&1 | tee "$results/trainer_demo.log"
 status=${PIPESTATUS[0]}
 [[ $status == 0 ]] || { echo "retinanet_train --device cuda failed ($status)"; exit "$status"; }
+
+stamp "1b. the NCCL reduction path on one rank"
+timeout 120 "$bin/retinanet_train" --config demo --device cuda --iterations 100 --log-every 20 --eval-data none \
+  --output "$results/demo_gpu_nccl" --reduce-on-one-rank --check-replicas 20 2>&1 | tee "$results/trainer_nccl.log"
+status=${PIPESTATUS[0]}
+[[ $status == 0 ]] || { echo "retinanet_train --device cuda --reduce-on-one-rank failed ($status)"; exit "$status"; }
+python3 - "$results/trainer_demo.log" "$results/trainer_nccl.log" <<'PY' || exit 1
+import re, sys
+def losses(f):
+    return {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"iter +(\d+)/\d+ +loss ([\d.]+)", open(f).read())}
+alone, nccl = map(losses, sys.argv[1:])
+for it in (20, 40):
+    print(f"iteration {it}: loss {alone[it]} without the reduction, {nccl[it]} through NCCL")
+    if abs(alone[it] - nccl[it]) > 1e-3 * alone[it]:
+        sys.exit("the one-rank NCCL path changed the losses")
+PY
 
 stamp "2. one checkpoint evaluated on the CPU and on the GPU (cuDNN and im2col + cuBLAS convolutions)"
 checkpoint=${CPU_CHECKPOINT:-$results/demo_gpu/checkpoint.npz}

@@ -187,8 +187,9 @@ TEST_CASE("checkpoint and resume: stopping and resuming gives the weights of an 
 
 namespace {
 
-// The weights after a few iterations from a fixed seed on `threads` threads.
-std::vector<std::vector<float>> weights_after_training(int threads, std::uint64_t seed) {
+// The weights after a few iterations from a fixed seed on `threads` threads (through the
+// data-parallel path on one process with `parallel`).
+std::vector<std::vector<float>> weights_after_training(int threads, std::uint64_t seed, train::data_parallel_options parallel = {}) {
     cpu::set_threads(threads);
     const auto data = small_fmnist(8, 64);
     model::retinanet_model<float> net(small_config(64));
@@ -200,6 +201,7 @@ std::vector<std::vector<float>> weights_after_training(int threads, std::uint64_
     o.threads = threads;
     o.schedule.warmup_iterations = 2;
     o.log_every = 100;
+    o.parallel = parallel;
     std::ostringstream log;
     o.log = &log;
     train::train(net, data, nullptr, o);
@@ -226,6 +228,15 @@ TEST_CASE("determinism: the same seed gives bit-identical training, on any numbe
     CHECK(differing_values(two, weights_after_training(3, 7)) == 0);
     // The seed matters: another one gives other weights (the check above is not vacuous).
     CHECK(differing_values(two, weights_after_training(2, 8)) > 0);
+    // One process through the data-parallel path (gradient signals, bucketed reducer, summed
+    // counts over a group of one): an average over one rank changes no bit.
+    const auto alone = distributed::single_process();
+    train::data_parallel_options p;
+    p.group = alone.get();
+    p.reduce_on_one_rank = true;
+    p.bucket_bytes = 4096;  // many buckets
+    p.check_replicas_every = 1;
+    CHECK(differing_values(two, weights_after_training(2, 7, p)) == 0);
     cpu::set_threads(2);
 }
 

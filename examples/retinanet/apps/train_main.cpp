@@ -141,7 +141,8 @@ std::map<std::string, std::string> data_parallel_help() {
             {"bucket-mb", concat("MB of gradients per allreduce (default ", static_cast<double>(p.bucket_bytes) / (1 << 20), ")")},
             {"no-overlap", "!reduce the gradients after backward, not during it"},
             {"local-positives", "!normalize each rank's loss by its own positives (detectron2), not the batch's (mmdetection)"},
-            {"check-replicas", "check every N steps that all ranks' parameters are bitwise identical (default 0: never)"}};
+            {"check-replicas", "check every N steps that all ranks' parameters are bitwise identical (default 0: never)"},
+            {"reduce-on-one-rank", "!reduce gradients even on one rank (runs the MPI / NCCL path alone; for tests)"}};
 }
 
 // The help lines of the schedule, optimizer, loss and augmentation options.
@@ -253,6 +254,7 @@ void parse_data_parallel_options(const apps::arguments& args, distributed::proce
     if (args.flag("no-overlap")) p.overlap = false;
     if (args.flag("local-positives")) p.global_positives = false;
     p.check_replicas_every = args.integer("check-replicas", p.check_replicas_every);
+    if (args.flag("reduce-on-one-rank")) p.reduce_on_one_rank = true;
     require(o.batch % world.size() == 0, program, "--batch (the global batch)", concat("divisible by the ", world.size(), " ranks"), o.batch);
     // The cores of this machine shared among its ranks.
     if (o.threads == 0 && world.local_size() > 1)
@@ -266,10 +268,18 @@ program_options parse_options(const apps::arguments& args, distributed::process_
     return o;
 }
 
-// The CPU's threads (--threads) and the device the network runs on.
-apps::device_choice choose_device(const apps::arguments& args, const train::train_options& o) {
+// The CPU's threads (--threads) and the device the network runs on: with several ranks and
+// "--device cuda", each rank's GPU is its index among this machine's ranks.
+apps::device_choice choose_device(const apps::arguments& args, const train::train_options& o, const distributed::process_group& world) {
     if (o.threads > 0) cpu::set_threads(o.threads);
-    return apps::parse_device(program, args);
+    apps::device_choice device = apps::parse_device(program, args);
+    if (device.cuda && world.local_size() > 1 && args.text("device", "") == "cuda") {
+        const int gpus = cuda::cuda_device_count();
+        require(world.local_size() <= gpus, program, "--device cuda", concat("a GPU per rank (", world.local_size(), " ranks on this machine)"),
+                concat(gpus, " GPUs"));
+        device.gpu.device = world.local_rank();
+    }
+    return device;
 }
 
 struct datasets {
@@ -384,7 +394,7 @@ int run(int argc, char** argv, distributed::process_group& world) {
     }
     quiet_unless_root(world);
     const program_options options = parse_options(args, world);
-    const apps::device_choice device = choose_device(args, options.train);
+    const apps::device_choice device = choose_device(args, options.train, world);
     const datasets data = open_datasets(options);
     const auto net = build_model(options, *data.train);
     const train::train_result trained = run_training(*net, device, data, options);

@@ -16,7 +16,7 @@ class cpu_engine final : public training_engine {
 public:
     cpu_engine(model::retinanet_model<float>& net, const train_options& o)
         : net_(net), options_(o), loss_(make_detection_loss(o)), group_(o.parallel.group) {
-        if (group_ && group_->size() > 1) join_ranks();
+        if (group_ && (group_->size() > 1 || o.parallel.reduce_on_one_rank)) join_ranks();
     }
     ~cpu_engine() override { net_.on_gradients_ready({}); }
 
@@ -74,7 +74,7 @@ private:
     // Each rank's running normalizer follows its own positives, about 1/W of the batch's, under
     // per-rank counts; checkpoints hold the whole batch's (the same under either).
     double rank_share() const noexcept {
-        return group_ && !options_.parallel.global_positives ? static_cast<double>(group_->size()) : 1.0;
+        return reducer_ && !options_.parallel.global_positives ? static_cast<double>(group_->size()) : 1.0;
     }
 
     static constexpr std::size_t none = static_cast<std::size_t>(-1);

@@ -29,6 +29,7 @@ struct data_parallel_options {
     // (detectron2's per-rank running average).
     bool global_positives = true;
     std::int64_t check_replicas_every = 0;  // > 0: every N steps, fail unless all ranks' parameters are identical
+    bool reduce_on_one_rank = false;        // reduce even on one rank: runs the reduction path (NCCL) on one GPU
 };
 
 // The group's size and rank, with a null group as one process.

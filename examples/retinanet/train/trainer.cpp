@@ -210,7 +210,10 @@ train_result training_run::run(const std::function<bool()>& stop) {
         if (state_.iteration % o_.log_every == 0 || last) report_progress(lr);
         if (!checkpoint_file_.empty() && due(o_.checkpoint_every, last)) save();
         if (eval_data_ && due(o_.eval_every, last)) evaluate();
-        if (group_ && due(o_.parallel.check_replicas_every, false)) require_identical_replicas(*group_, net_.parameters(), state_.iteration);
+        if (group_ && due(o_.parallel.check_replicas_every, false)) {
+            state_.loss_normalizer = engine_.to_host(velocity_);  // the engine's parameters into the host model
+            require_identical_replicas(*group_, net_.parameters(), state_.iteration);
+        }
         if (last) break;
     }
     save();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include <focal/retinanet.hpp>
 
 #include "cuda_executor.cuh"
+#include "nccl_reduction.cuh"
 #include "network.hpp"
 #include "optimizer.hpp"
 #include "train/batch.hpp"
@@ -158,6 +160,11 @@ public:
         FOCAL_CUDA_CHECK(cudaMallocHost(&results_host_, sizeof(double) * 3));
         results_ = executor_.allocate<double>(3);
         ema_ = executor_.allocate<double>(1);
+        const auto& parallel = o.parallel;
+        if (parallel.group != nullptr && (parallel.group->size() > 1 || parallel.reduce_on_one_rank)) {
+            reduction_.emplace(*parallel.group);
+            if (parallel.global_positives) counts_ = executor_.allocate<std::int64_t>(2);
+        }
     }
     ~cuda_engine() override {
         cudaStreamSynchronize(executor_.stream());  // the last results copy lands in results_host_
@@ -170,7 +177,8 @@ public:
         net_.parameters().upload_values();
         net_.parameters().upload_flags();
         net_.parameters().upload_velocity(velocity);
-        executor_.upload(ema_.get(), &loss_normalizer, sizeof(double));
+        const double ema = loss_normalizer / rank_share();
+        executor_.upload(ema_.get(), &ema, sizeof(double));
     }
 
     // Data thread: the batch into pinned memory, then onto the GPU on the copy stream.
@@ -261,8 +269,14 @@ public:
                                             view3<const float>{}, vector<const std::int32_t>{},
                                             matrix<const std::int64_t>(s->labels.get(), n, g), matrix<std::int64_t>(labels.get(), n, a),
                                             view3<float>(targets.get(), n, a, 4), vector<std::int64_t>(positives.get(), n), ws, stream);
+        // Several ranks: the normalizer of the ranks' summed counts (train::data_parallel_options).
+        if (counts_) {
+            executor_.for_each(1, batch_counts_op{positives.get(), static_cast<int>(n), counts_.get()});
+            reduction_->sum(counts_.get(), 2, stream);
+        }
         executor_.for_each(1, loss_normalizer_op{positives.get(), static_cast<int>(n), loss_.normalizer, static_cast<double>(loss_.ema_momentum),
-                                                ema_.get(), normalizer.get()});
+                                                ema_.get(), normalizer.get(), counts_.get(),
+                                                counts_ ? static_cast<double>(reduction_->ranks()) : 1.0});
         const focal::cuda::device_normalizer<double> per_image{normalizer.get(), 1.0, 0.0};
         focal::cuda::classification_loss(loss_.classification, view3<const float>(out.cls_logits.get(), n, a, k),
                                           matrix<const std::int64_t>(labels.get(), n, a), per_image,
@@ -273,6 +287,11 @@ public:
                                          focal::cuda::batch_loss_output<float>{nullptr, results_.get() + 1, view3<float>(d_box.get(), n, a, 4)},
                                          ws, stream);
         net_.backward(d_cls.get(), d_box.get());
+        // Several ranks: the gradients and the losses averaged (one allreduce after backward).
+        if (reduction_) {
+            reduction_->average(net_.parameters().grads(), static_cast<std::size_t>(net_.parameters().size()), stream);
+            reduction_->average(results_.get(), 2, stream);
+        }
         positives_ = positives;
         batch_ = static_cast<int>(n);
     }
@@ -296,16 +315,22 @@ public:
         net_.parameters().download_velocity(velocity);
         double ema = 0;
         executor_.download(&ema, ema_.get(), sizeof(double));
-        return ema;
+        return ema * rank_share();
     }
 
     focal::coco_eval_result evaluate(const data::dataset& data, std::size_t images) override {
         const train::inference_options options;
         const train::batch_detector detector = [&](const train::batch& b) { return detect_batch(executor_, net_, anchors_, b, options); };
-        return train::evaluate(detector, net_.host().config(), data, images, options);
+        return train::evaluate(detector, net_.host().config(), data, images, options, options_.parallel.group);
     }
 
 private:
+    // Per-rank positives: each rank's running normalizer follows about 1/W of the batch's;
+    // checkpoints hold the whole batch's (as the CPU engine).
+    double rank_share() const noexcept {
+        return reduction_ && !options_.parallel.global_positives ? static_cast<double>(reduction_->ranks()) : 1.0;
+    }
+
     const train::train_options& options_;
     train::detection_loss loss_;
     cuda_executor executor_;
@@ -320,6 +345,8 @@ private:
     double* results_host_ = nullptr;          // pinned
     std::shared_ptr<std::int64_t> positives_;
     int batch_ = 0;
+    std::optional<nccl_reduction> reduction_;  // several ranks
+    std::shared_ptr<std::int64_t> counts_;     // device: the ranks' summed {positives, images}
 };
 
 }  // namespace

@@ -481,6 +481,22 @@ struct sgd_update_op {
 
 // One index: the batch's normalizers from the per-image positives by focal/loss/normalizer.hpp,
 // written to out[0, B) (image b's loss is divided by out[b]); batch_ema's running value in *ema.
+// This rank's {positives, images} for the ranks' sum (data-parallel training).
+struct batch_counts_op {
+    const std::int64_t* positives;
+    int batch;
+    std::int64_t* counts;
+    FOCAL_HD void operator()(index) const {
+        std::int64_t sum = 0;
+        for (int b = 0; b < batch; ++b) sum += positives[b];
+        counts[0] = sum;
+        counts[1] = batch;
+    }
+};
+
+// Each image's divisor (focal/loss/normalizer.hpp). With `summed` (the ranks' summed {positives,
+// images}) the normalizer is the whole batch's over `processes`, as focal::compute_retinanet_loss
+// does with retinanet_loss_state::sum_counts.
 struct loss_normalizer_op {
     const std::int64_t* positives;
     int batch;
@@ -488,12 +504,16 @@ struct loss_normalizer_op {
     double momentum;
     double* ema;
     double* out;
+    const std::int64_t* summed = nullptr;
+    double processes = 1.0;
     FOCAL_HD void operator()(index) const {
         std::int64_t sum = 0;
         for (int b = 0; b < batch; ++b) sum += positives[b];
+        std::int64_t images = batch;
+        if (summed != nullptr) sum = summed[0], images = summed[1];
         double no_ema = 0.0;  // ema may be null but for batch_ema
-        const double shared = focal::batch_normalizer(kind, sum, batch, momentum, ema != nullptr ? *ema : no_ema);
-        for (int b = 0; b < batch; ++b) out[b] = focal::image_normalizer(kind, positives[b], batch, shared);
+        const double shared = focal::batch_normalizer(kind, sum, images, momentum, ema != nullptr ? *ema : no_ema);
+        for (int b = 0; b < batch; ++b) out[b] = focal::image_normalizer(kind, positives[b], images, shared) / processes;
     }
 };
 
