@@ -8,8 +8,8 @@
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
-          zlib1g-dev libstb-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev)  # the last five: the example RetinaNet
-          # (Open MPI: its data-parallel training and their tests)
+          zlib1g-dev libstb-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev iproute2)  # the last six: the example RetinaNet
+          # (Open MPI: its data-parallel training; iproute2: the two-machine simulation, scripts/mpi_netns.sh)
 if [[ "${1:-}" == "--sanitizers" ]]; then
   packages+=(clang libclang-rt-14-dev valgrind)
 fi

@@ -17,7 +17,6 @@ gradient_reducer::gradient_reducer(process_group& group, std::vector<std::span<f
     : group_(group), gradients_(std::move(gradients)), bucket_of_(gradients_.size()), is_ready_(gradients_.size(), false) {
     require(options.bucket_bytes > 0, "gradient_reducer", "options.bucket_bytes", "positive", options.bucket_bytes);
     const std::size_t cap = std::max<std::size_t>(1, options.bucket_bytes / sizeof(float));
-    const auto w = static_cast<std::size_t>(group_.size());
     // Consecutive gradients fill a bucket until the next would pass the cap (a larger gradient
     // gets a bucket of its own).
     std::size_t filled = 0;
@@ -31,7 +30,7 @@ gradient_reducer::gradient_reducer(process_group& group, std::vector<std::span<f
     for (auto& b : buckets_) {
         std::size_t n = 0;
         for (const auto i : b.members) n += gradients_[i].size();
-        b.staging.assign((n + w - 1) / w * w, 0.0f);
+        b.staging.assign(n, 0.0f);
     }
     if (options.overlap && group_.size() > 1 && group_.callable_from_any_thread()) thread_ = std::thread([this] { communicate(); });
 }

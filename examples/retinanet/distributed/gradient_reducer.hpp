@@ -48,7 +48,7 @@ public:
     void finish();
 
     std::size_t buckets() const noexcept { return buckets_.size(); }
-    std::size_t floats_per_step() const noexcept;  // the values summed per step (padding included)
+    std::size_t floats_per_step() const noexcept;  // the values summed per step
     bool overlapping() const noexcept { return thread_.joinable(); }
     // Seconds finish() waited for communication (the part backward did not hide), and seconds the
     // collectives took, over all steps so far.
@@ -58,7 +58,7 @@ public:
 private:
     struct bucket {
         std::vector<std::size_t> members;  // gradient indices
-        std::vector<float> staging;        // their values back to back, padded to a multiple of W
+        std::vector<float> staging;        // their values back to back
         std::size_t pending = 0;           // members not yet ready this step
     };
     void reduce(bucket& b);

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 
 #include "support/check.hpp"
 
@@ -97,28 +98,47 @@ public:
 private:
     void check_root(int root) const { require(root >= 0 && root < size_, "mpi_world", "root", concat("a rank in [0, ", size_, ")"), root); }
 
-    // Reduce-scatter then all-gather: block r is summed on rank r alone and copied to every rank,
-    // so all ranks hold the same bits. In place when the length divides by W (the gradient
-    // buckets are padded to that); otherwise through a padded copy.
+    // A ring reduce-scatter, then a ring all-gather (the bandwidth-optimal allreduce: each rank
+    // sends and receives 2 (W - 1) / W of the values). Block b is summed along the ring in one
+    // fixed order and then copied to every rank, so all ranks hold the same bits by construction.
+    // Blocks are [b n / W, (b + 1) n / W).
     template <class T>
     void identical_sum(std::span<T> values) {
         if (size_ == 1 || values.empty()) return;
-        const std::size_t w = static_cast<std::size_t>(size_), block = (values.size() + w - 1) / w;
-        std::span<T> buffer = values;
-        std::vector<T> padded;
-        if (block * w != values.size()) {
-            padded.assign(block * w, T(0));
-            std::copy(values.begin(), values.end(), padded.begin());
-            buffer = padded;
+        const auto w = static_cast<std::size_t>(size_), n = values.size();
+        const auto first = [&](std::size_t b) { return b * n / w; };
+        const auto length = [&](std::size_t b) { return first(b + 1) - first(b); };
+        const int right = (rank_ + 1) % size_, left = (rank_ + size_ - 1) % size_;
+        const auto r = static_cast<std::size_t>(rank_);
+        std::vector<T>& incoming = scratch<T>();
+        incoming.resize(length(0) + 1);
+        // Step s: send block r - s to the right; receive block r - s - 1 from the left and add it.
+        for (std::size_t s = 0; s + 1 < w; ++s) {
+            const std::size_t send = (r + w - s) % w, receive = (r + 2 * w - s - 1) % w;
+            MPI_Sendrecv(values.data() + first(send), as_count(length(send), "summed values per rank"), mpi_type<T>(), right, 0,
+                         incoming.data(), as_count(length(receive), "summed values per rank"), mpi_type<T>(), left, 0, MPI_COMM_WORLD,
+                         MPI_STATUS_IGNORE);
+            T* mine = values.data() + first(receive);
+            for (std::size_t i = 0; i < length(receive); ++i) mine[i] += incoming[i];
         }
-        const int count = as_count(block, "summed values per rank");
-        MPI_Reduce_scatter_block(MPI_IN_PLACE, buffer.data(), count, mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD);
-        // In place, rank r's block goes where MPI_Allgather takes it from: block r.
-        if (rank_ != 0) std::memmove(buffer.data() + block * static_cast<std::size_t>(rank_), buffer.data(), block * sizeof(T));
-        MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer.data(), count, mpi_type<T>(), MPI_COMM_WORLD);
-        if (!padded.empty()) std::copy(padded.begin(), padded.begin() + static_cast<std::ptrdiff_t>(values.size()), values.begin());
+        // Rank r now holds block r + 1 summed. Step s: send block r + 1 - s, receive block r - s.
+        for (std::size_t s = 0; s + 1 < w; ++s) {
+            const std::size_t send = (r + 1 + w - s) % w, receive = (r + w - s) % w;
+            MPI_Sendrecv(values.data() + first(send), as_count(length(send), "summed values per rank"), mpi_type<T>(), right, 1,
+                         values.data() + first(receive), as_count(length(receive), "summed values per rank"), mpi_type<T>(), left, 1,
+                         MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        }
+    }
+    template <class T>
+    std::vector<T>& scratch() {
+        if constexpr (std::is_same_v<T, float>) return scratch_float_;
+        else if constexpr (std::is_same_v<T, double>) return scratch_double_;
+        else return scratch_int_;
     }
 
+    std::vector<float> scratch_float_;
+    std::vector<double> scratch_double_;
+    std::vector<std::int64_t> scratch_int_;
     int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
     bool any_thread_ = false;
     MPI_Comm node_ = MPI_COMM_NULL;
