@@ -37,14 +37,16 @@ CASES = {"demo": ["--config", "demo", "--batch", "8", "--iterations", "150"],
          "paper": ["--config", "paper", "--batch", "2", "--iterations", "6"]}
 
 
-def run(cmd, env):
+def run(cmd, env, batch):
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
     trained = TRAINED.search(out.stdout)
     if not trained:
         sys.exit(f"no 'trained' line in the output of {' '.join(cmd)}")
-    r = {"images_per_second": float(trained.group(3)), "seconds": float(trained.group(2))}
+    # From the iterations and seconds: the printed img/s has one decimal (0.2 for the paper case).
+    seconds = float(trained.group(2))
+    r = {"images_per_second": int(trained.group(1)) * batch / seconds, "seconds": seconds}
     reduced = REDUCED.search(out.stdout)
     if reduced:
         r.update(mb_per_step=float(reduced.group(1)), communicating=float(reduced.group(2)), exposed=float(reduced.group(3)))
@@ -59,7 +61,14 @@ def main():
     ap.add_argument("--configs", default="demo,paper")
     ap.add_argument("--mpiexec", default=shutil.which("mpiexec") or "mpiexec")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--from-json", help="print the tables of figures a --json run wrote, without running")
+    ap.add_argument("--model-steps", default="0.5,0.1",
+                    help="step times (s) of faster machines to model besides the measured one (default 0.5,0.1)")
     a = ap.parse_args()
+    if a.from_json:
+        with open(a.from_json) as f:
+            report(json.load(f), a)
+        return
     train = os.path.join(a.build, "examples/retinanet/retinanet_train")
     if not os.path.exists(train):
         sys.exit(f"{train} not found: build the retinanet_train target first")
@@ -75,21 +84,30 @@ def main():
         f"{ranks} ranks x 1 thread, overlapped": lambda case: [*launcher, train, *case, *common, "--threads", "1"],
         f"{ranks} ranks x 1 thread, after backward": lambda case: [*launcher, train, *case, *common, "--threads", "1", "--no-overlap"],
     }
-    results = {}
+    results = {"threads": a.threads}
     for config in a.configs.split(","):
         per_mode = {m: [] for m in modes}
         for rnd in range(a.rounds):
             order = list(modes) if rnd % 2 == 0 else list(reversed(modes))
             for m in order:
-                per_mode[m].append(run(modes[m](CASES[config]), env))
-                print(f"  {config} round {rnd + 1}: {m}: {per_mode[m][-1]['images_per_second']:.1f} img/s", file=sys.stderr)
+                case = CASES[config]
+                per_mode[m].append(run(modes[m](case), env, int(case[case.index("--batch") + 1])))
+                print(f"  {config} round {rnd + 1}: {m}: {per_mode[m][-1]['images_per_second']:.2f} img/s", file=sys.stderr)
         results[config] = per_mode
     shutil.rmtree(out_dir, ignore_errors=True)
+    report(results, a)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=2)
 
-    base_mode = next(iter(modes))
+
+def report(results, a):
+    ranks = results.get("threads", a.threads)
+    configs = {k: v for k, v in results.items() if k != "threads"}
+    base_mode = f"1 rank x {ranks} threads"
     print(f"| case | mode | img/s (median) | vs 1 rank, each round | MB reduced per step | allreduce s / run s | not hidden |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for config, per_mode in results.items():
+    for config, per_mode in configs.items():
         base = per_mode[base_mode]
         for m, runs in per_mode.items():
             ips = statistics.median(r["images_per_second"] for r in runs)
@@ -101,29 +119,29 @@ def main():
                 extra = f"{red['mb_per_step']:.2f} | {100 * comm:.1f}% | {100 * exposed:.1f}% of the run"
             else:
                 extra = "- | - | -"
-            print(f"| {config} | {m} | {ips:.1f} | {ratios if m != base_mode else '1'} | {extra} |")
+            print(f"| {config} | {m} | {ips:.3g} | {ratios if m != base_mode else '1'} | {extra} |")
 
-    if "paper" in results:
-        over = results["paper"][f"{ranks} ranks x 1 thread, overlapped"]
-        base = results["paper"][base_mode]
+    if "paper" in configs:
+        over = configs["paper"][f"{ranks} ranks x 1 thread, overlapped"]
+        base = configs["paper"][base_mode]
         mb = over[-1]["mb_per_step"]
         comm = sum(r["communicating"] for r in over)
         hidden = max(0.0, 1.0 - sum(r["exposed"] for r in over) / comm) if comm > 0 else 0.0
-        step = 2.0 / statistics.median(r["images_per_second"] for r in base)  # paper: batch 2 per rank
-        print(f"\nCost model (paper, {mb:.1f} MB per step, {step:.2f} s per step of batch 2 on one rank here, "
-              f"{100 * hidden:.0f}% of the allreduce hidden here):")
-        print("| ranks | 10 Gbit/s | 25 Gbit/s | 100 Gbit/s |")
-        print("| --- | --- | --- | --- |")
-        for w in (8, 64, 256):
-            cells = []
-            for gbit in (10, 25, 100):
-                c = 2 * (w - 1) / w * mb * 1e6 * 8 / (gbit * 1e9)
-                exposed = max(c - hidden * step * 2 / 3, c * (1 - hidden))
-                cells.append(f"{100 * step / (step + exposed):.0f}% ({c:.2f} s allreduce)")
-            print(f"| {w} | " + " | ".join(cells) + " |")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f, indent=2)
+        measured = 2.0 / statistics.median(r["images_per_second"] for r in base)  # paper: batch 2 per rank
+        print(f"\nCost model (paper, {mb:.1f} MB reduced per step, {100 * hidden:.0f}% of the allreduce hidden here): "
+              "scaling efficiency (allreduce time)")
+        print("| step of batch 2 | ranks | 10 Gbit/s | 25 Gbit/s | 100 Gbit/s |")
+        print("| --- | --- | --- | --- | --- |")
+        steps = [(measured, f"{measured:.2f} s (this machine)")]
+        steps += [(float(t), f"{float(t):g} s (modelled)") for t in a.model_steps.split(",") if t]
+        for step, label in steps:
+            for w in (8, 64, 256):
+                cells = []
+                for gbit in (10, 25, 100):
+                    c = 2 * (w - 1) / w * mb * 1e6 * 8 / (gbit * 1e9)
+                    exposed = max(c - hidden * step * 2 / 3, c * (1 - hidden))
+                    cells.append(f"{100 * step / (step + exposed):.0f}% ({c:.2f} s)")
+                print(f"| {label} | {w} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
