@@ -253,6 +253,30 @@ TEST_CASE("device loss normalizer: focal's per_image, batch_ema and batch_plus_o
     CHECK(out == std::vector<double>(3, 12.0));
 }
 
+// The CUDA engine on several ranks: batch_counts_op gives this rank's {positives, images} for
+// NCCL's sum, and loss_normalizer_op with the sums divides the whole batch's normalizer by the
+// ranks, as focal::compute_retinanet_loss with retinanet_loss_state::sum_counts.
+TEST_CASE("device loss normalizer on several ranks: the summed counts' normalizer over the ranks") {
+    testing::host_loop_executor executor;
+    using kind = focal::loss_normalizer;
+    const std::vector<std::int64_t> mine{0, 7}, theirs{2, 5};  // two ranks of two images
+    std::int64_t counts[2] = {}, other[2] = {};
+    executor.for_each(1, cuda::batch_counts_op{mine.data(), 2, counts});
+    executor.for_each(1, cuda::batch_counts_op{theirs.data(), 2, other});
+    CHECK(counts[0] == 7);
+    CHECK(counts[1] == 2);
+    const std::int64_t summed[2] = {counts[0] + other[0], counts[1] + other[1]};  // what ncclAllReduce leaves
+    std::vector<double> out(2);
+    double ema = 100.0;
+    executor.for_each(1, cuda::loss_normalizer_op{mine.data(), 2, kind::batch_plus_one, 0.9, &ema, out.data(), summed, 2.0});
+    CHECK(out == std::vector<double>(2, (14.0 + 4.0) / 2.0));  // (P + B) of the whole batch, over 2 ranks
+    executor.for_each(1, cuda::loss_normalizer_op{mine.data(), 2, kind::per_image, 0.9, &ema, out.data(), summed, 2.0});
+    CHECK(out == std::vector<double>{4.0 * 1.0 / 2.0, 4.0 * 7.0 / 2.0});  // B max(1, P_i) with B = 4, over 2
+    executor.for_each(1, cuda::loss_normalizer_op{mine.data(), 2, kind::batch_ema, 0.9, &ema, out.data(), summed, 2.0});
+    CHECK(ema == doctest::Approx(0.9 * 100.0 + 0.1 * 14.0));  // the whole batch's positives
+    CHECK(out == std::vector<double>(2, ema / 2.0));
+}
+
 TEST_CASE("--device, --precision, --conv: cpu, cuda, cuda:N; anything else, or cuda without a usable GPU, is a focal::error saying why") {
     const auto cpu = apps::parse_device("prog", "cpu", "tf32", "auto");
     CHECK(!cpu.cuda);

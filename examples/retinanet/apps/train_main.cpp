@@ -27,6 +27,7 @@
 #include "data/coco_dataset.hpp"
 #include "distributed/process_group.hpp"
 #include "support/check.hpp"
+#include "support/discarded_output.hpp"
 #include "train/checkpoint.hpp"
 #include "train/trainer.hpp"
 
@@ -378,12 +379,7 @@ void write_results(const std::filesystem::path& output, const data::dataset& eva
 
 // Rank 0 prints; the other ranks' standard output is discarded (their errors still reach stderr).
 void quiet_unless_root(const distributed::process_group& world) {
-    if (world.is_root()) return;
-    struct discard final : std::streambuf {
-        int overflow(int c) override { return c; }
-    };
-    static discard nowhere;
-    std::cout.rdbuf(&nowhere);
+    if (!world.is_root()) std::cout.rdbuf(&discarding_buffer());
 }
 
 int run(int argc, char** argv, distributed::process_group& world) {

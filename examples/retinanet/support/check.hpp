@@ -20,10 +20,16 @@ std::string concat(const Parts&... parts) {
     return out.str();
 }
 
-// Throws focal::error "<where>: <what> must be <expected>, got <got...>".
+// "<where>: <what> must be <expected>, got <got...>".
+template <class... Got>
+std::string check_message(std::string_view where, std::string_view what, std::string_view expected, const Got&... got) {
+    return concat(where, ": ", what, " must be ", expected, ", got ", got...);
+}
+
+// Throws focal::error with check_message's text.
 template <class... Got>
 [[noreturn]] void fail(std::string_view where, std::string_view what, std::string_view expected, const Got&... got) {
-    throw focal::error(concat(where, ": ", what, " must be ", expected, ", got ", got...));
+    throw focal::error(check_message(where, what, expected, got...));
 }
 
 // fail(...) unless ok.

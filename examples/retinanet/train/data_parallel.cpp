@@ -12,7 +12,7 @@ constexpr const char* where = "train (data parallel)";
 // fail() as a distributed::collective_error: every rank throws it.
 template <class... Got>
 [[noreturn]] void fail_together(std::string_view at, std::string_view what, std::string_view expected, const Got&... got) {
-    throw distributed::collective_error(concat(at, ": ", what, " must be ", expected, ", got ", got...));
+    throw distributed::collective_error(check_message(at, what, expected, got...));
 }
 
 // Whether any rank's `bad` is set (every rank learns it).

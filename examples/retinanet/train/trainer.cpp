@@ -17,6 +17,7 @@
 #include "io/npz.hpp"
 #include "step.hpp"
 #include "support/check.hpp"
+#include "support/discarded_output.hpp"
 
 namespace retinanet::train {
 namespace {
@@ -38,16 +39,6 @@ batch training_batch(const data::dataset& source, const model::model_config& con
     for (const std::size_t index : rank_samples(step, o.batch, world_rank(o.parallel), world_size(o.parallel)))
         samples.push_back(training_sample(source, config, o, index % source.size()));
     return make_batch(samples, config);
-}
-
-// Where the progress lines of ranks other than 0 go.
-std::ostream& discarded_output() {
-    struct discard final : std::streambuf {
-        int overflow(int c) override { return c; }
-    };
-    static discard buffer;
-    static std::ostream stream(&buffer);
-    return stream;
 }
 
 // What every rank must agree on (data_parallel.hpp): the model, the data and every option that
