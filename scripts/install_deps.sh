@@ -8,8 +8,9 @@
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
-          zlib1g-dev libstb-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev iproute2)  # the last six: the example RetinaNet
-          # (Open MPI: its data-parallel training; iproute2: the two-machine simulation, scripts/mpi_netns.sh)
+          zlib1g-dev libstb-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev iproute2 procps)  # the last seven: the example RetinaNet
+          # (Open MPI: its data-parallel training; iproute2, procps: the two-machine simulation and the
+          # MPI fault test)
 if [[ "${1:-}" == "--sanitizers" ]]; then
   packages+=(clang libclang-rt-14-dev valgrind)
 fi
