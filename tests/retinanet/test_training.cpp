@@ -11,6 +11,7 @@
 #include <focal/core/error.hpp>
 
 #include "data/fmnist_det.hpp"
+#include "distributed/bucket_plan.hpp"
 #include "io/npz.hpp"
 #include "support/check.hpp"
 #include "train/checkpoint.hpp"
@@ -263,6 +264,32 @@ std::string load_error(const std::filesystem::path& file, const cpu::parameter_l
 }
 
 }  // namespace
+
+TEST_CASE("gradient buckets: packed to the cap in order, released in bucket order whatever order gradients finish in") {
+    // Gradients of 4, 4, 10, 1, 1, 3 values with a cap of 8: {0, 1} {2} {3, 4, 5}.
+    const std::vector<std::size_t> sizes{4, 4, 10, 1, 1, 3};
+    const auto plan = distributed::plan_buckets(sizes, 8);
+    REQUIRE(plan.members.size() == 3);
+    CHECK(plan.members[0] == std::vector<std::size_t>{0, 1});
+    CHECK(plan.members[1] == std::vector<std::size_t>{2});  // larger than the cap: alone
+    CHECK(plan.members[2] == std::vector<std::size_t>{3, 4, 5});
+    CHECK(plan.bucket_of == std::vector<std::size_t>{0, 0, 1, 2, 2, 2});
+    distributed::bucket_release release(plan);
+    CHECK(release.ready(3).empty());
+    CHECK(release.ready(4).empty());
+    CHECK(release.ready(5).empty());  // bucket 2 is complete, but waits for buckets 0 and 1
+    CHECK(release.ready(2).empty());
+    CHECK(release.ready(0).empty());
+    CHECK(release.ready(0).empty());  // twice: no change
+    CHECK(release.ready(1) == std::vector<std::size_t>{0, 1, 2});
+    CHECK(release.released() == 3);
+    release.reset();
+    CHECK(release.ready(1).empty());
+    CHECK(release.ready_all() == std::vector<std::size_t>{0, 1, 2});
+    CHECK(release.ready_all().empty());
+    CHECK_THROWS_AS(release.ready(6), focal::error);
+    CHECK_THROWS_AS(distributed::plan_buckets(sizes, 0), focal::error);
+}
 
 TEST_CASE("checkpoint files: truncated, corrupted or foreign files are clear errors that change nothing") {
     cpu::set_threads(2);

@@ -1,10 +1,11 @@
-// Averages a training engine's gradients over the ranks of a process group: PyTorch DDP's scheme
-// on a process_group. The gradients are flat spans in the order backward completes them (the
-// reverse of the parameters' creation order), the same on every rank; they are packed into
-// buckets of about `bucket_bytes`, and each bucket is summed (process_group::sum, bitwise the same
-// on every rank) and divided by W as soon as all its gradients are final, on a communication
-// thread, while backward goes on with the layers below. Buckets are reduced in index order on
-// every rank, whatever order they become ready in, so every rank issues the same collectives.
+// Averages the CPU engine's gradients over the ranks of a process group: PyTorch DDP's scheme on a
+// process_group. The gradients are flat spans in the order backward completes them (the reverse
+// of the parameters' creation order), the same on every rank; they are packed into buckets of
+// about `bucket_bytes` (bucket_plan.hpp, as the CUDA engine's), and each bucket is summed
+// (process_group::sum, bitwise the same on every rank) and divided by W as soon as it is released,
+// on a communication thread, while backward goes on with the layers below. Buckets are released
+// in index order on every rank, whatever order their gradients become ready in, so every rank
+// issues the same collectives.
 //
 //   reducer.begin_step();          // before backward
 //   reducer.ready(i);              // from backward, when span i is final (any order, any thread)
@@ -25,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bucket_plan.hpp"
 #include "process_group.hpp"
 
 namespace retinanet::distributed {
@@ -47,7 +49,7 @@ public:
     // span holds the average over the ranks. Rethrows a failure of the communication thread.
     void finish();
 
-    std::size_t buckets() const noexcept { return buckets_.size(); }
+    std::size_t buckets() const noexcept { return plan_.members.size(); }
     std::size_t floats_per_step() const noexcept;  // the values summed per step
     bool overlapping() const noexcept { return thread_.joinable(); }
     // Seconds finish() waited for communication (the part backward did not hide), and seconds the
@@ -56,24 +58,19 @@ public:
     double communication_seconds() const noexcept { return communication_seconds_; }
 
 private:
-    struct bucket {
-        std::vector<std::size_t> members;  // gradient indices
-        std::vector<float> staging;        // their values back to back
-        std::size_t pending = 0;           // members not yet ready this step
-    };
-    void reduce(bucket& b);
+    void reduce(std::size_t bucket);
     void communicate();  // the communication thread's loop
 
     process_group& group_;
     std::vector<std::span<float>> gradients_;
-    std::vector<std::size_t> bucket_of_;  // gradient -> bucket
-    std::vector<bool> is_ready_;
-    std::vector<bucket> buckets_;
+    bucket_plan plan_;
+    bucket_release release_;
+    std::vector<std::vector<float>> staging_;  // per bucket: its gradients' values back to back
 
     std::mutex mutex_;
     std::condition_variable changed_;
-    std::size_t next_to_reduce_ = 0, reduced_ = 0;  // buckets taken / done this step
-    bool step_open_ = false, stopping_ = false;
+    std::size_t released_ = 0, taken_ = 0, reduced_ = 0;  // buckets of this step
+    bool stopping_ = false;
     std::exception_ptr failure_;
     double exposed_seconds_ = 0, communication_seconds_ = 0;
     std::thread thread_;

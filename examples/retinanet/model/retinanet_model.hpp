@@ -35,7 +35,7 @@ public:
     void zero_grad();
     // Called during backward with each range [first, first + count) of parameters() whose
     // gradients are final for the batch (a data-parallel trainer reduces them meanwhile).
-    void on_gradients_ready(cpu::gradients_ready_fn listener) { backend_.on_gradients_ready = std::move(listener); }
+    void on_gradients_ready(gradients_ready_fn listener) { backend_.on_gradients_ready = std::move(listener); }
     void clear() { network_.clear(); }  // drops cached forward state (after an aborted step)
     const model_config& config() const noexcept { return network_.config(); }
 

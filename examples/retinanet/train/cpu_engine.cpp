@@ -1,6 +1,6 @@
 // The CPU training engine: forward_backward on the layers' threads, train::sgd on the host
 // parameters. On W ranks its gradients are averaged by a distributed::gradient_reducer fed by
-// the layers' gradient signals (backend/cpu/gradient_signal.hpp) while backward runs, and the
+// the layers' gradient signals (model/gradient_signal.hpp) while backward runs, and the
 // loss normalizer's counts are summed over the ranks (data_parallel_options::global_positives).
 #include <memory>
 #include <optional>

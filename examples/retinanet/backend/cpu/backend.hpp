@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "conv2d.hpp"
-#include "gradient_signal.hpp"
+#include "model/gradient_signal.hpp"
 #include "model/network_backend.hpp"
 #include "model/sequential.hpp"
 #include "norm.hpp"
@@ -29,8 +29,8 @@ struct backend {
     using head_gradient = std::span<const T>;
 
     parameter_list<T> parameters;
-    // Called during backward as each layer's parameter gradients become final (gradient_signal.hpp).
-    gradients_ready_fn on_gradients_ready;
+    // Called during backward as each layer's parameter gradients become final (model/gradient_signal.hpp).
+    model::gradients_ready_fn on_gradients_ready;
 
     std::unique_ptr<layer> conv2d(const std::string& name, const model::conv_spec& spec) {
         return registered(std::make_unique<cpu::conv2d<T>>(name, spec));
@@ -67,14 +67,15 @@ struct backend {
 
 private:
     static activation act(bool relu_after) { return relu_after ? activation::relu : activation::none; }
-    // The layer's parameters appended to `parameters`; a layer that has some reports when their
-    // gradients are final.
+    // The layer's parameters appended to `parameters` (the only call of layer::parameters); a
+    // layer that has some reports when their gradients are final.
     template <class L>
     std::unique_ptr<layer> registered(std::unique_ptr<L> l) {
         const std::size_t first = parameters.size();
         l->parameters(parameters);
         if (parameters.size() == first) return l;
-        return std::make_unique<gradient_signal<T>>(std::move(l), first, parameters.size() - first, on_gradients_ready);
+        return std::make_unique<model::gradient_signal<layer, tensor>>(std::move(l), first, parameters.size() - first, on_gradients_ready,
+                                                                        [] { return grad_enabled(); });
     }
 };
 

@@ -12,6 +12,7 @@
 #include <focal/retinanet.hpp>
 
 #include "cuda_executor.cuh"
+#include "distributed/bucket_plan.hpp"
 #include "nccl_reduction.cuh"
 #include "network.hpp"
 #include "optimizer.hpp"
@@ -161,15 +162,18 @@ public:
         results_ = executor_.allocate<double>(3);
         ema_ = executor_.allocate<double>(1);
         const auto& parallel = o.parallel;
-        if (parallel.group != nullptr && (parallel.group->size() > 1 || parallel.reduce_on_one_rank)) {
-            reduction_.emplace(*parallel.group);
-            if (parallel.global_positives) counts_ = executor_.allocate<std::int64_t>(2);
-        }
+        if (parallel.group != nullptr && (parallel.group->size() > 1 || parallel.reduce_on_one_rank)) join_ranks();
     }
     ~cuda_engine() override {
         cudaStreamSynchronize(executor_.stream());  // the last results copy lands in results_host_
         cudaStreamSynchronize(copy_stream_);
         cudaStreamDestroy(copy_stream_);
+        if (reduction_) {
+            cudaStreamSynchronize(reduce_stream_);
+            cudaEventDestroy(bucket_ready_);
+            cudaEventDestroy(reduced_);
+            cudaStreamDestroy(reduce_stream_);
+        }
         cudaFreeHost(results_host_);
     }
 
@@ -248,6 +252,7 @@ public:
         const device_tensor images{3, s->n, s->h, s->w, std::shared_ptr<float>(s, s->images.get())};
         net_.set_grad_enabled(true);
         net_.zero_grad();
+        if (release_) release_->reset();
         const auto out = net_.forward(images);
         const focal::index_t n = out.batch, a = out.anchors, k = out.classes, g = s->max_boxes;
         const float* anchors = anchors_.get(executor_, net_.host(), {s->h, s->w}, out.grids);
@@ -287,9 +292,12 @@ public:
                                          focal::cuda::batch_loss_output<float>{nullptr, results_.get() + 1, view3<float>(d_box.get(), n, a, 4)},
                                          ws, stream);
         net_.backward(d_cls.get(), d_box.get());
-        // Several ranks: the gradients and the losses averaged (one allreduce after backward).
+        // Several ranks: the buckets backward did not release, then the step waits for every
+        // allreduce before the update; the losses are averaged too.
         if (reduction_) {
-            reduction_->average(net_.parameters().grads(), static_cast<std::size_t>(net_.parameters().size()), stream);
+            for (const std::size_t bucket : release_->ready_all()) reduce_bucket(bucket);
+            FOCAL_CUDA_CHECK(cudaEventRecord(reduced_, reduce_stream_));
+            FOCAL_CUDA_CHECK(cudaStreamWaitEvent(stream, reduced_, 0));
             reduction_->average(results_.get(), 2, stream);
         }
         positives_ = positives;
@@ -325,6 +333,42 @@ public:
     }
 
 private:
+    // Several ranks: NCCL, and the gradients in buckets (distributed/bucket_plan.hpp, as the CPU
+    // engine's). Gradient g is the store's slot S - 1 - g (backward finishes the slots in reverse);
+    // a bucket's slots are consecutive, so it is one range of the flat gradient buffer. With
+    // overlap, the layers' signals release the buckets during backward and each allreduce runs on
+    // its own stream once the compute stream has reached that point.
+    void join_ranks() {
+        const auto& parallel = options_.parallel;
+        reduction_.emplace(*parallel.group);
+        if (parallel.global_positives) counts_ = executor_.allocate<std::int64_t>(2);
+        auto& store = net_.parameters();
+        const int slots = static_cast<int>(store.slot_count());
+        std::vector<std::size_t> sizes;
+        for (int g = 0; g < slots; ++g) sizes.push_back(static_cast<std::size_t>(store.slot_size(slots - 1 - g)));
+        plan_ = distributed::plan_buckets(sizes, std::max<std::size_t>(1, parallel.bucket_bytes / sizeof(float)));
+        for (const auto& members : plan_.members) {
+            const int low = slots - 1 - static_cast<int>(members.back()), high = slots - 1 - static_cast<int>(members.front());
+            bucket_range_.push_back({store.offset(low), store.offset(high) + store.slot_size(high)});
+        }
+        release_.emplace(plan_);
+        FOCAL_CUDA_CHECK(cudaStreamCreateWithFlags(&reduce_stream_, cudaStreamNonBlocking));
+        FOCAL_CUDA_CHECK(cudaEventCreateWithFlags(&bucket_ready_, cudaEventDisableTiming));
+        FOCAL_CUDA_CHECK(cudaEventCreateWithFlags(&reduced_, cudaEventDisableTiming));
+        if (!parallel.overlap) return;
+        net_.ctx().on_gradients_ready = [this, slots](std::size_t first, std::size_t count) {
+            for (std::size_t slot = first; slot < first + count; ++slot)
+                for (const std::size_t bucket : release_->ready(static_cast<std::size_t>(slots) - 1 - slot)) reduce_bucket(bucket);
+        };
+    }
+    // The bucket's allreduce on the reduction stream, after the compute stream's work so far.
+    void reduce_bucket(std::size_t bucket) {
+        FOCAL_CUDA_CHECK(cudaEventRecord(bucket_ready_, executor_.stream()));
+        FOCAL_CUDA_CHECK(cudaStreamWaitEvent(reduce_stream_, bucket_ready_, 0));
+        const auto [begin, end] = bucket_range_[bucket];
+        reduction_->average(net_.parameters().grads() + begin, static_cast<std::size_t>(end - begin), reduce_stream_);
+    }
+
     // Per-rank positives: each rank's running normalizer follows about 1/W of the batch's;
     // checkpoints hold the whole batch's (as the CPU engine).
     double rank_share() const noexcept {
@@ -345,8 +389,14 @@ private:
     double* results_host_ = nullptr;          // pinned
     std::shared_ptr<std::int64_t> positives_;
     int batch_ = 0;
-    std::optional<nccl_reduction> reduction_;  // several ranks
-    std::shared_ptr<std::int64_t> counts_;     // device: the ranks' summed {positives, images}
+    // Several ranks (join_ranks):
+    std::optional<nccl_reduction> reduction_;
+    std::shared_ptr<std::int64_t> counts_;  // device: the ranks' summed {positives, images}
+    distributed::bucket_plan plan_;
+    std::optional<distributed::bucket_release> release_;
+    std::vector<std::pair<index, index>> bucket_range_;  // per bucket: [begin, end) of the gradient buffer
+    cudaStream_t reduce_stream_{};
+    cudaEvent_t bucket_ready_{}, reduced_{};
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <focal/core/error.hpp>
 
 #include "executor.hpp"
+#include "model/gradient_signal.hpp"
 #include "model/network_backend.hpp"
 #include "model/sequential.hpp"
 #include "ops.hpp"
@@ -38,6 +39,9 @@ struct context {
     Executor& executor;
     parameter_store<Executor> store;
     bool grad_enabled = true;
+    // Called during backward with each range of the store's slots whose gradients are final
+    // (model/gradient_signal.hpp): the CUDA engine starts their allreduce meanwhile.
+    model::gradients_ready_fn on_gradients_ready{};
 
     device_tensor tensor(int c, int n, int h, int w) {
         device_tensor t{c, n, h, w, nullptr};
@@ -422,13 +426,16 @@ struct backend {
     context<Executor>& ctx;
 
     std::unique_ptr<layer> conv2d(const std::string& name, const model::conv_spec& spec) {
-        return std::make_unique<cuda::conv2d<Executor>>(ctx, name, spec);
+        const std::size_t first = ctx.store.slot_count();
+        return signalled(first, std::make_unique<cuda::conv2d<Executor>>(ctx, name, spec));
     }
     std::unique_ptr<layer> group_norm(const std::string& name, int channels, int groups, bool relu_after) {
-        return std::make_unique<cuda::group_norm<Executor>>(ctx, name, channels, groups, relu_after);
+        const std::size_t first = ctx.store.slot_count();
+        return signalled(first, std::make_unique<cuda::group_norm<Executor>>(ctx, name, channels, groups, relu_after));
     }
     std::unique_ptr<layer> frozen_batch_norm(const std::string& name, int channels, bool relu_after) {
-        return std::make_unique<cuda::frozen_batch_norm<Executor>>(ctx, name, channels, relu_after);
+        const std::size_t first = ctx.store.slot_count();
+        return signalled(first, std::make_unique<cuda::frozen_batch_norm<Executor>>(ctx, name, channels, relu_after));
     }
     std::unique_ptr<relu_layer> relu() { return std::make_unique<relu_layer>(ctx); }
     std::unique_ptr<layer> max_pool2d(int kernel, int stride, int padding) {
@@ -451,6 +458,15 @@ struct backend {
         const index block = static_cast<index>(h) * w * c;
         ctx.executor.for_each(level.size(), level_copy_op{flat, level.get(), block, offset, total, per_anchor, false});
         return level;
+    }
+
+private:
+    // A layer that registered the store's slots [first, now) reports when their gradients are final.
+    std::unique_ptr<layer> signalled(std::size_t first, std::unique_ptr<layer> l) {
+        const std::size_t count = ctx.store.slot_count() - first;
+        if (count == 0) return l;
+        return std::make_unique<model::gradient_signal<layer, device_tensor>>(std::move(l), first, count, ctx.on_gradients_ready,
+                                                                              [c = &ctx] { return c->grad_enabled; });
     }
 };
 

@@ -65,6 +65,11 @@ public:
     float* value(int slot) const { return values_.get() + slots_[static_cast<std::size_t>(slot)].offset; }
     float* grad(int slot) const { return grads_.get() + slots_[static_cast<std::size_t>(slot)].offset; }
     bool trainable(int slot) const { return slots_[static_cast<std::size_t>(slot)].host->trainable; }
+    // The slots registered so far, and a slot's place in the flat buffers (slots follow one another
+    // in registration order).
+    std::size_t slot_count() const noexcept { return slots_.size(); }
+    index offset(int slot) const { return slots_[static_cast<std::size_t>(slot)].offset; }
+    index slot_size(int slot) const { return static_cast<index>(slots_[static_cast<std::size_t>(slot)].host->size()); }
     index size() const noexcept { return size_; }
     float* values() const { return values_.get(); }
     float* grads() const { return grads_.get(); }
