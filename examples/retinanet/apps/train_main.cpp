@@ -256,7 +256,6 @@ void parse_data_parallel_options(const apps::arguments& args, distributed::proce
     if (args.flag("local-positives")) p.global_positives = false;
     p.check_replicas_every = args.integer("check-replicas", p.check_replicas_every);
     if (args.flag("reduce-on-one-rank")) p.reduce_on_one_rank = true;
-    require(o.batch % world.size() == 0, program, "--batch (the global batch)", concat("divisible by the ", world.size(), " ranks"), o.batch);
     // The cores of this machine shared among its ranks.
     if (o.threads == 0 && world.local_size() > 1)
         o.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world.local_size());

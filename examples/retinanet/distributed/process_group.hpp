@@ -78,6 +78,12 @@ template <class T>
 void broadcast_value(process_group& group, T& value, int root = 0) {
     broadcast_values(group, std::span<T>(&value, 1), root);
 }
+// Whether `flag` is set on any rank (every rank learns it).
+inline bool any_rank(process_group& group, bool flag) {
+    std::int64_t count = flag ? 1 : 0;
+    group.sum(std::span<std::int64_t>(&count, 1));
+    return count > 0;
+}
 // A vector whose size only `root` knows.
 template <class T>
 void broadcast_vector(process_group& group, std::vector<T>& values, int root = 0) {

@@ -16,13 +16,13 @@ class cpu_engine final : public training_engine {
 public:
     cpu_engine(model::retinanet_model<float>& net, const train_options& o)
         : net_(net), options_(o), loss_(make_detection_loss(o)), group_(o.parallel.group) {
-        if (group_ && (group_->size() > 1 || o.parallel.reduce_on_one_rank)) join_ranks();
+        if (reduces_gradients(o.parallel)) join_ranks();
     }
     ~cpu_engine() override { net_.on_gradients_ready({}); }
 
     void begin(const std::vector<std::vector<float>>& velocity, double loss_normalizer) override {
         velocity_ = velocity;
-        loss_state_.ema = loss_normalizer / rank_share();
+        loss_state_.ema = loss_normalizer / normalizer_share(options_.parallel);
     }
     void gradients(const batch& b) override {
         net_.zero_grad();
@@ -41,7 +41,7 @@ public:
     }
     double to_host(std::vector<std::vector<float>>& velocity) override {
         velocity = velocity_;
-        return loss_state_.ema * rank_share();
+        return loss_state_.ema * normalizer_share(options_.parallel);
     }
     focal::coco_eval_result evaluate(const data::dataset& data, std::size_t images) override {
         return train::evaluate(make_cpu_detector(net_, inference_), net_.config(), data, images, inference_, group_);
@@ -70,11 +70,6 @@ private:
             loss_state_.processes = group_->size();
             loss_state_.sum_counts = [this](std::span<std::int64_t, 2> counts) { group_->sum(std::span<std::int64_t>(counts)); };
         }
-    }
-    // Each rank's running normalizer follows its own positives, about 1/W of the batch's, under
-    // per-rank counts; checkpoints hold the whole batch's (the same under either).
-    double rank_share() const noexcept {
-        return reducer_ && !options_.parallel.global_positives ? static_cast<double>(group_->size()) : 1.0;
     }
 
     static constexpr std::size_t none = static_cast<std::size_t>(-1);

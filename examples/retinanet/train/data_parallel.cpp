@@ -15,13 +15,6 @@ template <class... Got>
     throw distributed::collective_error(check_message(at, what, expected, got...));
 }
 
-// Whether any rank's `bad` is set (every rank learns it).
-bool any_rank(distributed::process_group& group, bool bad) {
-    std::int64_t flag = bad ? 1 : 0;
-    group.sum(std::span<std::int64_t>(&flag, 1));
-    return flag > 0;
-}
-
 // The first line where a and b differ: "batch=8" against "batch=16".
 std::pair<std::string, std::string> first_difference(const std::string& a, const std::string& b) {
     std::istringstream in_a(a), in_b(b);
@@ -40,6 +33,14 @@ std::pair<std::string, std::string> first_difference(const std::string& a, const
 int world_size(const data_parallel_options& o) noexcept { return o.group ? o.group->size() : 1; }
 int world_rank(const data_parallel_options& o) noexcept { return o.group ? o.group->rank() : 0; }
 
+bool reduces_gradients(const data_parallel_options& o) noexcept {
+    return o.group != nullptr && (o.group->size() > 1 || o.reduce_on_one_rank);
+}
+
+double normalizer_share(const data_parallel_options& o) noexcept {
+    return o.global_positives ? 1.0 : static_cast<double>(world_size(o));
+}
+
 std::vector<std::size_t> rank_samples(std::size_t step, int batch, int rank, int ranks) {
     require(ranks > 0 && batch % ranks == 0, where, "the batch", concat("divisible by the ", ranks, " ranks (each takes batch / ranks)"),
             batch);
@@ -54,7 +55,7 @@ void require_same_run(distributed::process_group& group, const std::string& fing
     distributed::broadcast_vector(group, root);
     const std::string root_text(root.begin(), root.end());
     const bool differs = root_text != fingerprint;
-    if (!any_rank(group, differs)) return;
+    if (!distributed::any_rank(group, differs)) return;
     const auto [mine, theirs] = first_difference(fingerprint, root_text);
     fail_together(where, concat("rank ", group.rank(), "'s configuration and arguments"),
                   "the same as rank 0's (start every rank with one command)",
@@ -95,7 +96,7 @@ void require_identical_replicas(distributed::process_group& group, const cpu::pa
     const std::uint64_t mine = parameters_hash(params);
     std::uint64_t root = mine;
     distributed::broadcast_value(group, root);
-    if (!any_rank(group, mine != root)) return;
+    if (!distributed::any_rank(group, mine != root)) return;
     fail_together(where, concat("the parameters after iteration ", iteration), "bitwise identical on every rank",
          concat("rank ", group.rank(), mine != root ? " differs from rank 0" : ": another rank differs from rank 0"));
 }

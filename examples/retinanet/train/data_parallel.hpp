@@ -35,6 +35,11 @@ struct data_parallel_options {
 // The group's size and rank, with a null group as one process.
 int world_size(const data_parallel_options& o) noexcept;
 int world_rank(const data_parallel_options& o) noexcept;
+// Whether an engine reduces its gradients (several ranks, or reduce_on_one_rank).
+bool reduces_gradients(const data_parallel_options& o) noexcept;
+// What an engine's running loss normalizer is multiplied by for checkpoints, which hold the whole
+// batch's: W under per-rank positives (each rank's follows about 1/W of the batch's), else 1.
+double normalizer_share(const data_parallel_options& o) noexcept;
 
 // The stream indices of `step`'s samples on this rank: step B + r + k W for k < B / W.
 std::vector<std::size_t> rank_samples(std::size_t step, int batch, int rank, int ranks);

@@ -259,9 +259,8 @@ double training_run::step(data::prefetcher<batch>& batches) {
 // Whether `stop` asks to end the run, on any rank.
 bool training_run::stop_requested(const std::function<bool()>& stop) {
     if (!stop) return false;
-    std::int64_t asked = stop() ? 1 : 0;
-    if (group_) group_->sum(std::span<std::int64_t>(&asked, 1));
-    return asked > 0;
+    const bool asked = stop();
+    return group_ ? distributed::any_rank(*group_, asked) : asked;
 }
 
 // The progress line of the steps since the last one: their mean losses, the rate, the speed and

@@ -161,8 +161,7 @@ public:
         FOCAL_CUDA_CHECK(cudaMallocHost(&results_host_, sizeof(double) * 3));
         results_ = executor_.allocate<double>(3);
         ema_ = executor_.allocate<double>(1);
-        const auto& parallel = o.parallel;
-        if (parallel.group != nullptr && (parallel.group->size() > 1 || parallel.reduce_on_one_rank)) join_ranks();
+        if (train::reduces_gradients(o.parallel)) join_ranks();
     }
     ~cuda_engine() override {
         cudaStreamSynchronize(executor_.stream());  // the last results copy lands in results_host_
@@ -181,7 +180,7 @@ public:
         net_.parameters().upload_values();
         net_.parameters().upload_flags();
         net_.parameters().upload_velocity(velocity);
-        const double ema = loss_normalizer / rank_share();
+        const double ema = loss_normalizer / train::normalizer_share(options_.parallel);
         executor_.upload(ema_.get(), &ema, sizeof(double));
     }
 
@@ -323,7 +322,7 @@ public:
         net_.parameters().download_velocity(velocity);
         double ema = 0;
         executor_.download(&ema, ema_.get(), sizeof(double));
-        return ema * rank_share();
+        return ema * train::normalizer_share(options_.parallel);
     }
 
     focal::coco_eval_result evaluate(const data::dataset& data, std::size_t images) override {
@@ -369,11 +368,6 @@ private:
         reduction_->average(net_.parameters().grads() + begin, static_cast<std::size_t>(end - begin), reduce_stream_);
     }
 
-    // Per-rank positives: each rank's running normalizer follows about 1/W of the batch's;
-    // checkpoints hold the whole batch's (as the CPU engine).
-    double rank_share() const noexcept {
-        return reduction_ && !options_.parallel.global_positives ? static_cast<double>(reduction_->ranks()) : 1.0;
-    }
 
     const train::train_options& options_;
     train::detection_loss loss_;
