@@ -66,7 +66,7 @@ struct problem {
             gt_labels.push_back(label(rng));
         }
         matches.resize(static_cast<std::size_t>(n));
-        focal::match_anchors(focal::matcher_presets::torchvision(), a(), g(), focal::make_view(matches.data(), n));
+        focal::match_anchors(focal::matcher_presets::torchvision(), a(), g(), focal::match_output{focal::make_view(matches.data(), n)});
         matched_gt.resize(anchors.size());
         for (index_t i = 0; i < n; ++i)
             for (index_t c = 0; c < 4; ++c) matched_gt[i * 4 + c] = gt[std::max<std::int64_t>(matches[i], 0) * 4 + c];
@@ -109,7 +109,7 @@ void bm_matcher(benchmark::State& state, const Exec& exec, std::size_t threads) 
     std::vector<std::int64_t> out(static_cast<std::size_t>(p.n));
     const auto matcher = focal::matcher_presets::torchvision();
     for (auto _ : state) {
-        focal::match_anchors(matcher, p.a(), p.g(), focal::make_view(out.data(), p.n), exec);
+        focal::match_anchors(matcher, p.a(), p.g(), focal::match_output{focal::make_view(out.data(), p.n)}, exec);
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }

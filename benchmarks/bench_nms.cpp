@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include <focal/nms/nms.hpp>
+#include <focal/nms.hpp>
 
 namespace {
 

@@ -16,7 +16,7 @@
 
 #include <focal/anchor/generate.hpp>
 #include <focal/anchor/presets.hpp>
-#include <focal/postprocess/retinanet_postprocess.hpp>
+#include <focal/retinanet/postprocess.hpp>
 
 namespace {
 

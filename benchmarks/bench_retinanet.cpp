@@ -8,7 +8,7 @@
 //     retinanet_loss<smooth_l1_loss>::torchvision(), beta 0.1, batch-EMA normalizer, gradients) +
 //     backward + train::sgd step (momentum 0.9, weight decay 1e-4, lr 1e-3)
 //   retinanet/inference/paper/800x1344/batch:1   paper config, no gradients: forward +
-//     focal::postprocess_batch (retinanet_postprocess::torchvision(): score 0.05, top 1000 per
+//     focal::postprocess (retinanet_postprocess::torchvision(): score 0.05, top 1000 per
 //     level, NMS 0.5, 300 detections)
 // Each name ends in /threads:T (cpu::set_threads(T)); T from $FOCAL_RETINANET_THREADS (comma list),
 // default 1 and all hardware threads. A case (model, optimizer, anchors) is built once per thread
@@ -34,8 +34,8 @@
 #include <string>
 #include <vector>
 
-#include <focal/loss/retinanet_loss.hpp>
-#include <focal/postprocess/retinanet_postprocess.hpp>
+#include <focal/retinanet/loss.hpp>
+#include <focal/retinanet/postprocess.hpp>
 
 #include "model/config.hpp"
 #include "model/retinanet_model.hpp"
@@ -145,22 +145,23 @@ struct inference_case {
     inference_case(const model::model_config& c, int height, int width)
         : config(c), net(c), data(1, height, width, c.num_classes), sizes{{height, width}} {
         net.initialize(seed);
-        const auto d = static_cast<std::size_t>(settings.detections_per_image);
+        const auto d = static_cast<std::size_t>(settings.capacity());
         boxes.resize(d * 4), scores.resize(d), labels.resize(d);
     }
 
     void run() {
-        const focal::index_t d = settings.detections_per_image;
+        const focal::index_t d = settings.capacity();
         const auto out = net.forward(data.images);
         if (anchors.empty()) anchors = net.anchors({data.images.h, data.images.w}, out.grids);
         std::vector<focal::index_t> per_level;
         for (const auto& g : out.grids) per_level.push_back(g.height * g.width * config.anchors_per_cell());
-        focal::postprocess_batch(settings, focal::view<const float, 3>(out.cls_logits.data(), 1, out.anchors, out.classes),
-                                 focal::view<const float, 3>(out.bbox_regression.data(), 1, out.anchors, 4),
-                                 focal::make_view(anchors.data(), out.anchors, 4), std::span<const focal::index_t>(per_level),
-                                 std::span<const focal::image_size>(sizes), focal::view<float, 3>(boxes.data(), 1, d, 4),
-                                 focal::make_view(scores.data(), 1, d), focal::make_view(labels.data(), 1, d),
-                                 focal::make_view(counts.data(), 1), focal::exec::parallel_policy{static_cast<std::size_t>(cpu::threads())});
+        focal::postprocess(settings, focal::tensor3_view<const float>(out.cls_logits.data(), 1, out.anchors, out.classes),
+                           focal::tensor3_view<const float>(out.bbox_regression.data(), 1, out.anchors, 4),
+                           focal::make_view(anchors.data(), out.anchors, 4), std::span<const focal::index_t>(per_level),
+                           std::span<const focal::image_size>(sizes),
+                           focal::batch_detections_output{focal::tensor3_view<float>(boxes.data(), 1, d, 4), focal::make_view(scores.data(), 1, d),
+                                                          focal::make_view(labels.data(), 1, d), focal::make_view(counts.data(), 1)},
+                           focal::exec::parallel_policy{static_cast<std::size_t>(cpu::threads())});
         benchmark::DoNotOptimize(counts.data());
     }
 };

@@ -6,9 +6,10 @@
 //     layout); IoU is NaN or in [0, 1], and NaN only with a non-finite coordinate or area;
 //   * match_anchors fails with focal::error exactly for an invalid matcher or a non-finite gt or
 //     crowd box; otherwise its codes and max IoUs equal a brute-force matcher written from
-//     max_iou_matcher.hpp's rules (thresholds, crowd regions, non-finite anchors, low-quality
-//     promotion with zero_iou_guard and low_quality_min_iou), under exec::scalar, simd and
-//     parallel; codes lie in [-2, M); max_iou is NaN exactly for non-finite anchors;
+//     max_iou_matcher.hpp's rules (thresholds compared in the IoU's type, crowd regions, non-finite
+//     anchors, low-quality promotion with zero_iou_guard and low_quality_iou_threshold), under
+//     exec::scalar, simd and parallel; codes lie in [-2, M); out.max_iou is NaN exactly for
+//     non-finite anchors;
 //   * build_targets: labels are the gt labels of positives and the codes elsewhere, targets are
 //     0 for non-positives and coder.encode for positives (exactly under exec::scalar, to float
 //     rounding of log under exec::simd), finite for finite bounded boxes; the return value counts
@@ -70,11 +71,13 @@ std::vector<T> read_boxes(byte_reader& in, std::size_t n) {
     return out;
 }
 
-// The matcher by its rules (max_iou_matcher.hpp), one anchor and one gt at a time, in T.
+// The matcher by its rules (max_iou_matcher.hpp), one anchor and one gt at a time, in T: the
+// double thresholds are compared as T(threshold), as torchvision compares a float IoU tensor with a
+// Python number.
 template <class T, bool PlusOne, class TA, class TG>
 void match_reference(const focal::max_iou_matcher& m, const std::vector<TA>& anchors, const std::vector<TG>& gt,
                      const std::vector<TG>* crowd, std::vector<std::int64_t>& codes, std::vector<T>& best_iou) {
-    const focal::detail::assign_impl::overlap<PlusOne> ov{};
+    const focal::detail::overlap<PlusOne> ov{};
     const std::size_t n = anchors.size() / 4, mm = gt.size() / 4, nc = crowd ? crowd->size() / 4 : 0;
     std::vector<T> iou(n * mm);
     std::vector<std::int64_t> argmax(n);
@@ -93,14 +96,17 @@ void match_reference(const focal::max_iou_matcher& m, const std::vector<TA>& anc
             iou[i * mm + j] = v;
             if (v > best) best = v, idx = static_cast<std::int64_t>(j);
         }
-        std::int64_t code = mm == 0 ? -1 : best >= T(m.high) ? idx : best >= T(m.low) ? -2 : -1;
-        for (std::size_t c = 0; c < nc && code == -1; ++c) {
+        std::int64_t code = mm == 0                                 ? focal::background_label
+                            : best >= T(m.positive_iou_threshold) ? idx
+                            : best >= T(m.negative_iou_threshold) ? focal::ignored_label
+                                                                  : focal::background_label;
+        for (std::size_t c = 0; c < nc && code == focal::background_label; ++c) {
             const auto r = as<T>(box_at(*crowd, static_cast<std::int64_t>(c)));
             const T inter = ov.intersection(a, r);
             const T iof = area_a > T(0) ? inter / area_a : T(0);
-            if (iof > T(m.crowd_threshold)) code = -2;
+            if (iof > T(m.crowd_iof_threshold)) code = focal::ignored_label;
         }
-        codes[i] = finite[i] ? code : -2;
+        codes[i] = finite[i] ? code : focal::ignored_label;
         best_iou[i] = finite[i] ? best : std::numeric_limits<T>::quiet_NaN();
         argmax[i] = idx;
     }
@@ -110,7 +116,7 @@ void match_reference(const focal::max_iou_matcher& m, const std::vector<TA>& anc
         for (std::size_t j = 0; j < mm; ++j)
             if (iou[i * mm + j] > gt_max[j]) gt_max[j] = iou[i * mm + j];
     for (std::size_t i = 0; i < n; ++i) {
-        if (!finite[i] || !(best_iou[i] >= T(m.low_quality_min_iou))) continue;
+        if (!finite[i] || !(best_iou[i] >= T(m.low_quality_iou_threshold))) continue;
         for (std::size_t j = 0; j < mm; ++j)
             if ((!m.zero_iou_guard || gt_max[j] > T(0)) && iou[i * mm + j] == gt_max[j]) {
                 codes[i] = argmax[i];
@@ -125,21 +131,24 @@ focal::max_iou_matcher read_matcher(byte_reader& in) {
     if (preset < 120) return focal::matcher_presets::torchvision();
     if (preset < 160) return focal::matcher_presets::detectron();
     focal::max_iou_matcher m;
-    auto unit = [&in] { return in.chance(230) ? static_cast<float>(in.u8() % 21) / 20.0f : in.number<float>(); };
-    m.high = unit();
-    m.low = unit();
-    if (preset < 230 && m.low > m.high) std::swap(m.low, m.high);
+    // Mostly a multiple of 1/20 as a double (0.7, not float(0.7): the IoU's type decides), else any
+    // float (NaN, infinities, extremes), as the seeds were written.
+    auto unit = [&in] { return in.chance(230) ? static_cast<double>(in.u8() % 21) / 20.0 : static_cast<double>(in.number<float>()); };
+    m.positive_iou_threshold = unit();
+    m.negative_iou_threshold = unit();
+    if (preset < 230 && m.negative_iou_threshold > m.positive_iou_threshold) std::swap(m.negative_iou_threshold, m.positive_iou_threshold);
     m.allow_low_quality_matches = in.flag();
     m.zero_iou_guard = in.flag();
-    m.low_quality_min_iou = in.chance(128) ? 0.0f : unit();
-    m.crowd_threshold = unit();
+    m.low_quality_iou_threshold = in.chance(128) ? 0.0 : unit();
+    m.crowd_iof_threshold = unit();
     m.plus_one = in.flag();
     return m;
 }
 
 bool valid_matcher(const focal::max_iou_matcher& m) {
-    auto unit = [](float v) { return v >= 0.0f && v <= 1.0f; };
-    return unit(m.low) && unit(m.high) && m.low <= m.high && unit(m.low_quality_min_iou) && unit(m.crowd_threshold);
+    auto unit = [](double v) { return v >= 0.0 && v <= 1.0; };
+    return unit(m.negative_iou_threshold) && unit(m.positive_iou_threshold) && m.negative_iou_threshold <= m.positive_iou_threshold &&
+           unit(m.low_quality_iou_threshold) && unit(m.crowd_iof_threshold);
 }
 
 template <class TO, class TA, class TG>
@@ -215,8 +224,8 @@ void run(byte_reader& in) {
     std::vector<TI> iou_scalar(static_cast<std::size_t>(n), TI(-3)), iou_simd = iou_scalar, iou_par = iou_scalar;
     auto match = [&](const auto& exec, std::vector<TM>& codes, std::vector<TI>& best) {
         return succeeds([&] {
-            focal::match_anchors(matcher, av.const_view(), gv.const_view(), crowd_view, focal::make_view(codes.data(), n),
-                                 focal::make_view(best.data(), n), exec);
+            focal::match_anchors(matcher, av.const_view(), gv.const_view(), crowd_view,
+                                 focal::match_output{focal::make_view(codes.data(), n), focal::make_view(best.data(), n)}, exec);
         });
     };
     const bool ok = match(focal::exec::scalar, codes_scalar, iou_scalar);
@@ -233,9 +242,10 @@ void run(byte_reader& in) {
     for (index_t i = 0; i < n; ++i) {
         const auto code = static_cast<std::int64_t>(codes_scalar[i]);
         if (code != want_codes[i] || !same(iou_scalar[i], static_cast<TI>(want_iou[i]))) {  // context for the reports below
-            std::fprintf(stderr, "matcher: high %g low %g low-quality %d guard %d min %g crowd %g plus_one %d\n",
-                         double(matcher.high), double(matcher.low), matcher.allow_low_quality_matches, matcher.zero_iou_guard,
-                         double(matcher.low_quality_min_iou), double(matcher.crowd_threshold), matcher.plus_one);
+            std::fprintf(stderr,
+                         "matcher: positive %.17g negative %.17g low-quality %d guard %d low-quality IoU %.17g crowd IoF %.17g plus_one %d\n",
+                         matcher.positive_iou_threshold, matcher.negative_iou_threshold, matcher.allow_low_quality_matches,
+                         matcher.zero_iou_guard, matcher.low_quality_iou_threshold, matcher.crowd_iof_threshold, matcher.plus_one);
             print_list("anchor", std::vector<double>{double(anchors[4 * i]), double(anchors[4 * i + 1]),
                                                      double(anchors[4 * i + 2]), double(anchors[4 * i + 3])});
             print_list("gt boxes", gt);

@@ -2,11 +2,11 @@
 //
 // Checked beyond "no crash":
 //   * the argument checks: a run fails with focal::error exactly when the threshold is outside
-//     [0, 1] (or NaN), max_output < -1, or a Soft-NMS sigma / score_threshold is invalid;
+//     [0, 1] (or NaN), max_detections < -1, or a Soft-NMS sigma / score_threshold is invalid;
 //   * greedy and per_class batched NMS equal a brute-force greedy NMS (the documented contract:
 //     NaN scores never kept, score descending with ties in index order, IoU > t decided in double,
-//     max_output truncating), under exec::scalar, exec::simd and exec::parallel alike; hence kept
-//     indices are valid, unique, ordered, count <= min(N, max_output), and no two kept boxes (of
+//     max_detections truncating), under exec::scalar, exec::simd and exec::parallel alike; hence kept
+//     indices are valid, unique, ordered, count <= min(N, max_detections), and no two kept boxes (of
 //     one class) have IoU > t;
 //   * torchvision-mode batched NMS equals a brute-force NMS on torchvision's shifted boxes (N up
 //     to its coordinate-trick limit), or else keeps the per_class set in score order;
@@ -20,7 +20,7 @@
 #include <set>
 #include <vector>
 
-#include <focal/nms/nms.hpp>
+#include <focal/nms.hpp>
 
 #include "byte_reader.hpp"
 #include "reference.hpp"
@@ -79,7 +79,7 @@ struct problem {
     std::vector<S> scores;
     std::vector<std::int64_t> classes;
     double threshold = 0.5;
-    std::int64_t max_output = -1;
+    std::int64_t max_detections = -1;
     int layout = 0;
 };
 
@@ -89,25 +89,25 @@ void greedy_and_batched(const problem<T, S>& p, byte_reader& in) {
     const auto bv = boxes.const_view();
     const auto sv = focal::make_view(p.scores.data(), p.n);
     const auto cv = focal::make_view(p.classes.data(), p.n);
-    const bool valid = valid_threshold(p.threshold) && p.max_output >= -1;
-    const index_t capacity = p.max_output >= 0 && p.max_output < p.n ? p.max_output : p.n;
+    const bool valid = valid_threshold(p.threshold) && p.max_detections >= -1;
+    const index_t capacity = p.max_detections >= 0 && p.max_detections < p.n ? p.max_detections : p.n;
     const std::vector<std::int64_t> order = score_order(p.scores);
 
     // Greedy.
-    const focal::greedy_nms greedy{.iou_threshold = p.threshold, .max_output = p.max_output};
+    const focal::greedy_nms greedy{.iou_threshold = p.threshold, .max_detections = p.max_detections};
     bool ok = false;
     const auto g_scalar = kept_list(capacity, [&](auto keep) { return focal::nms(greedy, bv, sv, keep, focal::exec::scalar); }, ok);
     FUZZ_CHECK(ok == valid);
     if (!ok) return;
     const auto g_simd = kept_list(capacity, [&](auto keep) { return focal::nms(greedy, bv, sv, keep, focal::exec::simd); }, ok);
     FUZZ_CHECK(ok && g_simd == g_scalar);
-    const auto g_ref = greedy_reference(p.boxes, order, p.threshold, nullptr, p.max_output);
+    const auto g_ref = greedy_reference(p.boxes, order, p.threshold, nullptr, p.max_detections);
     FUZZ_CHECKF(g_scalar == g_ref, "greedy: %zu kept, the reference keeps %zu\n", g_scalar.size(), g_ref.size());
     check_list(g_scalar, p.scores, true);
     check_separated(g_scalar, p.boxes, p.threshold, nullptr);
 
     // Batched, per class.
-    focal::batched_nms batched{.iou_threshold = p.threshold, .max_output = p.max_output};
+    focal::batched_nms batched{.iou_threshold = p.threshold, .max_detections = p.max_detections};
     const auto b_scalar =
         kept_list(capacity, [&](auto keep) { return focal::nms(batched, bv, sv, cv, keep, focal::exec::scalar); }, ok);
     FUZZ_CHECK(ok);
@@ -115,7 +115,7 @@ void greedy_and_batched(const problem<T, S>& p, byte_reader& in) {
     FUZZ_CHECK(ok && b_simd == b_scalar);
     const auto b_par = kept_list(capacity, [&](auto keep) { return focal::nms(batched, bv, sv, cv, keep, parallel()); }, ok);
     FUZZ_CHECK(ok && b_par == b_scalar);
-    const auto b_ref = greedy_reference(p.boxes, order, p.threshold, &p.classes, p.max_output);
+    const auto b_ref = greedy_reference(p.boxes, order, p.threshold, &p.classes, p.max_detections);
     FUZZ_CHECKF(b_scalar == b_ref, "per_class: %zu kept, the reference keeps %zu\n", b_scalar.size(), b_ref.size());
     check_list(b_scalar, p.scores, true);
     check_separated(b_scalar, p.boxes, p.threshold, &p.classes);
@@ -131,7 +131,7 @@ void greedy_and_batched(const problem<T, S>& p, byte_reader& in) {
     check_list(t_scalar, p.scores, false);
     if (p.n <= batched.torchvision_trick_max_boxes) {
         const std::vector<T> shifted = torchvision_shifted(p.boxes, p.classes);
-        const auto t_ref = greedy_reference(shifted, order, p.threshold, nullptr, p.max_output);
+        const auto t_ref = greedy_reference(shifted, order, p.threshold, nullptr, p.max_detections);
         FUZZ_CHECKF(t_scalar == t_ref, "torchvision trick: %zu kept, the reference keeps %zu\n", t_scalar.size(), t_ref.size());
     } else {
         // Its per-class loop: the per_class set, in an (unstable) score order, then truncated.
@@ -139,7 +139,7 @@ void greedy_and_batched(const problem<T, S>& p, byte_reader& in) {
         FUZZ_CHECK(static_cast<index_t>(t_scalar.size()) == std::min<index_t>(capacity, static_cast<index_t>(all.size())));
         for (std::size_t k = 0; k < t_scalar.size(); ++k)
             FUZZ_CHECK(p.scores[static_cast<std::size_t>(t_scalar[k])] == p.scores[static_cast<std::size_t>(all[k])]);
-        if (p.max_output < 0) FUZZ_CHECK(std::set<std::int64_t>(t_scalar.begin(), t_scalar.end()) ==
+        if (p.max_detections < 0) FUZZ_CHECK(std::set<std::int64_t>(t_scalar.begin(), t_scalar.end()) ==
                                          std::set<std::int64_t>(all.begin(), all.end()));
     }
 }
@@ -161,7 +161,7 @@ void soft_reference(const problem<T, S>& p, const focal::soft_nms& policy, std::
         const T a = focal::area(box_at(p.boxes, static_cast<std::int64_t>(i)));
         active[i] = a > T(0) && a < std::numeric_limits<T>::infinity();
     }
-    while (policy.max_output < 0 || static_cast<index_t>(keep.size()) < policy.max_output) {
+    while (policy.max_detections < 0 || static_cast<index_t>(keep.size()) < policy.max_detections) {
         std::size_t best = n;
         for (std::size_t i = 0; i < n; ++i)
             if (live[i] && (best == n || score[i] > score[best])) best = i;
@@ -187,12 +187,12 @@ void soft(const problem<T, S>& p, byte_reader& in) {
     focal::soft_nms policy;
     policy.decay = in.flag() ? focal::soft_decay::linear : focal::soft_decay::gaussian;
     policy.sigma = in.chance(200) ? static_cast<float>(in.range(1, 20)) / 10.0f : in.number<float>();
-    policy.score_threshold = in.chance(200) ? static_cast<float>(in.range(0, 8)) / 16.0f : in.number<float>();
+    policy.score_threshold = in.chance(200) ? static_cast<double>(in.range(0, 8)) / 16.0 : static_cast<double>(in.number<float>());
     policy.iou_threshold = p.threshold;
-    policy.max_output = p.max_output;
-    const bool valid = valid_threshold(p.threshold) && p.max_output >= -1 && std::isfinite(policy.sigma) &&
-                       policy.sigma > 0.0f && std::isfinite(policy.score_threshold) && policy.score_threshold >= 0.0f;
-    const index_t capacity = p.max_output >= 0 && p.max_output < p.n ? p.max_output : p.n;
+    policy.max_detections = p.max_detections;
+    const bool valid = valid_threshold(p.threshold) && p.max_detections >= -1 && std::isfinite(policy.sigma) &&
+                       policy.sigma > 0.0f && std::isfinite(policy.score_threshold) && policy.score_threshold >= 0.0;
+    const index_t capacity = p.max_detections >= 0 && p.max_detections < p.n ? p.max_detections : p.n;
 
     const strided_matrix<T> boxes(p.boxes, p.n, 4, p.layout);
     const auto sv = focal::make_view(p.scores.data(), p.n);
@@ -264,7 +264,7 @@ void run(byte_reader& in) {
     p.layout = in.u8() % 3;
     const std::uint8_t class_mode = in.u8();
     p.n = static_cast<index_t>(in.count(40, 300, 6));
-    p.max_output = limit < 150 ? -1 : limit < 250 ? static_cast<std::int64_t>(limit % (p.n + 2)) : -2 - (limit % 2);
+    p.max_detections = limit < 150 ? -1 : limit < 250 ? static_cast<std::int64_t>(limit % (p.n + 2)) : -2 - (limit % 2);
     p.boxes.resize(static_cast<std::size_t>(4 * p.n));
     p.scores.resize(static_cast<std::size_t>(p.n));
     p.classes.resize(static_cast<std::size_t>(p.n));

@@ -1,18 +1,19 @@
 // fuzz/fuzz_postprocess.cpp: RetinaNet post-processing of a small batch
-// (postprocess/retinanet_postprocess.hpp, postprocess/top_candidates.hpp).
+// (retinanet/postprocess.hpp, retinanet/detail/top_candidates.hpp).
 //
 // Checked beyond "no crash":
-//   * focal::error exactly for invalid parameters, negative level counts, counts that do not sum
-//     to the anchors, negative image sizes;
+//   * focal::error exactly for invalid parameters (the nested nms policy's included), negative
+//     level counts, counts that do not sum to the anchors, negative image sizes;
 //   * every image equals a brute-force pipeline written from the header's four steps (per level
-//     the top candidates_per_level (anchor, class) pairs by logit, ties by flat index, among those
-//     above the logit threshold; sigmoid score > score_threshold; decode; clip; class-aware NMS
-//     (per_class, or torchvision's coordinate trick); the best detections_per_image), under
-//     exec::scalar, exec::simd and exec::parallel, and postprocess() of one image equals its row
-//     of postprocess_batch();
-//   * per image: count <= detections_per_image, labels in [0, K), scores in (score_threshold, 1]
-//     and non-increasing, clipped coordinates NaN or inside the image, and finite for finite,
-//     bounded inputs.
+//     the top max_candidates_per_level (anchor, class) pairs by logit, ties by flat index, among
+//     those above the logit threshold; sigmoid score > float(score_threshold); decode; clip;
+//     class-aware NMS (per_class, or torchvision's coordinate trick); the best capacity():
+//     max_detections, or nms.max_detections when smaller), under exec::scalar, exec::simd and
+//     exec::parallel, into outputs of exactly capacity() rows or a few more; and the single-image
+//     postprocess() equals its image of the batch form;
+//   * per image: count <= capacity(), labels in [0, K), scores in (score_threshold, 1] and
+//     non-increasing, clipped coordinates NaN or inside the image, and finite for finite, bounded
+//     inputs.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -20,7 +21,7 @@
 #include <span>
 #include <vector>
 
-#include <focal/postprocess/retinanet_postprocess.hpp>
+#include <focal/retinanet/postprocess.hpp>
 
 #include "byte_reader.hpp"
 #include "reference.hpp"
@@ -53,10 +54,11 @@ struct detections {
 // The header's pipeline for image b, brute force.
 detections reference(const focal::retinanet_postprocess& p, const batch_input& in, index_t b) {
     const index_t k = in.classes;
-    // logit_threshold(): the logit of score_threshold less a margin; the exact test on the score follows.
-    const float logit_min = p.score_threshold <= 0.0f
-                                ? -std::numeric_limits<float>::infinity()
-                                : static_cast<float>(std::log(double(p.score_threshold) / (1.0 - double(p.score_threshold))) - 1e-4);
+    // Scores are compared with float(score_threshold), as torch compares a float tensor with a number.
+    const auto threshold = static_cast<float>(p.score_threshold);
+    // logit_threshold(): the logit of the threshold less a margin; the exact test on the score follows.
+    const float logit_min = threshold <= 0.0f ? -std::numeric_limits<float>::infinity()
+                                              : static_cast<float>(std::log(double(threshold) / (1.0 - double(threshold))) - 1e-4);
     std::vector<float> boxes, scores;
     std::vector<std::int64_t> labels;
     index_t level_begin = 0;
@@ -74,10 +76,11 @@ detections reference(const focal::retinanet_postprocess& p, const batch_input& i
         std::sort(pairs.begin(), pairs.end(), [](const pair& x, const pair& y) {
             return x.logit > y.logit || (x.logit == y.logit && x.flat < y.flat);
         });
-        if (static_cast<index_t>(pairs.size()) > p.candidates_per_level) pairs.resize(static_cast<std::size_t>(p.candidates_per_level));
+        if (static_cast<index_t>(pairs.size()) > p.max_candidates_per_level)
+            pairs.resize(static_cast<std::size_t>(p.max_candidates_per_level));
         for (const pair& c : pairs) {
             const float score = 1.0f / (1.0f + std::exp(-c.logit));
-            if (!(score > p.score_threshold)) continue;
+            if (!(score > threshold)) continue;
             const index_t anchor = level_begin + c.flat / k;
             const auto d = box_at(in.deltas, b * in.anchors + anchor);
             const auto an = box_at(in.anchor_boxes, anchor);
@@ -94,10 +97,12 @@ detections reference(const focal::retinanet_postprocess& p, const batch_input& i
         level_begin += count;
     }
     const std::vector<std::int64_t> order = score_order(scores);
+    const std::int64_t cap = p.nms.max_detections >= 0 && p.nms.max_detections < p.max_detections ? p.nms.max_detections : p.max_detections;
+    FUZZ_CHECK(cap == p.capacity());
     const std::vector<std::int64_t> kept =
-        p.nms_mode == focal::batched_mode::per_class
-            ? greedy_reference(boxes, order, p.nms_threshold, &labels, p.detections_per_image)
-            : greedy_reference(torchvision_shifted(boxes, labels), order, p.nms_threshold, nullptr, p.detections_per_image);
+        p.nms.mode == focal::batched_mode::per_class
+            ? greedy_reference(boxes, order, p.nms.iou_threshold, &labels, cap)
+            : greedy_reference(torchvision_shifted(boxes, labels), order, p.nms.iou_threshold, nullptr, cap);
     detections out;
     for (const std::int64_t i : kept) {
         for (int c = 0; c < 4; ++c) out.boxes.push_back(boxes[static_cast<std::size_t>(4 * i + c)]);
@@ -107,7 +112,7 @@ detections reference(const focal::retinanet_postprocess& p, const batch_input& i
     return out;
 }
 
-// postprocess_batch into exactly-sized outputs (D rows per image); false on focal::error.
+// The batch postprocess into exactly-sized outputs (D rows per image); false on focal::error.
 template <class Exec>
 bool run_batch(const focal::retinanet_postprocess& p, const batch_input& in, index_t d, const Exec& exec,
                std::vector<detections>& out) {
@@ -115,19 +120,21 @@ bool run_batch(const focal::retinanet_postprocess& p, const batch_input& in, ind
     std::vector<float> boxes(static_cast<std::size_t>(b * d * 4), -1.0f), scores(static_cast<std::size_t>(b * d), -1.0f);
     std::vector<std::int32_t> labels(static_cast<std::size_t>(b * d), -1);
     std::vector<std::int64_t> counts(static_cast<std::size_t>(b), -1);
-    const focal::view<const float, 3> logits(in.logits.data(), b, a, k);
-    const focal::view<const float, 3> deltas(in.deltas.data(), b, a, 4);
+    const focal::tensor3_view<const float> logits(in.logits.data(), b, a, k);
+    const focal::tensor3_view<const float> deltas(in.deltas.data(), b, a, 4);
     const bool ok = succeeds([&] {
-        focal::postprocess_batch(p, logits, deltas, focal::make_view(in.anchor_boxes.data(), a, 4),
-                                 std::span<const index_t>(in.per_level), std::span<const focal::image_size>(in.sizes),
-                                 focal::view<float, 3>(boxes.data(), b, d, 4), focal::make_view(scores.data(), b, d),
-                                 focal::make_view(labels.data(), b, d), focal::make_view(counts.data(), b), exec);
+        focal::postprocess(p, logits, deltas, focal::make_view(in.anchor_boxes.data(), a, 4), std::span<const index_t>(in.per_level),
+                           std::span<const focal::image_size>(in.sizes),
+                           focal::batch_detections_output{focal::tensor3_view<float>(boxes.data(), b, d, 4),
+                                                          focal::make_view(scores.data(), b, d), focal::make_view(labels.data(), b, d),
+                                                          focal::make_view(counts.data(), b)},
+                           exec);
     });
     if (!ok) return false;
     out.assign(static_cast<std::size_t>(b), {});
     for (index_t i = 0; i < b; ++i) {
         const std::int64_t count = counts[static_cast<std::size_t>(i)];
-        FUZZ_CHECKF(count >= 0 && count <= p.detections_per_image && count <= d, "image %td: %lld detections\n", i,
+        FUZZ_CHECKF(count >= 0 && count <= p.capacity() && count <= d, "image %td: %lld detections\n", i,
                     static_cast<long long>(count));
         detections& det = out[static_cast<std::size_t>(i)];
         for (std::int64_t j = 0; j < count; ++j) {
@@ -146,7 +153,7 @@ void check_image(const focal::retinanet_postprocess& p, const batch_input& in, i
         FUZZ_CHECKF(det.labels[j] >= 0 && det.labels[j] < in.classes, "label %lld of %td classes\n",
                     static_cast<long long>(det.labels[j]), in.classes);
         const float s = det.scores[j];
-        FUZZ_CHECKF(s > p.score_threshold && s <= 1.0f, "score %.9g, threshold %.9g\n", double(s), double(p.score_threshold));
+        FUZZ_CHECKF(s > static_cast<float>(p.score_threshold) && s <= 1.0f, "score %.9g, threshold %.17g\n", double(s), p.score_threshold);
         if (j > 0) FUZZ_CHECK(det.scores[j - 1] >= s);
         for (int c = 0; c < 4; ++c) {
             const float v = det.boxes[4 * j + static_cast<std::size_t>(c)];
@@ -166,11 +173,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     byte_reader in(data, size);
     focal::retinanet_postprocess p;
     if (in.chance(64)) p = focal::retinanet_postprocess::torchvision();
-    p.score_threshold = in.chance(220) ? static_cast<float>(in.u8() % 20) / 20.0f : in.number<float>();
-    p.candidates_per_level = in.chance(250) ? static_cast<index_t>(in.u8() % 13) : -1;
-    p.nms_threshold = in.unit_threshold();
-    p.detections_per_image = in.chance(250) ? static_cast<index_t>(in.u8() % 13) : -1;
-    if (in.chance(64)) p.nms_mode = p.nms_mode == focal::batched_mode::torchvision ? focal::batched_mode::per_class
+    // A multiple of 1/20 as a double (0.05, not float(0.05): the host compares in float), else any float.
+    p.score_threshold = in.chance(220) ? static_cast<double>(in.u8() % 20) / 20.0 : static_cast<double>(in.number<float>());
+    p.max_candidates_per_level = in.chance(250) ? static_cast<index_t>(in.u8() % 13) : -1;
+    p.nms.iou_threshold = in.unit_threshold();
+    p.max_detections = in.chance(250) ? static_cast<index_t>(in.u8() % 13) : -1;
+    if (in.chance(64)) p.nms.mode = p.nms.mode == focal::batched_mode::torchvision ? focal::batched_mode::per_class
                                                                                     : focal::batched_mode::torchvision;
     if (in.chance(48)) {
         p.coder.wx = p.coder.wy = static_cast<float>(1 + in.u8() % 16);
@@ -178,7 +186,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         p.coder.clamp = in.chance(220) ? static_cast<float>(1 + in.u8() % 16) / 2.0f : in.number<float>();
     }
     p.clip_to_image = !in.chance(40);
-    const index_t extra_rows = in.u8() % 3;  // output rows beyond detections_per_image
+    // One byte: output rows beyond capacity() (byte % 3), and the nested NMS's own cap (byte / 3 in
+    // [1, 16]: nms.max_detections in [-2, 13], -2 invalid; else none, as the seeds were written).
+    const std::uint8_t rows_byte = in.u8();
+    const index_t extra_rows = rows_byte % 3;
+    if (rows_byte / 3 >= 1 && rows_byte / 3 <= 16) p.nms.max_detections = static_cast<index_t>(rows_byte / 3) - 3;
 
     batch_input x;
     x.batch = 1 + in.u8() % 3;
@@ -210,19 +222,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (mismatch && !x.per_level.empty()) x.per_level.back() += x.per_level.back() > 0 ? -1 : 1;
 
     const bool negative_level = std::any_of(x.per_level.begin(), x.per_level.end(), [](index_t c) { return c < 0; });
-    const bool params_valid = p.score_threshold >= 0.0f && p.score_threshold < 1.0f && p.candidates_per_level >= 0 &&
-                              p.nms_threshold >= 0.0 && p.nms_threshold <= 1.0 && p.detections_per_image >= 0 &&
-                              std::isfinite(p.coder.clamp) && p.coder.clamp > 0.0f;
+    const bool params_valid = p.score_threshold >= 0.0 && p.score_threshold < 1.0 && p.max_candidates_per_level >= 0 &&
+                              p.nms.iou_threshold >= 0.0 && p.nms.iou_threshold <= 1.0 && p.nms.max_detections >= -1 &&
+                              p.max_detections >= 0 && std::isfinite(p.coder.clamp) && p.coder.clamp > 0.0f;
     bool sizes_valid = true;
     for (const auto& s : x.sizes) sizes_valid = sizes_valid && s.height >= 0 && s.width >= 0;
     index_t sum = 0;
     for (const index_t c : x.per_level) sum += c;
     const bool valid = params_valid && !negative_level && sum == x.anchors && sizes_valid;
-    const index_t d = std::max<index_t>(p.detections_per_image, 0) + extra_rows;
+    const index_t d = std::max<index_t>(p.capacity(), 0) + extra_rows;  // the rows an output needs, or a few more
 
     std::vector<detections> scalar, simd, par;
     const bool ok = run_batch(p, x, d, focal::exec::scalar, scalar);
-    FUZZ_CHECKF(ok == valid, "postprocess_batch %s; parameters valid %d, levels %d, sum %td of %td, sizes %d\n",
+    FUZZ_CHECKF(ok == valid, "batch postprocess %s; parameters valid %d, levels %d, sum %td of %td, sizes %d\n",
                 ok ? "succeeded" : "failed", params_valid, !negative_level, sum, x.anchors, sizes_valid);
     if (!ok) return 0;
     FUZZ_CHECK(run_batch(p, x, d, focal::exec::simd, simd) && simd == scalar);

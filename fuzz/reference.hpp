@@ -87,14 +87,14 @@ bool iou_above(const focal::box4<T>& a, const focal::box4<T>& b, double threshol
 }
 
 // Greedy NMS over `order`: a box is kept unless an earlier kept box (of the same group, when
-// groups are given) has IoU > threshold with it; at most max_output kept (-1: no limit).
+// groups are given) has IoU > threshold with it; at most max_detections kept (-1: no limit).
 template <class T>
 std::vector<std::int64_t> greedy_reference(const std::vector<T>& boxes, const std::vector<std::int64_t>& order,
                                            double threshold, const std::vector<std::int64_t>* groups,
-                                           std::int64_t max_output) {
+                                           std::int64_t max_detections) {
     std::vector<std::int64_t> kept;
     for (const std::int64_t i : order) {
-        if (max_output >= 0 && static_cast<std::int64_t>(kept.size()) == max_output) break;
+        if (max_detections >= 0 && static_cast<std::int64_t>(kept.size()) == max_detections) break;
         bool suppressed = false;
         for (const std::int64_t k : kept) {
             if (groups && (*groups)[static_cast<std::size_t>(k)] != (*groups)[static_cast<std::size_t>(i)]) continue;

@@ -42,8 +42,8 @@ FOCAL_CUDA_BENCHMARK(match_anchors_120000x50) {
     const auto av = focal::make_device_view<const float>(da.data(), n, 4);
     const auto gv = focal::make_device_view<const float>(dg.data(), g, 4);
     const double ms = focal_bench::time_ms(nullptr, [&] {
-        focal::cuda::match_anchors(focal::max_iou_matcher{}, av, gv, focal::cuda::device_matrix_view<const float>{},
-                                   matches.view(), focal::cuda::workspace{ws.data(), ws.size()}, nullptr);
+        focal::cuda::match_anchors(focal::max_iou_matcher{}, av, gv, focal::match_output{matches.view()},
+                                   focal::cuda::workspace{ws.data(), ws.size()}, nullptr);
     });
     focal_bench::report({"match/120000x50", ms, static_cast<double>(n), 0});
 

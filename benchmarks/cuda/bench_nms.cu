@@ -65,21 +65,21 @@ FOCAL_CUDA_BENCHMARK(postprocess_8x800x1344x91) {
     for (auto& x : deltas) x = u(rng);
     const std::vector<focal::image_size> sizes(static_cast<std::size_t>(batch), focal::image_size{800, 1344});
     const focal::retinanet_postprocess p = focal::retinanet_postprocess::torchvision();
-    const index_t det = p.detections_per_image;
+    const index_t det = p.capacity();
     focal::cuda::device_buffer<float> dl(logits), dd(deltas), da(anchors), ob(static_cast<std::size_t>(batch * det * 4)),
         os(static_cast<std::size_t>(batch * det));
     focal::cuda::device_buffer<std::int64_t> ol(static_cast<std::size_t>(batch * det));
     focal::cuda::device_buffer<std::int32_t> oc(static_cast<std::size_t>(batch));
     focal::cuda::device_buffer<unsigned char> ws(focal::cuda::postprocess_workspace_size(p, batch, a, classes, per_level));
     const double ms = focal_bench::time_ms(nullptr, [&] {
-        focal::cuda::postprocess_batch(p, focal::make_device_view<const float>(dl.data(), batch, a, classes),
-                                       focal::make_device_view<const float>(dd.data(), batch, a, index_t(4)),
-                                       focal::make_device_view<const float>(da.data(), a, index_t(4)),
-                                       std::span<const index_t>(per_level), std::span<const focal::image_size>(sizes),
-                                       focal::make_device_view(ob.data(), batch, det, index_t(4)),
-                                       focal::make_device_view(os.data(), batch, det),
-                                       focal::make_device_view(ol.data(), batch, det), oc.view(),
-                                       focal::cuda::workspace{ws.data(), ws.size()}, nullptr);
+        focal::cuda::postprocess(p, focal::make_device_view<const float>(dl.data(), batch, a, classes),
+                                 focal::make_device_view<const float>(dd.data(), batch, a, index_t(4)),
+                                 focal::make_device_view<const float>(da.data(), a, index_t(4)),
+                                 std::span<const index_t>(per_level), std::span<const focal::image_size>(sizes),
+                                 focal::batch_detections_output{focal::make_device_view(ob.data(), batch, det, index_t(4)),
+                                                                focal::make_device_view(os.data(), batch, det),
+                                                                focal::make_device_view(ol.data(), batch, det), oc.view()},
+                                 focal::cuda::workspace{ws.data(), ws.size()}, nullptr);
     });
     focal_bench::report({"postprocess/8x800x1344x91", ms, static_cast<double>(n), static_cast<double>(n) * 4.0});
 }

@@ -10,7 +10,7 @@
 
 int main() {
     // Four anchors; two are positive (matched to ground truth), one negative, one ignored.
-    const std::vector<std::int32_t> labels = {3, -1, 0, -2};
+    const std::vector<std::int32_t> labels = {3, focal::background_label, 0, focal::ignored_label};
     const std::vector<float> deltas = {0.1f, -0.2f, 0.05f, 0.3f, 9, 9, 9, 9, -0.4f, 0.0f, 0.2f, -0.1f, 7, 7, 7, 7};
     const std::vector<float> target_deltas = {0.0f, -0.1f, 0.0f, 0.5f, 0, 0, 0, 0, -0.5f, 0.1f, 0.0f, 0.0f, 0, 0, 0, 0};
     std::vector<float> grad(deltas.size());
@@ -18,7 +18,7 @@ int main() {
 
     const double l1 = focal::box_regression_loss(focal::l1_loss{}, focal::make_view(deltas.data(), n, 4),
                                                  focal::make_view(target_deltas.data(), n, 4), focal::make_view(labels.data(), n),
-                                                 focal::reduction::divide_by(2.0), focal::make_view(grad.data(), n, 4));
+                                                 focal::reduction::divide_by(2.0), focal::box_loss_output<float>{.grad = focal::make_view(grad.data(), n, 4)});
     std::printf("L1 over 2 positives / 2: %.4f  (grad of anchor 0: %+.2f %+.2f %+.2f %+.2f)\n", l1, grad[0], grad[1], grad[2], grad[3]);
 
     const double smooth = focal::box_regression_loss(focal::smooth_l1_loss{.beta = 1.0f / 9.0f}, focal::make_view(deltas.data(), n, 4),

@@ -50,9 +50,9 @@ int main() {
     std::vector<float> cls_grad(logits.size()), box_grad(deltas.size());
     const auto loss = focal::retinanet_loss<>::torchvision();
     const auto value = focal::compute_retinanet_loss(
-        loss, focal::view<const float, 3>(logits.data(), 1, a, classes), focal::view<const float, 3>(deltas.data(), 1, a, 4),
+        loss, focal::tensor3_view<const float>(logits.data(), 1, a, classes), focal::tensor3_view<const float>(deltas.data(), 1, a, 4),
         focal::make_view(anchors.data(), a, 4), std::span<const focal::ground_truth<float, std::int64_t>>(&gt, 1),
-        {.cls_logits = focal::view<float, 3>(cls_grad.data(), 1, a, classes), .bbox_regression = focal::view<float, 3>(box_grad.data(), 1, a, 4)});
+        {.cls_logits = focal::tensor3_view<float>(cls_grad.data(), 1, a, classes), .bbox_regression = focal::tensor3_view<float>(box_grad.data(), 1, a, 4)});
     std::printf("loss: classification %.4f, box %.4f\n", value.classification, value.box);
 
     // 5. Post-processing: the paper's settings (100 detections, per-class NMS 0.5).

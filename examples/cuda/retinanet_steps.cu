@@ -18,7 +18,7 @@ namespace {
 
 using focal::index_t;
 template <class T>
-using view3 = focal::view<T, 3, focal::device_space>;
+using view3 = focal::cuda::device_tensor3_view<T>;
 
 // logits(b, a, k) = 4 if labels(b, a) == k else -6; deltas = box targets.
 __global__ void fake_head_kernel(view3<float> logits, focal::cuda::device_matrix_view<const std::int64_t> labels) {
@@ -102,17 +102,16 @@ int main() {
 
     // 6. Post-processing of the batch: the paper's settings (100 detections, per-class NMS 0.5).
     const focal::retinanet_postprocess settings{};
-    const index_t d = settings.detections_per_image;
+    const index_t d = settings.capacity();  // the rows an image's output needs (max_detections)
     focal::cuda::device_buffer<float> boxes(static_cast<std::size_t>(batch * d * 4)), scores(static_cast<std::size_t>(batch * d));
     focal::cuda::device_buffer<std::int64_t> det_labels(static_cast<std::size_t>(batch * d));
     focal::cuda::device_buffer<std::int32_t> counts(batch);
     const std::vector<focal::image_size> sizes(static_cast<std::size_t>(batch), focal::image_size{image.height, image.width});
-    focal::cuda::postprocess_batch(settings, view3<const float>(logits_view), view3<const float>(targets_view),
-                                   anchors.view(a, 4), std::span<const index_t>(per_level), std::span<const focal::image_size>(sizes),
-                                   view3<float>(boxes.data(), batch, d, 4), scores.view(batch, d), det_labels.view(batch, d),
-                                   counts.view(),
-                                   ws.get(focal::cuda::postprocess_workspace_size(settings, batch, a, classes, per_level)),
-                                   stream);
+    focal::cuda::postprocess(settings, view3<const float>(logits_view), view3<const float>(targets_view), anchors.view(a, 4),
+                             std::span<const index_t>(per_level), std::span<const focal::image_size>(sizes),
+                             focal::batch_detections_output{view3<float>(boxes.data(), batch, d, 4), scores.view(batch, d),
+                                                            det_labels.view(batch, d), counts.view()},
+                             ws.get(focal::cuda::postprocess_workspace_size(settings, batch, a, classes, per_level)), stream);
 
     // 7. Only now does the host wait, to print.
     focal::cuda::synchronize(stream);

@@ -7,6 +7,7 @@
 #include "loss/classification_loss.hpp"
 #include "loss/giou.hpp"
 #include "loss/logistic.hpp"
+#include "loss/loss_output.hpp"
 #include "loss/reduction.hpp"
 #include "loss/sigmoid_focal.hpp"
 #include "loss/smooth_l1.hpp"

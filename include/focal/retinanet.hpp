@@ -1,18 +1,19 @@
-// focal/retinanet.hpp: everything focal offers on the host. Opt-in headers with extra
-// dependencies: <focal/adapt/eigen.hpp>, <focal/adapt/xtensor.hpp>, <focal/eval/coco_json.hpp>
-// (nlohmann_json, target focal::json).
+// focal/retinanet.hpp: everything focal offers on the host, and the RetinaNet pipelines built from
+// it (focal/retinanet/: the training loss and the inference post-processing).
+// Each module has its umbrella header (<focal/core.hpp>, <focal/box.hpp>, <focal/anchor.hpp>,
+// <focal/assign.hpp>, <focal/coder.hpp>, <focal/loss.hpp>, <focal/nms.hpp>, <focal/eval.hpp>).
+// Opt-in headers with extra dependencies: <focal/adapt/eigen.hpp>, <focal/adapt/xtensor.hpp>,
+// <focal/eval/coco_json.hpp> (nlohmann_json, target focal::json); CUDA: <focal/cuda.cuh>.
 #pragma once
 
-#include "anchor/generate.hpp"
-#include "anchor/presets.hpp"
-#include "assign/targets.hpp"
-#include "box/format.hpp"
-#include "box/iou.hpp"
-#include "box/pairwise.hpp"
-#include "coder/box_coding.hpp"
+#include "anchor.hpp"
+#include "assign.hpp"
+#include "box.hpp"
+#include "coder.hpp"
 #include "core.hpp"
-#include "eval/coco_eval.hpp"
+#include "eval.hpp"
 #include "loss.hpp"
-#include "loss/retinanet_loss.hpp"
-#include "nms/nms.hpp"
-#include "postprocess/retinanet_postprocess.hpp"
+#include "nms.hpp"
+#include "retinanet/loss.hpp"
+#include "retinanet/normalizer.hpp"
+#include "retinanet/postprocess.hpp"

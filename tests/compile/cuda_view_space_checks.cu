@@ -2,10 +2,12 @@
 // point refuses host views, and a host algorithm refuses device views, with no conversion that
 // would let either through. Part of focal_cuda_compile_check (nvcc); nothing here runs.
 #include <cstdint>
+#include <span>
 
 #include <focal/coder/box_coding.hpp>
 #include <focal/cuda.cuh>
-#include <focal/nms/nms.hpp>
+#include <focal/nms.hpp>
+#include <focal/retinanet/postprocess.hpp>
 
 namespace {
 
@@ -18,6 +20,10 @@ template <class T>
 using device_matrix = focal::matrix_view<T, device_space>;
 template <class T>
 using device_vector = focal::vector_view<T, device_space>;
+template <class T>
+using host_tensor3 = focal::tensor3_view<T>;
+template <class T>
+using device_tensor3 = focal::tensor3_view<T, device_space>;
 
 // The same call with host or device views: only the matching space compiles.
 template <class Boxes, class Scores, class Keep, class Count>
@@ -48,6 +54,27 @@ static_assert(!cuda_encode_accepts<host_matrix<const float>, host_matrix<const f
 static_assert(host_encode_accepts<host_matrix<const float>, host_matrix<const float>, host_matrix<float>>);
 static_assert(!host_encode_accepts<device_matrix<const float>, device_matrix<const float>, device_matrix<float>>);
 static_assert(!host_encode_accepts<host_matrix<const float>, device_matrix<const float>, host_matrix<float>>);
+
+// Batch post-processing: the same batch_detections_output struct, its Space picking the entry point.
+template <class Logits, class Anchors, class Out>
+concept cuda_postprocess_accepts = requires(Logits l, Anchors a, Out out, focal::cuda::workspace ws) {
+    focal::cuda::postprocess(focal::retinanet_postprocess{}, l, l, a, std::span<const focal::index_t>{},
+                             std::span<const focal::image_size>{}, out, ws, cudaStream_t{});
+};
+template <class Logits, class Anchors, class Out>
+concept host_postprocess_accepts = requires(Logits l, Anchors a, Out out) {
+    focal::postprocess(focal::retinanet_postprocess{}, l, l, a, std::span<const focal::index_t>{},
+                       std::span<const focal::image_size>{}, out);
+};
+using device_detections = focal::batch_detections_output<float, std::int64_t, std::int32_t, device_space>;
+using host_detections = focal::batch_detections_output<float, std::int64_t, std::int32_t>;
+
+static_assert(cuda_postprocess_accepts<device_tensor3<const float>, device_matrix<const float>, device_detections>);
+static_assert(!cuda_postprocess_accepts<device_tensor3<const float>, device_matrix<const float>, host_detections>);
+static_assert(!cuda_postprocess_accepts<host_tensor3<const float>, host_matrix<const float>, device_detections>);
+static_assert(host_postprocess_accepts<host_tensor3<const float>, host_matrix<const float>, host_detections>);
+static_assert(!host_postprocess_accepts<host_tensor3<const float>, host_matrix<const float>, device_detections>);
+static_assert(!host_postprocess_accepts<device_tensor3<const float>, device_matrix<const float>, device_detections>);
 
 }  // namespace
 

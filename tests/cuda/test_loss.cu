@@ -12,11 +12,13 @@
 //   |gamma softplus(z)| <= ~13 for |x| <= 8: rel 64 u (~4e-6) covers it. Ignored elements are
 //   exactly 0 on both sides.
 //   boxes: per-row values in float, summed in double on both sides: rel 64 u.
+#include <focal/core/labels.hpp>
 #include <focal/cuda/loss.cuh>
 #include <focal/loss/binary_cross_entropy.hpp>
 #include <focal/loss/box_regression_loss.hpp>
 #include <focal/loss/classification_loss.hpp>
 #include <focal/loss/giou.hpp>
+#include <focal/loss/loss_output.hpp>
 #include <focal/loss/sigmoid_focal.hpp>
 #include <focal/loss/smooth_l1.hpp>
 
@@ -238,7 +240,7 @@ FOCAL_CUDA_TEST(classification_empty_inputs_write_zero) {
     CHECK_EQ(read_one(value), 0.0);
     // Every row ignored: mean over nothing is 0 (as the host), gradient 0.
     fc::device_buffer<float> dx(std::vector<float>(12, 1.0f)), dg(12);
-    fc::device_buffer<std::int64_t> dl(std::vector<std::int64_t>{-2, -2, -2});
+    fc::device_buffer<std::int64_t> dl(std::vector<std::int64_t>(3, focal::ignored_label));
     value.copy_from({42.0});
     fc::loss_output<float, double> out2{value.data(), dg.view(3, 4), {}};
     fc::classification_loss(loss, dx.view(3, 4), dl.view(), reduction::mean(), out2, ws.get(), nullptr);
@@ -271,7 +273,8 @@ FOCAL_CUDA_TEST(classification_batched_matches_host_per_image) {
     const index_t b = 3, n = 450, k = 10;
     const auto x = focal_test::uniform(static_cast<std::size_t>(b * n * k), -8.0f, 8.0f, 51);
     auto labels = random_labels(static_cast<std::size_t>(b * n), k, 52);
-    for (index_t i = 0; i < n; ++i) labels[static_cast<std::size_t>(2 * n + i)] = i % 2 ? -1 : -2;  // image 2: no positives
+    for (index_t i = 0; i < n; ++i)  // image 2: no positives
+        labels[static_cast<std::size_t>(2 * n + i)] = i % 2 ? focal::background_label : focal::ignored_label;
     std::vector<std::int64_t> positives(static_cast<std::size_t>(b), 0);
     for (index_t i = 0; i < b * n; ++i) positives[static_cast<std::size_t>(i / n)] += labels[static_cast<std::size_t>(i)] >= 0;
     const focal::sigmoid_focal_loss loss{};
@@ -334,7 +337,7 @@ FOCAL_CUDA_TEST(classification_bad_input_throws_before_launching) {
     const focal::sigmoid_focal_loss loss{};
     const index_t n = 10, k = 4;
     fc::device_buffer<float> dx(static_cast<std::size_t>(n * k)), dg(static_cast<std::size_t>(n * k));
-    fc::device_buffer<std::int64_t> dl(std::vector<std::int64_t>(static_cast<std::size_t>(n), -1));
+    fc::device_buffer<std::int64_t> dl(std::vector<std::int64_t>(static_cast<std::size_t>(n), focal::background_label));
     fc::device_buffer<double> value(std::vector<double>{42.0});
     device_workspace ws(fc::classification_loss_workspace_size(n, k));
     const fc::device_matrix_view<const float> x = dx.view(n, k);
@@ -376,7 +379,7 @@ FOCAL_CUDA_TEST(classification_bad_input_throws_before_launching) {
     // batched: labels of the wrong shape, overlapping grad images
     const auto xb = focal::make_device_view(static_cast<const float*>(dx.data()), index_t(2), index_t(5), k);
     const index_t ext[3] = {2, 5, k}, overlapping[3] = {k, k, 1};
-    fc::batch_loss_output<float, double> bout{nullptr, value.data(), fc::device_view3<float>(dg.data(), ext, overlapping)};
+    fc::batch_loss_output<float, double> bout{nullptr, value.data(), fc::device_tensor3_view<float>(dg.data(), ext, overlapping)};
     CHECK_THROWS_AS(fc::classification_loss(loss, xb, focal::make_device_view(static_cast<const std::int64_t*>(dl.data()), index_t(2), index_t(5)),
                                             reduction::sum(), bout, ws.get(), nullptr),
                     focal::error);
@@ -414,7 +417,8 @@ void check_box_loss(const Loss& loss, const std::vector<float>& p, const std::ve
     for (const reduction& r : reductions) {
         std::vector<float> hg(p.size(), -1.0f);
         const double expected = focal::box_regression_loss(loss, focal::make_view(p.data(), n, 4), focal::make_view(t.data(), n, 4),
-                                                           focal::make_view(labels.data(), n), r, focal::make_view(hg.data(), n, 4));
+                                                           focal::make_view(labels.data(), n), r,
+                                                           focal::box_loss_output<float>{focal::make_view(hg.data(), n, 4)});
         fc::box_loss_output<float, double> out{value.data(), dg.view(n, 4)};
         fc::box_regression_loss(loss, fc::device_matrix_view<const float>(dp.view(n, 4)),
                                 fc::device_matrix_view<const float>(dt.view(n, 4)), dl.view(), r, out, ws.get(), nullptr);
@@ -455,7 +459,7 @@ FOCAL_CUDA_TEST(box_loss_batched_and_bad_input) {
     for (index_t i = 0; i < b; ++i) {
         hv[i] = focal::box_regression_loss(loss, focal::make_view(p.data() + i * n * 4, n, 4), focal::make_view(t.data() + i * n * 4, n, 4),
                                            focal::make_view(labels.data() + i * n, n), reduction::divide_by(norms[i]),
-                                           focal::make_view(hg.data() + i * n * 4, n, 4));
+                                           focal::box_loss_output<float>{focal::make_view(hg.data() + i * n * 4, n, 4)});
         htotal += hv[i];
     }
     CHECK_CLOSE(values.to_host(), hv, 64 * u, 0.0);

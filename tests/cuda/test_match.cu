@@ -7,6 +7,7 @@
 #include <focal/assign/targets.hpp>
 #include <focal/box/pairwise.hpp>
 #include <focal/coder/delta_xywh.hpp>
+#include <focal/core/labels.hpp>
 #include <focal/cuda/match.cuh>
 #include <focal/cuda/targets.cuh>
 
@@ -42,7 +43,8 @@ match_result host_match(const focal::max_iou_matcher& m, const boxes& anchors, c
     const focal::matrix_view<const float> c =
         crowd.empty() ? focal::matrix_view<const float>{} : focal::make_view(crowd.data(), rows(crowd), 4);
     focal::match_anchors(m, focal::make_view(anchors.data(), n, 4), focal::make_view(gt.data(), rows(gt), 4), c,
-                         focal::make_view(r.codes.data(), n), focal::make_view(r.max_iou.data(), n), focal::exec::scalar);
+                         focal::match_output{focal::make_view(r.codes.data(), n), focal::make_view(r.max_iou.data(), n)},
+                         focal::exec::scalar);
     return r;
 }
 
@@ -61,7 +63,7 @@ match_result device_match(const focal::max_iou_matcher& m, const boxes& anchors,
     const fc::device_matrix_view<const float> cv =
         crowd.empty() ? fc::device_matrix_view<const float>{} : focal::make_device_view<const float>(dc.data(), c, 4);
     fc::match_anchors(m, focal::make_device_view<const float>(da.data(), n, 4),
-                      focal::make_device_view<const float>(dg.data(), g, 4), cv, codes.view(), iou.view(),
+                      focal::make_device_view<const float>(dg.data(), g, 4), cv, focal::match_output{codes.view(), iou.view()},
                       fc::workspace{ws.data(), ws.size()}, nullptr);
     fc::synchronize(nullptr);
     return {codes.to_host(), iou.to_host()};
@@ -139,8 +141,8 @@ FOCAL_CUDA_TEST(match_anchors_edge_cases) {
     odd[4 * 15 + 2] = odd[4 * 15 + 0] - 3;             // inverted
     const boxes odd_gt = random_boxes(rng, 7, 100, 100, 5, 40);
     for (const auto& m : every_matcher()) {
-        check_match(m, anchors, {});                                // no gt: every anchor -1
-        check_match(m, anchors, {}, {10, 10, 60, 60});              // no gt, a crowd region: -2 near it
+        check_match(m, anchors, {});                                // no gt: every anchor background (-1)
+        check_match(m, anchors, {}, {10, 10, 60, 60});              // no gt, a crowd region: ignored (-2) near it
         check_match(m, anchors, {30, 30, 90, 80});                  // one gt
         check_match(m, anchors, {30, 30, 90, 80, 30, 30, 90, 80});  // identical gts: the first wins
         // degenerate gts: zero area, inverted, outside every anchor (the zero-IoU guard)
@@ -152,7 +154,7 @@ FOCAL_CUDA_TEST(match_anchors_edge_cases) {
     }
     // No anchors: nothing to do, nothing launched.
     check_match(focal::max_iou_matcher{}, {}, {0, 0, 4, 4});
-    // A box between the thresholds: IoU 0.45 -> -2; exactly at high -> positive.
+    // A box between the thresholds: IoU 0.45 -> -2; exactly at positive_iou_threshold -> positive.
     check_match(focal::max_iou_matcher{.allow_low_quality_matches = false}, {0, 0, 10, 10, 0, 0, 10, 10},
                 {0, 0, 10, 4.5f, 0, 0, 10, 5});
 }
@@ -183,12 +185,13 @@ FOCAL_CUDA_TEST(match_anchors_int64_codes_strided_views_double_anchors) {
     const fc::device_vector_view<std::int64_t> strided(codes.data(), {900}, {2});
     fc::match_anchors(focal::max_iou_matcher{}, focal::make_device_view<const double>(da.data(), 900, 4),
                       focal::make_device_view<const float>(dg.data(), 12, 4), fc::device_matrix_view<const float>{},
-                      strided, fc::workspace{ws.data(), ws.size()}, nullptr);
+                      focal::match_output{strided}, fc::workspace{ws.data(), ws.size()}, nullptr);
     const auto got = codes.to_host();
     // double IoU: compare with the host in double
     std::vector<std::int64_t> want_d(900);
     focal::match_anchors(focal::max_iou_matcher{}, focal::make_view(anchors_d.data(), 900, 4),
-                         focal::make_view(gt.data(), 12, 4), focal::make_view(want_d.data(), 900), focal::exec::scalar);
+                         focal::make_view(gt.data(), 12, 4), focal::match_output{focal::make_view(want_d.data(), 900)},
+                         focal::exec::scalar);
     bool same = true;
     for (index_t i = 0; i < 900; ++i) same = same && got[2 * i] == want_d[i];
     CHECK(same);
@@ -219,7 +222,8 @@ FOCAL_CUDA_TEST(match_anchors_batched_equals_one_image_at_a_time) {
                                   focal::make_device_view<const float>(dg.data(), b, gmax, 4),
                                   focal::make_device_view<const int>(dn.data(), b),
                                   focal::make_device_view<const float>(dc.data(), b, cmax, 4),
-                                  focal::make_device_view<const int>(dcn.data(), b), codes.view(b, n), iou.view(b, n),
+                                  focal::make_device_view<const int>(dcn.data(), b),
+                                  focal::batch_match_output{codes.view(b, n), iou.view(b, n)},
                                   fc::workspace{ws.data(), ws.size()}, nullptr);
         const auto got = codes.to_host();
         const auto got_iou = iou.to_host();
@@ -239,33 +243,35 @@ FOCAL_CUDA_TEST(match_anchors_bad_input_throws_before_launch) {
     const auto av = focal::make_device_view<const float>(a.data(), 10, 4);
     const auto gv = focal::make_device_view<const float>(g.data(), 2, 4);
     const fc::device_matrix_view<const float> none;
-    CHECK_THROWS_AS(fc::match_anchors(focal::max_iou_matcher{}, av, gv, none, codes.view(), fc::workspace{ws.data(), 1}, nullptr),
+    CHECK_THROWS_AS(fc::match_anchors(focal::max_iou_matcher{}, av, gv, none, focal::match_output{codes.view()}, fc::workspace{ws.data(), 1}, nullptr),
                     focal::error);  // small workspace
-    CHECK_THROWS_AS(fc::match_anchors(focal::max_iou_matcher{.high = 0.3f, .low = 0.4f}, av, gv, none, codes.view(), w, nullptr),
-                    focal::error);  // low > high
+    CHECK_THROWS_AS(fc::match_anchors(focal::max_iou_matcher{.positive_iou_threshold = 0.3, .negative_iou_threshold = 0.4},
+                                      av, gv, none, focal::match_output{codes.view()}, w, nullptr),
+                    focal::error);  // negative_iou_threshold > positive_iou_threshold
     CHECK_THROWS_AS(fc::match_anchors(focal::max_iou_matcher{}, av, focal::make_device_view<const float>(g.data(), 2, 3),
-                                      none, codes.view(), w, nullptr),
+                                      none, focal::match_output{codes.view()}, w, nullptr),
                     focal::error);  // gt not x 4
     CHECK_THROWS_AS(fc::match_anchors(focal::max_iou_matcher{}, av, gv, none,
-                                      focal::make_device_view(codes.data(), 9), w, nullptr),
+                                      focal::match_output{focal::make_device_view(codes.data(), 9)}, w, nullptr),
                     focal::error);  // matches of the wrong extent
     CHECK_THROWS_AS(fc::match_anchors(focal::max_iou_matcher{}, av, gv, none,
-                                      fc::device_vector_view<std::int32_t>(codes.data(), {10}, {0}), w, nullptr),
+                                      focal::match_output{fc::device_vector_view<std::int32_t>(codes.data(), {10}, {0})}, w, nullptr),
                     focal::error);  // stride 0
-    CHECK_THROWS_AS(fc::match_anchors(focal::max_iou_matcher{}, av, gv, none, codes.view(),
-                                      focal::make_device_view(g.data(), 3), w, nullptr),
+    CHECK_THROWS_AS(fc::match_anchors(focal::max_iou_matcher{}, av, gv, none,
+                                      focal::match_output{codes.view(), focal::make_device_view(g.data(), 3)}, w, nullptr),
                     focal::error);  // max_iou of the wrong extent
     fc::device_buffer<std::int8_t> small(10);
     fc::device_buffer<float> many(4 * 200);
     fc::device_buffer<unsigned char> ws2(fc::match_anchors_workspace_size(10, 200));
     CHECK_THROWS_AS(fc::match_anchors(focal::max_iou_matcher{}, av, focal::make_device_view<const float>(many.data(), 200, 4),
-                                      none, small.view(), fc::workspace{ws2.data(), ws2.size()}, nullptr),
+                                      none, focal::match_output{small.view()}, fc::workspace{ws2.data(), ws2.size()}, nullptr),
                     focal::error);  // 200 gt do not fit int8 codes
     fc::device_buffer<int> counts(3);
     fc::device_buffer<unsigned char> ws3(fc::match_anchors_batched_workspace_size(2, 10, 1));
     CHECK_THROWS_AS(fc::match_anchors_batched(focal::max_iou_matcher{}, av, focal::make_device_view<const float>(g.data(), 2, 1, 4),
                                               focal::make_device_view<const int>(counts.data(), 3),
-                                              focal::make_device_view(codes.data(), 2, 5), fc::workspace{ws3.data(), ws3.size()},
+                                              focal::batch_match_output{focal::make_device_view(codes.data(), 2, 5)},
+                                              fc::workspace{ws3.data(), ws3.size()},
                                               nullptr),
                     focal::error);  // counts for 3 images, 2 images; matches 2 x 5
     fc::synchronize(nullptr);
@@ -307,7 +313,7 @@ FOCAL_CUDA_TEST(build_and_assign_targets_equal_the_host) {
     // build_targets writing labels over the matches (same int32 memory), count as int32.
     std::vector<std::int32_t> codes(static_cast<std::size_t>(n));
     focal::match_anchors(m, focal::make_view(anchors.data(), n, 4), focal::make_view(gt.data(), g, 4),
-                         focal::make_view(crowd.data(), 1, 4), focal::make_view(codes.data(), n));
+                         focal::make_view(crowd.data(), 1, 4), focal::match_output{focal::make_view(codes.data(), n)});
     fc::device_buffer<std::int32_t> inout(codes), pos32(1);
     fc::device_buffer<unsigned char> tws(fc::build_targets_workspace_size(n));
     fc::build_targets(coder, fc::device_vector_view<const std::int32_t>(inout.data(), n), av, gv,
@@ -331,7 +337,9 @@ FOCAL_CUDA_TEST(build_and_assign_targets_equal_the_host) {
                       focal::make_device_view<const float>(dfew.data(), 7, 4), gv,
                       focal::make_device_view<const std::int64_t>(dl.data(), g), bl.view(), bt.view(7, 4), bp.view(),
                       fc::workspace{bws.data(), bws.size()}, nullptr);
-    CHECK(bl.to_host() == (std::vector<std::int64_t>{gt_labels[0], -2, -2, -2, -1, -2, gt_labels[12]}));
+    constexpr std::int64_t ignored = focal::ignored_label, background = focal::background_label;
+    CHECK(bl.to_host() ==
+          (std::vector<std::int64_t>{gt_labels[0], ignored, ignored, ignored, background, ignored, gt_labels[12]}));
     CHECK_EQ(bp.to_host()[0], std::int64_t(2));
     const auto btv = bt.to_host();
     CHECK(std::all_of(btv.begin() + 4, btv.begin() + 24, [](float v) { return v == 0.0f; }));

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include <focal/cuda/nms.cuh>
-#include <focal/nms/nms.hpp>
+#include <focal/nms.hpp>
 
 #include "harness.cuh"
 
@@ -144,11 +144,11 @@ FOCAL_CUDA_TEST(cuda_nms_integer_boxes_iou_on_the_threshold) {
     }
 }
 
-FOCAL_CUDA_TEST(cuda_nms_max_output_empty_and_all_nan) {
+FOCAL_CUDA_TEST(cuda_nms_max_detections_empty_and_all_nan) {
     const auto boxes = random_boxes(1000, 200.0f, 40.0f, 3, true);
     const auto scores = random_scores(1000, 4, 0, true);
     for (index_t m : {0, 1, 10, 64, 65, 999, 5000}) {
-        const focal::greedy_nms p{.iou_threshold = 0.5, .max_output = m};
+        const focal::greedy_nms p{.iou_threshold = 0.5, .max_detections = m};
         CHECK(device_nms(p, boxes, scores) == host_nms(p, boxes, scores));
     }
     CHECK(device_nms({}, {}, {}).empty());
@@ -176,7 +176,7 @@ FOCAL_CUDA_TEST(cuda_batched_nms_per_class_matches_host) {
                 const auto boxes = random_boxes(n, 100.0f, 40.0f, seed++, true);
                 const auto scores = random_scores(n, seed++, classes == 3 ? 6 : 0, true);
                 const auto cls = random_classes(n, classes, seed++);
-                const focal::batched_nms p{.iou_threshold = 0.5, .max_output = m};
+                const focal::batched_nms p{.iou_threshold = 0.5, .max_detections = m};
                 CHECK(device_batched(p, boxes, scores, cls) == host_batched(p, boxes, scores, cls));
             }
         }
@@ -206,7 +206,7 @@ FOCAL_CUDA_TEST(cuda_batched_nms_torchvision_large_matches_host_with_distinct_sc
     for (index_t i = 0; i < n; ++i) scores[static_cast<std::size_t>(i)] = static_cast<float>((i * 7919) % n) / static_cast<float>(n);
     const auto cls = random_classes(n, 10, 301);
     for (index_t m : {-1, 300}) {
-        const focal::batched_nms p{.iou_threshold = 0.5, .max_output = m, .mode = focal::batched_mode::torchvision};
+        const focal::batched_nms p{.iou_threshold = 0.5, .max_detections = m, .mode = focal::batched_mode::torchvision};
         CHECK(device_batched(p, boxes, scores, cls) == host_batched(p, boxes, scores, cls));
     }
 }

@@ -1,4 +1,5 @@
-// CUDA top_candidates and RetinaNet post-processing against the host (postprocess/*.hpp).
+// CUDA top_candidates and RetinaNet post-processing against the host (retinanet/postprocess.hpp,
+// retinanet/detail/top_candidates.hpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -11,7 +12,7 @@
 #include <focal/anchor/presets.hpp>
 #include <focal/cuda/postprocess.cuh>
 #include <focal/cuda/top_candidates.cuh>
-#include <focal/postprocess/retinanet_postprocess.hpp>
+#include <focal/retinanet/postprocess.hpp>
 
 #include "harness.cuh"
 
@@ -54,7 +55,7 @@ void compare(const detections& got, const detections& want, index_t batch, index
         auto g = rows(got), w = rows(want);
         if (!exact_order && n > 0) {
             // torchvision mode above 1000 candidates: the host orders equal scores as std::sort
-            // does, the device by candidate index, so when detections_per_image cuts through a
+            // does, the device by candidate index, so when max_detections cuts through a
             // group of equal scores the two keep different members of it. Compare the rows above
             // the lowest kept score (less a few ulps: device and host scores may differ by one).
             float lowest = -std::get<0>(w.back());
@@ -94,31 +95,35 @@ void run_case(index_t batch, index_t classes, focal::size2d image, const focal::
     const auto deltas = focal_test::uniform(static_cast<std::size_t>(batch * a * 4), -1.0f, 1.0f, seed + 1);
     std::vector<focal::image_size> sizes;
     for (index_t b = 0; b < batch; ++b) sizes.push_back({image.height - 7 * b, image.width - 5 * b});
-    const index_t d = p.detections_per_image;
+    const index_t d = p.capacity();
 
     detections want{std::vector<float>(static_cast<std::size_t>(batch * d * 4)), std::vector<float>(static_cast<std::size_t>(batch * d)),
                     std::vector<std::int64_t>(static_cast<std::size_t>(batch * d)), std::vector<std::int32_t>(static_cast<std::size_t>(batch))};
-    focal::postprocess_batch(p, focal::view<const float, 3>(logits.data(), batch, a, classes),
-                             focal::view<const float, 3>(deltas.data(), batch, a, index_t(4)),
-                             focal::make_view(anchors.data(), a, index_t(4)), std::span<const index_t>(per_level),
-                             std::span<const focal::image_size>(sizes), focal::view<float, 3>(want.boxes.data(), batch, d, index_t(4)),
-                             focal::make_view(want.scores.data(), batch, d), focal::make_view(want.labels.data(), batch, d),
-                             focal::make_view(want.counts.data(), batch));
+    focal::postprocess(p, focal::tensor3_view<const float>(logits.data(), batch, a, classes),
+                       focal::tensor3_view<const float>(deltas.data(), batch, a, index_t(4)),
+                       focal::make_view(anchors.data(), a, index_t(4)), std::span<const index_t>(per_level),
+                       std::span<const focal::image_size>(sizes),
+                       focal::batch_detections_output{focal::tensor3_view<float>(want.boxes.data(), batch, d, index_t(4)),
+                                                      focal::make_view(want.scores.data(), batch, d),
+                                                      focal::make_view(want.labels.data(), batch, d),
+                                                      focal::make_view(want.counts.data(), batch)});
 
     focal::cuda::device_buffer<float> dl(logits), dd(deltas), da(anchors), ob(static_cast<std::size_t>(batch * d * 4)),
         os(static_cast<std::size_t>(batch * d));
     focal::cuda::device_buffer<std::int64_t> ol(static_cast<std::size_t>(batch * d));
     focal::cuda::device_buffer<std::int32_t> oc(static_cast<std::size_t>(batch));
     focal::cuda::device_buffer<unsigned char> ws(focal::cuda::postprocess_workspace_size(p, batch, a, classes, per_level));
-    focal::cuda::postprocess_batch(p, focal::make_device_view<const float>(dl.data(), batch, a, classes),
-                                   focal::make_device_view<const float>(dd.data(), batch, a, index_t(4)),
-                                   focal::make_device_view<const float>(da.data(), a, index_t(4)), std::span<const index_t>(per_level),
-                                   std::span<const focal::image_size>(sizes), focal::make_device_view(ob.data(), batch, d, index_t(4)),
-                                   focal::make_device_view(os.data(), batch, d), focal::make_device_view(ol.data(), batch, d),
-                                   oc.view(), focal::cuda::workspace{ws.data(), ws.size()}, nullptr);
+    focal::cuda::postprocess(p, focal::make_device_view<const float>(dl.data(), batch, a, classes),
+                             focal::make_device_view<const float>(dd.data(), batch, a, index_t(4)),
+                             focal::make_device_view<const float>(da.data(), a, index_t(4)), std::span<const index_t>(per_level),
+                             std::span<const focal::image_size>(sizes),
+                             focal::batch_detections_output{focal::make_device_view(ob.data(), batch, d, index_t(4)),
+                                                            focal::make_device_view(os.data(), batch, d),
+                                                            focal::make_device_view(ol.data(), batch, d), oc.view()},
+                             focal::cuda::workspace{ws.data(), ws.size()}, nullptr);
     focal::cuda::synchronize(nullptr);
     const detections got{ob.to_host(), os.to_host(), ol.to_host(), oc.to_host()};
-    compare(got, want, batch, d, p.nms_mode == focal::batched_mode::per_class);
+    compare(got, want, batch, d, p.nms.mode == focal::batched_mode::per_class);
 }
 
 }  // namespace
@@ -163,10 +168,12 @@ FOCAL_CUDA_TEST(cuda_top_candidates_matches_host) {
 FOCAL_CUDA_TEST(cuda_postprocess_small_matches_host) {
     focal::retinanet_postprocess p;
     run_case(3, 4, {256, 320}, p, 1);
-    p.candidates_per_level = 50;
-    p.detections_per_image = 30;
+    p.max_candidates_per_level = 50;
+    p.max_detections = 30;
     run_case(2, 7, {200, 300}, p, 2);
     run_case(10, 3, {128, 128}, p, 3);  // two passes of images
+    p.nms.max_detections = 12;          // capacity() = min(max_detections, nms.max_detections)
+    run_case(2, 7, {200, 300}, p, 5);
     run_case(2, 4, {256, 320}, focal::retinanet_postprocess::torchvision(), 4);
 }
 
@@ -186,22 +193,24 @@ FOCAL_CUDA_TEST(cuda_postprocess_bad_input_throws) {
     const focal::cuda::workspace w{ws.data(), ws.size()};
     auto run = [&](const focal::retinanet_postprocess& q, std::span<const index_t> levels, index_t anchors_rows,
                    const focal::cuda::workspace& space) {
-        focal::cuda::postprocess_batch(q, focal::make_device_view<const float>(l.data(), index_t(1), index_t(16), index_t(3)),
-                                       focal::make_device_view<const float>(d.data(), index_t(1), index_t(16), index_t(4)),
-                                       focal::make_device_view<const float>(a.data(), anchors_rows, index_t(4)), levels,
-                                       std::span<const focal::image_size>(sizes),
-                                       focal::make_device_view(ob.data(), index_t(1), index_t(100), index_t(4)),
-                                       focal::make_device_view(os.data(), index_t(1), index_t(100)),
-                                       focal::make_device_view(ol.data(), index_t(1), index_t(100)), oc.view(), space, nullptr);
+        focal::cuda::postprocess(q, focal::make_device_view<const float>(l.data(), index_t(1), index_t(16), index_t(3)),
+                                 focal::make_device_view<const float>(d.data(), index_t(1), index_t(16), index_t(4)),
+                                 focal::make_device_view<const float>(a.data(), anchors_rows, index_t(4)), levels,
+                                 std::span<const focal::image_size>(sizes),
+                                 focal::batch_detections_output{
+                                     focal::make_device_view(ob.data(), index_t(1), index_t(100), index_t(4)),
+                                     focal::make_device_view(os.data(), index_t(1), index_t(100)),
+                                     focal::make_device_view(ol.data(), index_t(1), index_t(100)), oc.view()},
+                                 space, nullptr);
     };
     focal::retinanet_postprocess bad = p;
-    bad.score_threshold = 1.5f;
+    bad.score_threshold = 1.5;
     CHECK_THROWS_AS(run(bad, per_level, 16, w), focal::error);
     const std::vector<index_t> wrong_levels{10, 5};
     CHECK_THROWS_AS(run(p, wrong_levels, 16, w), focal::error);
     CHECK_THROWS_AS(run(p, per_level, 15, w), focal::error);
     CHECK_THROWS_AS(run(p, per_level, 16, focal::cuda::workspace{ws.data(), 8}), focal::error);
     bad = p;
-    bad.detections_per_image = 101;
+    bad.max_detections = 101;
     CHECK_THROWS_AS(run(bad, per_level, 16, w), focal::error);
 }

@@ -10,11 +10,13 @@
 #include <random>
 #include <vector>
 
+#include <focal/core/labels.hpp>
 #include <focal/loss/binary_cross_entropy.hpp>
 #include <focal/loss/box_regression_loss.hpp>
 #include <focal/loss/classification_loss.hpp>
 #include <focal/loss/detail/device_loss.hpp>
 #include <focal/loss/giou.hpp>
+#include <focal/loss/loss_output.hpp>
 #include <focal/loss/sigmoid_focal.hpp>
 #include <focal/loss/smooth_l1.hpp>
 
@@ -85,14 +87,14 @@ TEST_CASE("label_target: class column 1, others 0; -2 and below ignored; -1 and 
                                std::int64_t(7), std::int64_t(100)})
         for (index_t k = 0; k < 8; ++k) {
             const auto t = d::label_target<float>(label, k);
-            CHECK(t.ignored == (label <= -2));
+            CHECK(t.ignored == (label <= focal::ignored_label));
             CHECK(t.target == (label == k ? 1.0f : 0.0f));
         }
-    CHECK(d::label_positive(0));
-    CHECK(!d::label_positive(-1));
-    CHECK(!d::label_positive(-2));
+    CHECK(d::is_positive_label(0));
+    CHECK(!d::is_positive_label(focal::background_label));
+    CHECK(!d::is_positive_label(focal::ignored_label));
     // An unsigned type's -1 reads as background, as on the host.
-    CHECK(!d::label_ignored(static_cast<std::int64_t>(static_cast<std::int32_t>(static_cast<std::uint32_t>(-1)))));
+    CHECK(!d::is_ignored_label(static_cast<std::int64_t>(static_cast<std::int32_t>(static_cast<std::uint32_t>(-1)))));
 }
 
 TEST_CASE("element_loss gives the host driver's gradient bit for bit (labels, focal and BCE)") {
@@ -100,7 +102,7 @@ TEST_CASE("element_loss gives the host driver's gradient bit for bit (labels, fo
     const auto x = uniform(static_cast<std::size_t>(n * k), -12.0f, 12.0f, 1);
     const auto labels = random_labels(static_cast<std::size_t>(n), k, 2);
     index_t ignored = 0;
-    for (auto l : labels) ignored += l == -2;
+    for (auto l : labels) ignored += l == focal::ignored_label;
     auto check_policy = [&](const auto& policy) {
         for (const reduction r : {reduction::sum(), reduction::mean(), reduction::divide_by(13.0)}) {
             std::vector<float> grad(x.size()), values(x.size());
@@ -198,18 +200,20 @@ TEST_CASE("box_row_loss gives the host driver's gradient bit for bit") {
     const index_t n = 300;
     const auto p = uniform(4 * n, -2.0f, 2.0f, 5), t = uniform(4 * n, -2.0f, 2.0f, 6);
     std::vector<std::int64_t> labels(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < n; ++i) labels[static_cast<std::size_t>(i)] = i % 3 == 0 ? 1 : (i % 3 == 1 ? -1 : -2);
+    for (index_t i = 0; i < n; ++i)
+        labels[static_cast<std::size_t>(i)] = i % 3 == 0 ? 1 : (i % 3 == 1 ? focal::background_label : focal::ignored_label);
     auto check_policy = [&](const auto& policy) {
         for (const reduction r : {reduction::sum(), reduction::mean(), reduction::divide_by(7.0)}) {
             std::vector<float> grad(p.size());
             const double host = focal::box_regression_loss(policy, focal::make_view(p.data(), n, 4), focal::make_view(t.data(), n, 4),
-                                                           focal::make_view(labels.data(), n), r, focal::make_view(grad.data(), n, 4));
+                                                           focal::make_view(labels.data(), n), r,
+                                                           focal::box_loss_output<float>{focal::make_view(grad.data(), n, 4)});
             const double scale = r.scale(static_cast<double>(n / 3));
             std::size_t bad = 0;
             double total = 0;
             for (index_t i = 0; i < n; ++i) {
                 const std::size_t e = static_cast<std::size_t>(4 * i);
-                if (!d::label_positive(labels[static_cast<std::size_t>(i)])) {
+                if (!d::is_positive_label(labels[static_cast<std::size_t>(i)])) {
                     for (int c = 0; c < 4; ++c) bad += grad[e + c] != 0.0f;
                     continue;
                 }

@@ -1,5 +1,6 @@
-// The FOCAL_HD pieces the CUDA matcher and target builder are made of
-// (focal/assign/detail/match_anchor.hpp), run on the CPU: the strict IoU has the host IoU's bits,
+// The FOCAL_HD pieces the CUDA matcher and target builder are made of (the max_iou_matcher rules,
+// box/overlap.hpp's unfused overlaps, focal/assign/detail/match_anchor.hpp's bookkeeping), run on
+// the CPU: the unfused IoU has the host IoU's bits,
 // the integer keys order like the IoUs, and the device algorithm (pass 1 per anchor with per-tile
 // gt maxima as keys, pass 2 max over tiles, pass 3 promotion in the tiles holding a maximum,
 // emulated here loop for loop) gives focal::match_anchors' codes and max_iou bit for bit on every
@@ -16,6 +17,7 @@
 #include <focal/assign/match.hpp>
 #include <focal/assign/targets.hpp>
 #include <focal/box/iou.hpp>
+#include <focal/box/overlap.hpp>
 #include <focal/coder/delta_xywh.hpp>
 #include <limits>
 #include <random>
@@ -26,6 +28,7 @@
 using focal::box4;
 using focal::index_t;
 namespace ai = focal::detail::assign_impl;
+namespace fd = focal::detail;
 using boxes = std::vector<float>;  // row-major n x 4
 using focal_test_support::random_boxes;
 using focal_test_support::every_matcher;
@@ -52,18 +55,18 @@ void emulate_impl(const focal::max_iou_matcher& m, const boxes& anchors, const b
     std::vector<K> block_max(static_cast<std::size_t>(tiles * g), K(0));
     auto anchor = [&](index_t i) { return box_at(anchors, std::min(i, n - 1)); };
     std::vector<float> gt_area(static_cast<std::size_t>(g));
-    for (index_t j = 0; j < g; ++j) gt_area[j] = ai::strict_area<PlusOne>(box_at(gt, j));
+    for (index_t j = 0; j < g; ++j) gt_area[j] = fd::unfused_area<PlusOne>(box_at(gt, j));
     // pass 1
     for (index_t t = 0; t < tiles; ++t)
         for (index_t k = 0; k < tile; ++k) {
             const index_t i = t * tile + k;
             const bool valid = i < n;
             const box4<float> a = anchor(i);
-            const float area_a = ai::strict_area<PlusOne>(a);
-            const bool finite = ai::finite_box(a);
+            const float area_a = fd::unfused_area<PlusOne>(a);
+            const bool finite = fd::finite_box(a);
             ai::best_match<float> best;
             for (index_t j = 0; j < g; ++j) {
-                const float iou = ai::strict_iou<PlusOne>(a, box_at(gt, j), area_a, gt_area[j]);
+                const float iou = fd::unfused_iou<PlusOne>(a, box_at(gt, j), area_a, gt_area[j]);
                 best.consider(iou, static_cast<int>(j));
                 if (m.allow_low_quality_matches) {
                     const K key = valid ? ai::max_key(iou) : K(0);
@@ -71,14 +74,14 @@ void emulate_impl(const focal::max_iou_matcher& m, const boxes& anchors, const b
                     slot = std::max(slot, key);
                 }
             }
-            const bool negative =
-                g == 0 || m.threshold_code(best.best, static_cast<float>(best.argmax)) == float(focal::max_iou_matcher::negative);
+            const float argmax = static_cast<float>(best.argmax);
+            const bool negative = g == 0 || m.threshold_code(best.best, argmax) == float(focal::background_label);
             bool near = false;
             if (negative)
                 for (index_t c = 0; c < nc && !near; ++c)
-                    near = ai::near_crowd(m, ai::strict_iof<PlusOne>(a, box_at(crowd, c), area_a));
+                    near = m.near_crowd(fd::unfused_iof<PlusOne>(a, box_at(crowd, c), area_a));
             if (valid) {
-                codes[i] = ai::anchor_code(m, g, best, near, finite);
+                codes[i] = static_cast<std::int32_t>(m.anchor_code(g > 0, best.best, argmax, near, finite));
                 max_iou[i] = finite ? best.best : ai::quiet_nan<float>();
             }
         }
@@ -92,7 +95,7 @@ void emulate_impl(const focal::max_iou_matcher& m, const boxes& anchors, const b
         std::vector<float> target(static_cast<std::size_t>(g));
         bool any = false;
         for (index_t j = 0; j < g; ++j) {
-            const bool is = ai::gt_promotes(m, ai::from_key<float>(gt_max[j])) && block_max[t * g + j] == gt_max[j];
+            const bool is = m.gt_promotes(ai::from_key<float>(gt_max[j])) && block_max[t * g + j] == gt_max[j];
             target[j] = is ? ai::from_key<float>(gt_max[j]) : ai::quiet_nan<float>();
             any = any || is;
         }
@@ -100,15 +103,15 @@ void emulate_impl(const focal::max_iou_matcher& m, const boxes& anchors, const b
         for (index_t k = 0; k < tile; ++k) {
             const index_t i = t * tile + k;
             const box4<float> a = anchor(i);
-            const float area_a = ai::strict_area<PlusOne>(a);
+            const float area_a = fd::unfused_area<PlusOne>(a);
             ai::best_match<float> best;
             bool equals = false;
             for (index_t j = 0; j < g; ++j) {
-                const float iou = ai::strict_iou<PlusOne>(a, box_at(gt, j), area_a, gt_area[j]);
+                const float iou = fd::unfused_iou<PlusOne>(a, box_at(gt, j), area_a, gt_area[j]);
                 best.consider(iou, static_cast<int>(j));
                 equals = equals || iou == target[j];
             }
-            if (i < n && ai::promotes(m, best, equals, ai::finite_box(a))) codes[i] = best.argmax;
+            if (i < n && m.promotes(best.best, equals, fd::finite_box(a))) codes[i] = best.argmax;
         }
     }
 }
@@ -130,9 +133,11 @@ void check_against_host(const focal::max_iou_matcher& m, const boxes& anchors, c
         crowd.empty() ? focal::matrix_view<const float>{} : focal::make_view(crowd.data(), rows(crowd), 4);
     const auto av = focal::make_view(anchors.data(), n, 4);
     const auto gv = focal::make_view(gt.data(), rows(gt), 4);
-    focal::match_anchors(m, av, gv, c, focal::make_view(host_codes.data(), n), focal::make_view(host_iou.data(), n),
+    focal::match_anchors(m, av, gv, c,
+                         focal::match_output{focal::make_view(host_codes.data(), n), focal::make_view(host_iou.data(), n)},
                          focal::exec::scalar);
-    focal::match_anchors(m, av, gv, c, focal::make_view(simd_codes.data(), n), focal::make_view(simd_iou.data(), n));
+    focal::match_anchors(m, av, gv, c,
+                         focal::match_output{focal::make_view(simd_codes.data(), n), focal::make_view(simd_iou.data(), n)});
     CHECK(codes == host_codes);
     CHECK(codes == simd_codes);
     index_t differing_iou = 0;
@@ -146,26 +151,26 @@ void check_against_host(const focal::max_iou_matcher& m, const boxes& anchors, c
 
 }  // namespace
 
-TEST_CASE("strict<float> IoU, area and intersection have the host formulas' bits") {
+TEST_CASE("unfused<float> IoU, area and intersection have the host formulas' bits") {
     std::mt19937 rng(7);
     const boxes a = random_boxes(rng, 2000, 100, 100, 0, 40), b = random_boxes(rng, 2000, 100, 100, 0, 40);
     index_t differ = 0;
     for (index_t i = 0; i < 2000; ++i) {
         const auto x = box_at(a, i), y = box_at(b, i);
-        differ += bits(ai::strict_iou<false>(x, y, ai::strict_area<false>(x), ai::strict_area<false>(y))) !=
+        differ += bits(fd::unfused_iou<false>(x, y, fd::unfused_area<false>(x), fd::unfused_area<false>(y))) !=
                   bits(focal::iou(x, y));
-        const ai::overlap<true> ov;
-        differ += bits(ai::strict_iou<true>(x, y, ai::strict_area<true>(x), ai::strict_area<true>(y))) !=
+        const fd::overlap<true> ov;
+        differ += bits(fd::unfused_iou<true>(x, y, fd::unfused_area<true>(x), fd::unfused_area<true>(y))) !=
                   bits(ov.iou(x, y, ov.area(x), ov.area(y)));
-        differ += bits(ai::strict_area<false>(x)) != bits(focal::area(x));
+        differ += bits(fd::unfused_area<false>(x)) != bits(focal::area(x));
     }
     CHECK(differ == 0);
     // Empty boxes: 0, not NaN; NaN coordinates: NaN.
     const box4<float> e{{1, 1, 1, 1}}, nan_box{{0, 0, std::nanf(""), 1}};
-    CHECK(ai::strict_iou<false>(e, e, 0.0f, 0.0f) == 0.0f);
-    CHECK(std::isnan(ai::strict_iou<false>(nan_box, e, ai::strict_area<false>(nan_box), 0.0f)));
-    CHECK(ai::strict_iof<false>(e, e, 0.0f) == 0.0f);
-    CHECK(ai::strict_iof<false>(box4<float>{{0, 0, 2, 2}}, box4<float>{{1, 0, 3, 2}}, 4.0f) == 0.5f);
+    CHECK(fd::unfused_iou<false>(e, e, 0.0f, 0.0f) == 0.0f);
+    CHECK(std::isnan(fd::unfused_iou<false>(nan_box, e, fd::unfused_area<false>(nan_box), 0.0f)));
+    CHECK(fd::unfused_iof<false>(e, e, 0.0f) == 0.0f);
+    CHECK(fd::unfused_iof<false>(box4<float>{{0, 0, 2, 2}}, box4<float>{{1, 0, 3, 2}}, 4.0f) == 0.5f);
 }
 
 TEST_CASE("keys order like the IoUs; NaN, 0 and -0 are key 0; finite_box; target_code") {
@@ -187,14 +192,14 @@ TEST_CASE("keys order like the IoUs; NaN, 0 and -0 are key 0; finite_box; target
         return u64;
     }());
     const float inf = std::numeric_limits<float>::infinity();
-    CHECK(ai::finite_box(box4<float>{{0, 0, 1, 1}}));
-    CHECK(!ai::finite_box(box4<float>{{0, 0, inf, 1}}));
-    CHECK(!ai::finite_box(box4<float>{{0, std::nanf(""), 1, 1}}));
-    CHECK(ai::target_code(-2, 3) == -2);
-    CHECK(ai::target_code(-1, 3) == -1);
+    CHECK(fd::finite_box(box4<float>{{0, 0, 1, 1}}));
+    CHECK(!fd::finite_box(box4<float>{{0, 0, inf, 1}}));
+    CHECK(!fd::finite_box(box4<float>{{0, std::nanf(""), 1, 1}}));
+    CHECK(ai::target_code(focal::ignored_label, 3) == focal::ignored_label);
+    CHECK(ai::target_code(focal::background_label, 3) == focal::background_label);
     CHECK(ai::target_code(2, 3) == 2);
-    CHECK(ai::target_code(3, 3) == -2);
-    CHECK(ai::target_code(-3, 3) == -2);
+    CHECK(ai::target_code(3, 3) == focal::ignored_label);
+    CHECK(ai::target_code(-3, 3) == focal::ignored_label);
     CHECK(std::isnan(ai::quiet_nan<float>()));
     CHECK(std::isnan(ai::quiet_nan<double>()));
 }
@@ -259,7 +264,7 @@ TEST_CASE("build_targets' per-anchor rule (target_code, the coder's encode) repr
     const index_t n = rows(anchors), g = rows(gt);
     std::vector<std::int32_t> codes(static_cast<std::size_t>(n));
     focal::match_anchors(focal::max_iou_matcher{}, focal::make_view(anchors.data(), n, 4),
-                         focal::make_view(gt.data(), g, 4), focal::make_view(codes.data(), n));
+                         focal::make_view(gt.data(), g, 4), focal::match_output{focal::make_view(codes.data(), n)});
     std::vector<std::int64_t> gt_labels(static_cast<std::size_t>(g));
     for (index_t j = 0; j < g; ++j) gt_labels[j] = 3 * j + 1;
     const focal::delta_xywh_coder coder{10, 10, 5, 5};

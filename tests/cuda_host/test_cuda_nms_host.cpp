@@ -1,5 +1,5 @@
 // The FOCAL_HD pieces of the CUDA NMS and post-processing (nms/detail/bitmask.hpp,
-// postprocess/detail/candidates.hpp), run serially on the CPU against the host algorithms.
+// retinanet/detail/candidates.hpp), run serially on the CPU against the host algorithms.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -10,10 +10,10 @@
 #include <vector>
 
 #include <focal/nms/detail/bitmask.hpp>
-#include <focal/nms/nms.hpp>
-#include <focal/postprocess/detail/candidates.hpp>
-#include <focal/postprocess/retinanet_postprocess.hpp>
-#include <focal/postprocess/top_candidates.hpp>
+#include <focal/nms.hpp>
+#include <focal/retinanet/detail/candidates.hpp>
+#include <focal/retinanet/detail/top_candidates.hpp>
+#include <focal/retinanet/postprocess.hpp>
 
 namespace {
 
@@ -60,7 +60,7 @@ std::vector<float> random_scores(index_t n, unsigned seed, int levels) {
 
 // The device algorithm, serially: sort by score_sort_key (stable), mask words, word walk.
 std::vector<std::int32_t> bitmask_nms(const std::vector<float>& boxes, const std::vector<float>& scores,
-                                      const std::int64_t* classes, bool trick, double threshold, index_t max_output) {
+                                      const std::int64_t* classes, bool trick, double threshold, index_t max_detections) {
     const auto n = static_cast<index_t>(scores.size());
     std::vector<std::int32_t> order(static_cast<std::size_t>(n));
     for (index_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i);
@@ -105,10 +105,10 @@ std::vector<std::int32_t> bitmask_nms(const std::vector<float>& boxes, const std
         std::uint64_t diag[64];
         int kept_j[64];
         for (int j = 0; j < rows; ++j) diag[j] = mask[static_cast<std::size_t>((64 * w + j) * words + w)];
-        const index_t left = max_output < 0 ? 64 : max_output - static_cast<index_t>(keep.size());
+        const index_t left = max_detections < 0 ? 64 : max_detections - static_cast<index_t>(keep.size());
         const int kept = focal::detail::resolve_word(removed[static_cast<std::size_t>(w)], diag, rows, left, kept_j);
         for (int k = 0; k < kept; ++k) keep.push_back(order[static_cast<std::size_t>(64 * w + kept_j[k])]);
-        if (max_output >= 0 && static_cast<index_t>(keep.size()) >= max_output) break;
+        if (max_detections >= 0 && static_cast<index_t>(keep.size()) >= max_detections) break;
         for (index_t v = w + 1; v < words; ++v)
             for (int k = 0; k < kept; ++k)
                 removed[static_cast<std::size_t>(v)] |= mask[static_cast<std::size_t>((64 * w + kept_j[k]) * words + v)];
@@ -119,8 +119,9 @@ std::vector<std::int32_t> bitmask_nms(const std::vector<float>& boxes, const std
 std::vector<std::int32_t> host_greedy(const std::vector<float>& boxes, const std::vector<float>& scores, double t, index_t m) {
     const auto n = static_cast<index_t>(scores.size());
     std::vector<std::int32_t> keep(static_cast<std::size_t>(n));
-    const index_t count = focal::nms(focal::greedy_nms{.iou_threshold = t, .max_output = m}, focal::make_view(boxes.data(), n, index_t(4)),
-                                     focal::make_view(scores.data(), n), focal::make_view(keep.data(), n));
+    const index_t count = focal::nms(focal::greedy_nms{.iou_threshold = t, .max_detections = m},
+                                     focal::make_view(boxes.data(), n, index_t(4)), focal::make_view(scores.data(), n),
+                                     focal::make_view(keep.data(), n));
     keep.resize(static_cast<std::size_t>(count));
     return keep;
 }
@@ -185,9 +186,9 @@ TEST_CASE("the class-restricted walk reproduces host batched nms (per_class and 
                 CAPTURE(n);
                 CAPTURE(k);
                 CAPTURE(m);
-                const focal::batched_nms per_class{.iou_threshold = 0.5, .max_output = m};
+                const focal::batched_nms per_class{.iou_threshold = 0.5, .max_detections = m};
                 CHECK(bitmask_nms(boxes, scores, classes.data(), false, 0.5, m) == host_batched(boxes, scores, classes, per_class));
-                const focal::batched_nms tv{.iou_threshold = 0.5, .max_output = m, .mode = focal::batched_mode::torchvision};
+                const focal::batched_nms tv{.iou_threshold = 0.5, .max_detections = m, .mode = focal::batched_mode::torchvision};
                 CHECK(bitmask_nms(boxes, scores, classes.data(), true, 0.5, m) == host_batched(boxes, scores, classes, tv));
             }
         }

@@ -10,7 +10,7 @@
 
 #include <doctest/doctest.h>
 #include <focal/core/error.hpp>
-#include <focal/loss/retinanet_loss.hpp>
+#include <focal/retinanet/loss.hpp>
 
 #include "apps/common.hpp"
 #include "support/host_loop_executor.hpp"

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include <doctest/doctest.h>
-#include <focal/loss/retinanet_loss.hpp>
+#include <focal/retinanet/loss.hpp>
 
 #include "model/retinanet_model.hpp"
 #include "support/fixtures.hpp"
@@ -102,9 +102,9 @@ TEST_CASE("the whole RetinaNet loss: backward equals finite differences (tiny mo
         const auto a = out.anchors;
         std::vector<double> d_cls(out.cls_logits.size()), d_box(out.bbox_regression.size());
         focal::retinanet_gradients<double> grads;
-        if (backward) grads = {focal::view<double, 3>(d_cls.data(), n, a, 3), focal::view<double, 3>(d_box.data(), n, a, 4)};
-        const auto value = focal::compute_retinanet_loss(loss, focal::view<const double, 3>(out.cls_logits.data(), n, a, 3),
-                                                         focal::view<const double, 3>(out.bbox_regression.data(), n, a, 4),
+        if (backward) grads = {focal::tensor3_view<double>(d_cls.data(), n, a, 3), focal::tensor3_view<double>(d_box.data(), n, a, 4)};
+        const auto value = focal::compute_retinanet_loss(loss, focal::tensor3_view<const double>(out.cls_logits.data(), n, a, 3),
+                                                         focal::tensor3_view<const double>(out.bbox_regression.data(), n, a, 4),
                                                          focal::make_view(anchors.data(), a, 4),
                                                          std::span<const focal::ground_truth<double, std::int64_t>>(targets), grads);
         REQUIRE(value.positives > 0);

@@ -114,10 +114,10 @@ TEST_CASE("torchvision import: formula weights reproduce torchvision 0.14's head
         train::inference_options options;
         options.batch = 1;
         options.postprocess.score_threshold = 0.05f;
-        options.postprocess.candidates_per_level = 1000;
-        options.postprocess.nms_threshold = 0.5;
-        options.postprocess.detections_per_image = 300;
-        options.postprocess.nms_mode = focal::batched_mode::torchvision;
+        options.postprocess.max_candidates_per_level = 1000;
+        options.postprocess.nms.iou_threshold = 0.5;
+        options.postprocess.max_detections = 300;
+        options.postprocess.nms.mode = focal::batched_mode::torchvision;
         const auto result = train::detect(net, std::vector<data::sample>{sample}, options);
         REQUIRE(result.size() == 1);
         const auto& det = result[0];

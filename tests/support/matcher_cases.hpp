@@ -30,7 +30,10 @@ inline std::vector<focal::max_iou_matcher> every_matcher() {
     focal::max_iou_matcher no_low_quality;
     no_low_quality.allow_low_quality_matches = false;
     ms.push_back(no_low_quality);
-    const focal::max_iou_matcher odd{.high = 0.7f, .low = 0.3f, .low_quality_min_iou = 0.2f, .crowd_threshold = 0.25f};
+    const focal::max_iou_matcher odd{.positive_iou_threshold = 0.7,
+                                     .negative_iou_threshold = 0.3,
+                                     .low_quality_iou_threshold = 0.2,
+                                     .crowd_iof_threshold = 0.25};
     ms.push_back(odd);
     return ms;
 }

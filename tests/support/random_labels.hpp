@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+#include <focal/core/labels.hpp>
+
 namespace focal_test_support {
 
 inline std::vector<std::int64_t> random_labels(std::size_t n, std::int64_t k, unsigned seed, double p_ignore = 0.05,
@@ -18,7 +20,7 @@ inline std::vector<std::int64_t> random_labels(std::size_t n, std::int64_t k, un
     std::vector<std::int64_t> labels(n);
     for (auto& l : labels) {
         const double r = d(rng);
-        l = r < p_ignore ? -2 : (r < p_ignore + p_positive ? cls(rng) : -1);
+        l = r < p_ignore ? focal::ignored_label : (r < p_ignore + p_positive ? cls(rng) : focal::background_label);
     }
     return labels;
 }

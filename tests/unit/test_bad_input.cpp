@@ -81,9 +81,9 @@ TEST_CASE("classification_loss (labels): mismatched shapes") {
                          Contains("labels (one per logits row) must be of extent 3 in dimension 0, got [2]"), focal::error);
     CHECK_THROWS_WITH_AS(focal::classification_loss(focal_loss, logits, vec(three), focal::reduction::sum(),
                                                     {.grad = focal::make_view(g.data(), 2, 2)}),
-                         Contains("output.grad must be of the shape of logits [3 x 2], got [2 x 2]"), focal::error);
+                         Contains("focal::classification_loss: out.grad must be of the shape of logits [3 x 2], got [2 x 2]"), focal::error);
     CHECK_THROWS_WITH_AS(focal::classification_loss(focal_loss, logits, vec(three), focal::reduction::none()),
-                         Contains("output.values must be given for reduction::none"), focal::error);
+                         Contains("focal::classification_loss: out.values must be given for reduction::none"), focal::error);
     CHECK_THROWS_WITH_AS(focal::classification_loss(focal_loss, focal::matrix_view<const float>(nullptr, 3, 2), vec(three)),
                          Contains("logits must be a non-null pointer when not empty, got a null pointer with shape [3 x 2]"),
                          focal::error);
@@ -92,7 +92,7 @@ TEST_CASE("classification_loss (labels): mismatched shapes") {
     // Two rows of the gradient on the same memory (stride 0) would race.
     CHECK_THROWS_WITH_AS(focal::classification_loss(focal_loss, logits, vec(three), focal::reduction::sum(),
                                                     {.grad = focal::matrix_view<float>(g.data(), {3, 2}, {0, 1})}),
-                         Contains("output.grad must be a view whose elements do not overlap"), focal::error);
+                         Contains("focal::classification_loss: out.grad must be a view whose elements do not overlap"), focal::error);
 }
 
 TEST_CASE("classification_loss (labels): NaN and Inf values") {
@@ -247,10 +247,17 @@ TEST_CASE("box_regression_loss: empty input") {
     // No positive anchor: 0 for every reduction, and the gradient is zeroed.
     const std::vector<float> p{1, 2, 3, 4, 5, 6, 7, 8}, t(8, 0.0f);
     const std::vector<std::int64_t> negatives{-1, -2};
-    std::vector<float> g(8, 7.0f);
+    std::vector<float> g(8, 7.0f), values(2, 7.0f);
     CHECK(focal::box_regression_loss(focal::smooth_l1_loss{}, rows4(p), rows4(t), vec(negatives), focal::reduction::mean(),
-                                     out_rows4(g)) == 0.0);
+                                     {.grad = out_rows4(g), .values = out_vec(values)}) == 0.0);
     CHECK(std::all_of(g.begin(), g.end(), [](float v) { return v == 0.0f; }));
+    CHECK(values == std::vector<float>{0.0f, 0.0f});
+    // reduction::none: 0, and the per-box losses (all 0) in out.values; with N = 0 out.values may be null.
+    values.assign(2, 7.0f);
+    CHECK(focal::box_regression_loss(focal::smooth_l1_loss{}, rows4(p), rows4(t), vec(negatives), focal::reduction::none(),
+                                     {.values = out_vec(values)}) == 0.0);
+    CHECK(values == std::vector<float>{0.0f, 0.0f});
+    CHECK(focal::box_regression_loss(focal::l1_loss{}, empty, empty, vec(no_labels), focal::reduction::none()) == 0.0);
 }
 
 TEST_CASE("box_regression_loss: mismatched shapes") {
@@ -265,15 +272,45 @@ TEST_CASE("box_regression_loss: mismatched shapes") {
     CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::l1_loss{}, rows4(p), rows4(t), vec(one)),
                          Contains("labels (one per predictions row) must be of extent 2 in dimension 0, got [1]"), focal::error);
     CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::l1_loss{}, rows4(p), rows4(t), vec(labels), focal::reduction::sum(),
-                                                    out_rows4(g)),
-                         Contains("grad must be of the shape of predictions [2 x 4], got [1 x 4]"), focal::error);
+                                                    {.grad = out_rows4(g)}),
+                         Contains("focal::box_regression_loss: out.grad must be of the shape of predictions [2 x 4], got [1 x 4]"),
+                         focal::error);
+    // out.values: one per predictions row, real memory, no two rows on the same element. Nothing is written.
+    std::vector<float> g8(8, 7.0f), values(3, 7.0f);
+    CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::l1_loss{}, rows4(p), rows4(t), vec(labels), focal::reduction::sum(),
+                                                    {.grad = out_rows4(g8), .values = out_vec(values)}),
+                         Contains("focal::box_regression_loss: out.values (one per predictions row) must be of extent 2 in dimension 0, got [3]"),
+                         focal::error);
+    CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::l1_loss{}, rows4(p), rows4(t), vec(labels), focal::reduction::none(),
+                                                    {.values = focal::make_view(values.data(), 1)}),
+                         Contains("out.values (one per predictions row) must be of extent 2 in dimension 0, got [1]"), focal::error);
+    CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::l1_loss{}, rows4(p), rows4(t), vec(labels), focal::reduction::sum(),
+                                                    {.grad = out_rows4(g8), .values = focal::vector_view<float>(values.data(), {2}, {0})}),
+                         Contains("focal::box_regression_loss: out.values must be a view whose elements do not overlap, got stride 0 for shape [2]"),
+                         focal::error);
+    CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::l1_loss{}, rows4(p), rows4(t), vec(labels), focal::reduction::sum(),
+                                                    {.values = focal::vector_view<float>(nullptr, 2)}),
+                         Contains("out.values must be a non-null pointer when not empty, got a null pointer with shape [2]"), focal::error);
+    CHECK(g8 == std::vector<float>(8, 7.0f));
+    CHECK(values == std::vector<float>(3, 7.0f));
+    // A strided out.values is fine: every other element written, the others untouched.
+    std::vector<float> strided(4, 7.0f);
+    const std::vector<std::int64_t> mixed{0, -1};
+    const std::vector<float> q{1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK(focal::box_regression_loss(focal::l1_loss{}, rows4(q), rows4(t), vec(mixed), focal::reduction::none(),
+                                     {.values = focal::vector_view<float>(strided.data(), {2}, {2})}) == 10.0);
+    CHECK(strided == std::vector<float>{10.0f, 7.0f, 0.0f, 7.0f});
 }
 
 TEST_CASE("box_regression_loss: NaN and Inf values") {
     const std::vector<float> good{0, 0, 2, 2}, nan_box{nan_f, 0, 2, 2}, inf_box{0, 0, inf_f, 2};
     const std::vector<std::int64_t> positive{0}, negative{-1};
-    // Deltas: NaN in, NaN out.
+    // Deltas: NaN in, NaN out (in out.values too).
     CHECK(std::isnan(focal::box_regression_loss(focal::l1_loss{}, rows4(nan_box), rows4(good), vec(positive))));
+    std::vector<float> values(1, 7.0f);
+    CHECK(std::isnan(focal::box_regression_loss(focal::l1_loss{}, rows4(nan_box), rows4(good), vec(positive), focal::reduction::none(),
+                                                {.values = out_vec(values)})));
+    CHECK(std::isnan(values[0]));
     CHECK(std::isnan(focal::box_regression_loss(focal::smooth_l1_loss{}, rows4(good), rows4(nan_box), vec(positive))));
     // GIoU: targets must be finite boxes; a NaN prediction gives NaN.
     CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::giou_loss{}, rows4(good), rows4(nan_box), vec(positive)),
@@ -308,12 +345,25 @@ TEST_CASE("box_regression_loss: out-of-range labels and parameters") {
     const std::vector<float> b{0, 0, 2, 2};
     const std::vector<std::int64_t> bad{-3}, big{std::int64_t(1) << 40}, positive{0};
     CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::l1_loss{}, rows4(b), rows4(b), vec(bad)),
-                         Contains("labels must be >= -2 (-2 ignored, -1 negative, >= 0 positive), got -3 at anchor 0"), focal::error);
+                         Contains("labels must be >= -2 (-2 ignored, -1 background, >= 0 positive), got -3 at anchor 0"), focal::error);
     // Any label >= 0 is a positive (the driver does not know the number of classes).
     CHECK(focal::box_regression_loss(focal::l1_loss{}, rows4(b), rows4(b), vec(big), focal::reduction::mean()) == 0.0);
+    // reduction::none returns the sum and needs out.values for the per-box losses.
     CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::l1_loss{}, rows4(b), rows4(b), vec(positive), focal::reduction::none()),
-                         Contains("reduction must be sum, mean or divide_by (box losses are per box), got reduction::none"),
+                         Contains("focal::box_regression_loss: out.values must be given for reduction::none (it receives the per-box "
+                                  "losses), got a null view"),
                          focal::error);
+    std::vector<float> g(4, 7.0f);
+    CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::l1_loss{}, rows4(b), rows4(b), vec(positive), focal::reduction::none(),
+                                                    {.grad = out_rows4(g)}),
+                         Contains("out.values must be given for reduction::none"), focal::error);
+    CHECK(g == std::vector<float>(4, 7.0f));
+    const std::vector<float> shifted{1, 0, 2, 4};
+    std::vector<float> values(1, 7.0f);
+    CHECK(focal::box_regression_loss(focal::l1_loss{}, rows4(shifted), rows4(b), vec(positive), focal::reduction::none(),
+                                     {.grad = out_rows4(g), .values = out_vec(values)}) == 3.0);
+    CHECK(values[0] == 3.0f);
+    CHECK(g == std::vector<float>{1.0f, 0.0f, 0.0f, 1.0f});  // unscaled
     CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::smooth_l1_loss{.beta = -0.1f}, rows4(b), rows4(b), vec(positive)),
                          Contains("beta must be finite and >= 0, got -0.1"), focal::error);
     CHECK_THROWS_WITH_AS(focal::box_regression_loss(focal::giou_loss{.eps = 0.0f}, rows4(b), rows4(b), vec(positive)),
@@ -351,8 +401,8 @@ struct retina_problem {
     template <class BoxLoss>
     focal::retinanet_loss_value run(const focal::retinanet_loss<BoxLoss>& loss, const focal::retinanet_gradients<float>& g = {},
                                     focal::retinanet_loss_state* state = nullptr) const {
-        return focal::compute_retinanet_loss(loss, focal::view<const float, 3>(cls.data(), batch, a, k),
-                                             focal::view<const float, 3>(reg.data(), batch, a, index_t(4)), rows4(anchors), targets(), g,
+        return focal::compute_retinanet_loss(loss, focal::tensor3_view<const float>(cls.data(), batch, a, k),
+                                             focal::tensor3_view<const float>(reg.data(), batch, a, index_t(4)), rows4(anchors), targets(), g,
                                              state);
     }
     focal::retinanet_loss_value run() const { return run(focal::retinanet_loss<>{}); }
@@ -379,8 +429,8 @@ TEST_CASE("compute_retinanet_loss: empty input") {
     // No anchors: nothing to match or sum.
     const std::vector<float> no_anchors;
     const retina_problem q;
-    const auto r2 = focal::compute_retinanet_loss(focal::retinanet_loss<>{}, focal::view<const float, 3>(q.cls.data(), 1, 0, 2),
-                                                  focal::view<const float, 3>(q.reg.data(), 1, 0, 4), rows4(no_anchors), q.targets());
+    const auto r2 = focal::compute_retinanet_loss(focal::retinanet_loss<>{}, focal::tensor3_view<const float>(q.cls.data(), 1, 0, 2),
+                                                  focal::tensor3_view<const float>(q.reg.data(), 1, 0, 4), rows4(no_anchors), q.targets());
     CHECK(r2.classification == 0.0);
     CHECK(r2.box == 0.0);
     CHECK(r2.positives == 0);
@@ -389,26 +439,26 @@ TEST_CASE("compute_retinanet_loss: empty input") {
 TEST_CASE("compute_retinanet_loss: mismatched shapes") {
     const retina_problem p(2);
     const focal::retinanet_loss<> loss{};
-    const auto cls = focal::view<const float, 3>(p.cls.data(), 2, 4, 2);
-    const auto reg = focal::view<const float, 3>(p.reg.data(), 2, 4, 4);
+    const auto cls = focal::tensor3_view<const float>(p.cls.data(), 2, 4, 2);
+    const auto reg = focal::tensor3_view<const float>(p.reg.data(), 2, 4, 4);
     auto one_target = p.targets();
     one_target.pop_back();
     CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(loss, cls, reg, rows4(p.anchors), one_target),
                          Contains("targets must be one per image (2), got 1"), focal::error);
-    CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(loss, cls, focal::view<const float, 3>(p.reg.data(), 2, 4, 3), rows4(p.anchors),
+    CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(loss, cls, focal::tensor3_view<const float>(p.reg.data(), 2, 4, 3), rows4(p.anchors),
                                                        p.targets()),
                          Contains("bbox_regression must be of shape [B x A x 4] = [2 x 4 x 4], got [2 x 4 x 3]"), focal::error);
     CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(loss, cls, reg, focal::make_view(p.anchors.data(), 3, 4), p.targets()),
                          Contains("anchors must be of shape [A x 4] with A = 4, got [3 x 4]"), focal::error);
     std::vector<float> g(2 * 4 * 3);
     CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(loss, cls, reg, rows4(p.anchors), p.targets(),
-                                                       {.cls_logits = focal::view<float, 3>(g.data(), 2, 4, 3)}),
+                                                       {.cls_logits = focal::tensor3_view<float>(g.data(), 2, 4, 3)}),
                          Contains("grads.cls_logits must be of the shape of cls_logits [2 x 4 x 2], got [2 x 4 x 3]"), focal::error);
-    CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(loss, focal::view<const float, 3>(p.cls.data(), 2, -1, 2),
-                                                       focal::view<const float, 3>(p.reg.data(), 2, -1, 4),
+    CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(loss, focal::tensor3_view<const float>(p.cls.data(), 2, -1, 2),
+                                                       focal::tensor3_view<const float>(p.reg.data(), 2, -1, 4),
                                                        focal::make_view(p.anchors.data(), -1, 4), p.targets()),
                          Contains("cls_logits must be of non-negative extents, got [2 x -1 x 2]"), focal::error);
-    CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(loss, cls, focal::view<const float, 3>(nullptr, 2, 4, 4), rows4(p.anchors), p.targets()),
+    CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(loss, cls, focal::tensor3_view<const float>(nullptr, 2, 4, 4), rows4(p.anchors), p.targets()),
                          Contains("bbox_regression must be a non-null pointer when not empty"), focal::error);
     // A gt label list longer than the gt boxes is build_targets' error.
     retina_problem q(2);
@@ -422,7 +472,7 @@ TEST_CASE("compute_retinanet_loss: mismatched shapes") {
     auto null_labels = p.targets();
     null_labels[1].labels = focal::vector_view<const std::int64_t>(nullptr, 1);
     CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(loss_ema, cls, reg, rows4(p.anchors), null_labels,
-                                                       {.cls_logits = focal::view<float, 3>(gc.data(), 2, 4, 2)}, &state),
+                                                       {.cls_logits = focal::tensor3_view<float>(gc.data(), 2, 4, 2)}, &state),
                          Contains("targets[1].labels must be a non-null pointer when not empty"), focal::error);
     CHECK(state.ema == 100.0);
     CHECK(std::all_of(gc.begin(), gc.end(), [](float v) { return v == 7.0f; }));
@@ -453,7 +503,7 @@ TEST_CASE("compute_retinanet_loss: NaN and Inf values") {
     loss.normalizer = focal::loss_normalizer::batch_ema;
     focal::retinanet_loss_state state;
     std::vector<float> gc(g.cls.size(), 7.0f);
-    CHECK_THROWS_WITH_AS(g.run(loss, {.cls_logits = focal::view<float, 3>(gc.data(), 1, 4, 2)}, &state),
+    CHECK_THROWS_WITH_AS(g.run(loss, {.cls_logits = focal::tensor3_view<float>(gc.data(), 1, 4, 2)}, &state),
                          Contains("focal::match_anchors: gt_boxes must be finite, got inf at row 0, column 2"), focal::error);
     CHECK(state.ema == 100.0);
     CHECK(std::all_of(gc.begin(), gc.end(), [](float v) { return v == 7.0f; }));
@@ -502,8 +552,9 @@ TEST_CASE("compute_retinanet_loss: out-of-range labels and parameters") {
     state.ema = -5.0;
     CHECK_THROWS_WITH_AS(p.run(loss, {}, &state), Contains("state->ema must be finite and > 0, got -5"), focal::error);
     state.ema = 100.0;
-    loss.matcher.high = 1.5f;
-    CHECK_THROWS_WITH_AS(p.run(loss, {}, &state), Contains("focal::match_anchors: high must be in [0, 1], got 1.5"), focal::error);
+    loss.matcher.positive_iou_threshold = 1.5;
+    CHECK_THROWS_WITH_AS(p.run(loss, {}, &state), Contains("focal::match_anchors: positive_iou_threshold must be in [0, 1], got 1.5"),
+                         focal::error);
     CHECK(state.ema == 100.0);
 }
 
@@ -511,8 +562,8 @@ TEST_CASE("compute_retinanet_loss: huge sizes") {
     const float cell = 0.0f;
     const std::vector<focal::ground_truth<float, std::int64_t>> one(1);
     const index_t huge = index_t(1) << 40;
-    CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(focal::retinanet_loss<>{}, focal::view<const float, 3>(&cell, 1, huge, huge),
-                                                       focal::view<const float, 3>(&cell, 1, huge, 4),
+    CHECK_THROWS_WITH_AS(focal::compute_retinanet_loss(focal::retinanet_loss<>{}, focal::tensor3_view<const float>(&cell, 1, huge, huge),
+                                                       focal::tensor3_view<const float>(&cell, 1, huge, 4),
                                                        focal::matrix_view<const float>(&cell, huge, 4), one),
                          Contains("cls_logits must be of extents whose product fits focal::index_t, got [1 x 1099511627776 x 1099511627776]"),
                          focal::error);
@@ -723,13 +774,13 @@ TEST_CASE("match_anchors: empty input") {
     const std::vector<float> none;
     std::vector<std::int64_t> matches(4, 7);
     std::vector<float> best(4, 7.0f);
-    focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(none), focal::matrix_view<const float>{}, out_vec(matches),
-                         out_vec(best));
-    CHECK(matches == std::vector<std::int64_t>{-1, -1, -1, -1});  // no ground truth: every anchor negative
+    focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(none), focal::matrix_view<const float>{},
+                         focal::match_output{out_vec(matches), out_vec(best)});
+    CHECK(matches == std::vector<std::int64_t>(4, focal::background_label));  // no ground truth: every anchor background
     CHECK(best == std::vector<float>{0, 0, 0, 0});
     const std::vector<float> gt{0, 0, 10, 10};
     std::vector<std::int64_t> no_matches;
-    focal::match_anchors(focal::max_iou_matcher{}, rows4(none), rows4(gt), out_vec(no_matches));  // no anchors: nothing to do
+    focal::match_anchors(focal::max_iou_matcher{}, rows4(none), rows4(gt), focal::match_output{out_vec(no_matches)});  // no anchors: nothing to do
 }
 
 TEST_CASE("match_anchors: mismatched shapes") {
@@ -737,16 +788,16 @@ TEST_CASE("match_anchors: mismatched shapes") {
     std::vector<std::int64_t> matches(4, 7);
     std::vector<float> best(3);
     const focal::max_iou_matcher m{};
-    CHECK_THROWS_WITH_AS(focal::match_anchors(m, rows4(grid_anchors), rows4(gt), focal::make_view(matches.data(), 3)),
-                         Contains("matches must be of extent N = 4 (one per anchor), got [3]"), focal::error);
-    CHECK_THROWS_WITH_AS(focal::match_anchors(m, focal::make_view(grid_anchors.data(), 4, 3), rows4(gt), out_vec(matches)),
+    CHECK_THROWS_WITH_AS(focal::match_anchors(m, rows4(grid_anchors), rows4(gt), focal::match_output{focal::make_view(matches.data(), 3)}),
+                         Contains("focal::match_anchors: out.matches must be of extent N = 4 (one per anchor), got [3]"), focal::error);
+    CHECK_THROWS_WITH_AS(focal::match_anchors(m, focal::make_view(grid_anchors.data(), 4, 3), rows4(gt), focal::match_output{out_vec(matches)}),
                          Contains("anchors (N x 4) must be of extent 4 in dimension 1, got [4 x 3]"), focal::error);
-    CHECK_THROWS_WITH_AS(focal::match_anchors(m, rows4(grid_anchors), rows4(gt), focal::matrix_view<const float>{}, out_vec(matches),
-                                              out_vec(best)),
-                         Contains("max_iou must be empty or of extent N = 4 (one per anchor), got [3]"), focal::error);
-    CHECK_THROWS_WITH_AS(focal::match_anchors(m, rows4(grid_anchors), rows4(gt), focal::vector_view<std::int64_t>(matches.data(), {4}, {0})),
-                         Contains("matches must be a view whose elements do not overlap"), focal::error);
-    CHECK_THROWS_WITH_AS(focal::match_anchors(m, rows4(grid_anchors), focal::matrix_view<const float>(nullptr, 2, 4), out_vec(matches)),
+    CHECK_THROWS_WITH_AS(focal::match_anchors(m, rows4(grid_anchors), rows4(gt), focal::matrix_view<const float>{},
+                                              focal::match_output{out_vec(matches), out_vec(best)}),
+                         Contains("focal::match_anchors: out.max_iou must be null or of extent N = 4 (one per anchor), got [3]"), focal::error);
+    CHECK_THROWS_WITH_AS(focal::match_anchors(m, rows4(grid_anchors), rows4(gt), focal::match_output{focal::vector_view<std::int64_t>(matches.data(), {4}, {0})}),
+                         Contains("out.matches must be a view whose elements do not overlap"), focal::error);
+    CHECK_THROWS_WITH_AS(focal::match_anchors(m, rows4(grid_anchors), focal::matrix_view<const float>(nullptr, 2, 4), focal::match_output{out_vec(matches)}),
                          Contains("gt_boxes (M x 4) must be a non-null pointer when not empty"), focal::error);
     CHECK(matches == std::vector<std::int64_t>(4, 7));
 }
@@ -754,9 +805,9 @@ TEST_CASE("match_anchors: mismatched shapes") {
 TEST_CASE("match_anchors: NaN and Inf values") {
     std::vector<std::int64_t> matches(4, 7);
     const std::vector<float> nan_gt{0, 0, nan_f, 10}, crowd{-inf_f, 0, 5, 5}, gt{0, 0, 10, 10};
-    CHECK_THROWS_WITH_AS(focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(nan_gt), out_vec(matches)),
+    CHECK_THROWS_WITH_AS(focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(nan_gt), focal::match_output{out_vec(matches)}),
                          Contains("gt_boxes must be finite, got nan at row 0, column 2"), focal::error);
-    CHECK_THROWS_WITH_AS(focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(gt), rows4(crowd), out_vec(matches)),
+    CHECK_THROWS_WITH_AS(focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(gt), rows4(crowd), focal::match_output{out_vec(matches)}),
                          Contains("crowd_boxes must be finite, got -inf at row 0, column 0"), focal::error);
     CHECK(matches == std::vector<std::int64_t>(4, 7));
     // A non-finite anchor is ignored (-2) and has max_iou NaN; the others match as usual.
@@ -764,8 +815,8 @@ TEST_CASE("match_anchors: NaN and Inf values") {
     anchors[4 * 2 + 1] = nan_f;
     anchors[4 * 3 + 2] = inf_f;
     std::vector<float> best(4);
-    focal::match_anchors(focal::max_iou_matcher{}, rows4(anchors), rows4(gt), focal::matrix_view<const float>{}, out_vec(matches),
-                         out_vec(best));
+    focal::match_anchors(focal::max_iou_matcher{}, rows4(anchors), rows4(gt), focal::matrix_view<const float>{},
+                         focal::match_output{out_vec(matches), out_vec(best)});
     CHECK(matches == std::vector<std::int64_t>{0, -1, -2, -2});
     CHECK(best[0] == 1.0f);
     CHECK(std::isnan(best[2]));
@@ -776,38 +827,41 @@ TEST_CASE("match_anchors: inverted and zero-area boxes") {
     std::vector<std::int64_t> matches(4, 7);
     const std::vector<float> point{5, 5, 5, 5}, inverted{10, 10, 0, 0};
     // The zero-IoU guard (on by default): a gt whose best IoU is 0 promotes nothing.
-    focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(point), out_vec(matches));
+    focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(point), focal::match_output{out_vec(matches)});
     CHECK(matches == std::vector<std::int64_t>{-1, -1, -1, -1});
-    focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(inverted), out_vec(matches));
+    focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(inverted), focal::match_output{out_vec(matches)});
     CHECK(matches == std::vector<std::int64_t>{-1, -1, -1, -1});
     // torchvision's Matcher (no guard): every anchor ties that 0 and becomes positive.
-    focal::match_anchors(focal::matcher_presets::torchvision(), rows4(grid_anchors), rows4(point), out_vec(matches));
+    focal::match_anchors(focal::matcher_presets::torchvision(), rows4(grid_anchors), rows4(point), focal::match_output{out_vec(matches)});
     CHECK(matches == std::vector<std::int64_t>{0, 0, 0, 0});
     // An inverted anchor has IoU 0 with everything.
     auto anchors = grid_anchors;
     std::swap(anchors[4], anchors[6]);  // anchor 1: x2 < x1
     const std::vector<float> gt{10, 0, 20, 10};
-    focal::match_anchors(focal::max_iou_matcher{}, rows4(anchors), rows4(gt), out_vec(matches));
+    focal::match_anchors(focal::max_iou_matcher{}, rows4(anchors), rows4(gt), focal::match_output{out_vec(matches)});
     CHECK(matches[1] == -1);
 }
 
 TEST_CASE("match_anchors: out-of-range thresholds and types") {
     const std::vector<float> gt{0, 0, 10, 10};
     std::vector<std::int64_t> matches(4);
-    auto call = [&](const focal::max_iou_matcher& m) { focal::match_anchors(m, rows4(grid_anchors), rows4(gt), out_vec(matches)); };
-    CHECK_THROWS_WITH_AS(call({.high = 1.5f}), Contains("high must be in [0, 1], got 1.5"), focal::error);
-    CHECK_THROWS_WITH_AS(call({.high = nan_f}), Contains("high must be in [0, 1], got nan"), focal::error);
-    CHECK_THROWS_WITH_AS(call({.high = 0.5f, .low = 0.6f}), Contains("low must be <= high (0.5), got 0.60000002384185791"), focal::error);
-    CHECK_THROWS_WITH_AS(call({.low_quality_min_iou = -0.5f}), Contains("low_quality_min_iou must be in [0, 1], got -0.5"), focal::error);
-    CHECK_THROWS_WITH_AS(call({.crowd_threshold = 2.0f}), Contains("crowd_threshold must be in [0, 1], got 2"), focal::error);
+    auto call = [&](const focal::max_iou_matcher& m) { focal::match_anchors(m, rows4(grid_anchors), rows4(gt), focal::match_output{out_vec(matches)}); };
+    CHECK_THROWS_WITH_AS(call({.positive_iou_threshold = 1.5}), Contains("positive_iou_threshold must be in [0, 1], got 1.5"), focal::error);
+    CHECK_THROWS_WITH_AS(call({.positive_iou_threshold = nan_d}), Contains("positive_iou_threshold must be in [0, 1], got nan"), focal::error);
+    CHECK_THROWS_WITH_AS(call({.positive_iou_threshold = 0.5, .negative_iou_threshold = 0.6}),
+                         Contains("negative_iou_threshold must be <= positive_iou_threshold (0.5), got 0.59999999999999998"), focal::error);
+    CHECK_THROWS_WITH_AS(call({.negative_iou_threshold = inf_d}), Contains("negative_iou_threshold must be in [0, 1], got inf"), focal::error);
+    CHECK_THROWS_WITH_AS(call({.low_quality_iou_threshold = -0.5}), Contains("low_quality_iou_threshold must be in [0, 1], got -0.5"),
+                         focal::error);
+    CHECK_THROWS_WITH_AS(call({.crowd_iof_threshold = 2.0}), Contains("crowd_iof_threshold must be in [0, 1], got 2"), focal::error);
     // Codes must fit the matches' type: int8 holds gt indices up to 127.
     const std::vector<float> many_gt(200 * 4, 1.0f);
     std::vector<std::int8_t> small(4);
-    CHECK_THROWS_WITH_AS(focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(many_gt), out_vec(small)),
-                         Contains("gt_boxes must be at most min(2^24, the largest value of matches' type) rows, got 200"),
+    CHECK_THROWS_WITH_AS(focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors), rows4(many_gt), focal::match_output{out_vec(small)}),
+                         Contains("gt_boxes must be at most min(2^24, the largest value of out.matches' type) rows, got 200"),
                          focal::error);
-    // Thresholds 0 and 1 are valid: low = high = 0 makes every anchor positive to its argmax.
-    call({.high = 0.0f, .low = 0.0f, .allow_low_quality_matches = false});
+    // Thresholds 0 and 1 are valid: negative = positive = 0 makes every anchor positive to its argmax.
+    call({.positive_iou_threshold = 0.0, .negative_iou_threshold = 0.0, .allow_low_quality_matches = false});
     CHECK(matches == std::vector<std::int64_t>{0, 0, 0, 0});
 }
 
@@ -816,12 +870,12 @@ TEST_CASE("match_anchors: huge sizes") {
     std::vector<std::int64_t> matches(4);
     // More than 2^24 gt boxes: the argmax travels as a float. Checked before any box is read.
     CHECK_THROWS_WITH_AS(focal::match_anchors(focal::max_iou_matcher{}, rows4(grid_anchors),
-                                              focal::matrix_view<const float>(&cell, (index_t(1) << 24) + 1, 4), out_vec(matches)),
-                         Contains("gt_boxes must be at most min(2^24, the largest value of matches' type) rows, got 16777217"),
+                                              focal::matrix_view<const float>(&cell, (index_t(1) << 24) + 1, 4), focal::match_output{out_vec(matches)}),
+                         Contains("gt_boxes must be at most min(2^24, the largest value of out.matches' type) rows, got 16777217"),
                          focal::error);
     std::int64_t code = 0;
     CHECK_THROWS_WITH_AS(focal::match_anchors(focal::max_iou_matcher{}, focal::matrix_view<const float>(&cell, two_62, 4), rows4(grid_anchors),
-                                              focal::vector_view<std::int64_t>(&code, two_62)),
+                                              focal::match_output{focal::vector_view<std::int64_t>(&code, two_62)}),
                          Contains("anchors (N x 4) must be of extents whose product fits focal::index_t"), focal::error);
 }
 
@@ -1076,9 +1130,9 @@ TEST_CASE("nms (greedy): empty input") {
     std::vector<index_t> keep;
     CHECK(focal::nms(focal::greedy_nms{}, rows4(none), vec(none), out_vec(keep)) == 0);
     CHECK(focal::nms(focal::greedy_nms{}, rows4(none), vec(none), focal::vector_view<index_t>{}) == 0);
-    // max_output 0 keeps nothing and needs no output.
+    // max_detections 0 keeps nothing and needs no output.
     const std::vector<float> scores{0.9f, 0.8f, 0.7f};
-    CHECK(focal::nms(focal::greedy_nms{.max_output = 0}, rows4(nms_boxes), vec(scores), focal::vector_view<index_t>{}) == 0);
+    CHECK(focal::nms(focal::greedy_nms{.max_detections = 0}, rows4(nms_boxes), vec(scores), focal::vector_view<index_t>{}) == 0);
 }
 
 TEST_CASE("nms (greedy): mismatched shapes") {
@@ -1123,8 +1177,8 @@ TEST_CASE("nms (greedy): out-of-range thresholds and types") {
                          Contains("focal::nms: iou_threshold must be in [0, 1], got 1.5"), focal::error);
     CHECK_THROWS_WITH_AS(run_nms(focal::greedy_nms{.iou_threshold = -0.1}, nms_boxes, scores),
                          Contains("iou_threshold must be in [0, 1], got -0.10000000000000001"), focal::error);
-    CHECK_THROWS_WITH_AS(run_nms(focal::greedy_nms{.max_output = -2}, nms_boxes, scores),
-                         Contains("max_output must be >= 0, or -1 for no limit, got -2"), focal::error);
+    CHECK_THROWS_WITH_AS(run_nms(focal::greedy_nms{.max_detections = -2}, nms_boxes, scores),
+                         Contains("max_detections must be >= 0, or -1 for no limit, got -2"), focal::error);
     // The ends of the range: 0 suppresses any overlap, 1 nothing (an IoU is never above 1).
     CHECK(run_nms(focal::greedy_nms{.iou_threshold = 0.0}, nms_boxes, scores) == std::vector<index_t>{0, 2});
     const std::vector<float> same{0, 0, 10, 10, 0, 0, 10, 10};
@@ -1145,8 +1199,8 @@ TEST_CASE("nms (greedy): huge sizes") {
     const focal::vector_view<const float> scores(&cell, index_t(1) << 31);
     CHECK_THROWS_WITH_AS(focal::nms(focal::greedy_nms{}, boxes, scores, focal::vector_view<index_t>(&k, index_t(1) << 31)),
                          Contains("boxes must be at most 2147483647 rows, got 2147483648"), focal::error);
-    // max_output beyond N is no limit.
-    CHECK(run_nms(focal::greedy_nms{.max_output = index_max}, nms_boxes, {0.9f, 0.8f, 0.7f}) == std::vector<index_t>{0, 2});
+    // max_detections beyond N is no limit.
+    CHECK(run_nms(focal::greedy_nms{.max_detections = index_max}, nms_boxes, {0.9f, 0.8f, 0.7f}) == std::vector<index_t>{0, 2});
 }
 
 // ============================================================================ nms (batched_nms)
@@ -1289,7 +1343,7 @@ TEST_CASE("nms (soft): out-of-range parameters and scores") {
                          Contains("decay must be soft_decay::linear or soft_decay::gaussian, got 5"), focal::error);
     CHECK_THROWS_WITH_AS(run_soft(focal::soft_nms{.iou_threshold = 1.01}, nms_boxes, scores), Contains("iou_threshold must be in [0, 1]"),
                          focal::error);
-    CHECK_THROWS_WITH_AS(run_soft(focal::soft_nms{.max_output = -5}, nms_boxes, scores), Contains("max_output must be >= 0, or -1 for no limit"),
+    CHECK_THROWS_WITH_AS(run_soft(focal::soft_nms{.max_detections = -5}, nms_boxes, scores), Contains("max_detections must be >= 0, or -1 for no limit"),
                          focal::error);
     // Negative scores and scores below the threshold are dropped, not errors.
     const auto r = run_soft(focal::soft_nms{}, nms_boxes, {-0.5f, 0.8f, 0.0001f});
@@ -1306,7 +1360,7 @@ TEST_CASE("nms (soft): huge sizes") {
                          Contains("boxes must be at most 2147483647 rows, got 2147483648"), focal::error);
 }
 
-// ============================================================================ top candidates (postprocess/top_candidates.hpp)
+// ============================================================================ top candidates (retinanet/detail/top_candidates.hpp)
 
 namespace {
 std::vector<focal::detail::candidate> top(const std::vector<float>& logits, index_t anchors, index_t classes, float threshold, index_t k) {
@@ -1371,10 +1425,13 @@ TEST_CASE("postprocess: empty input") {
     q.logits[1] = 3.0f;
     CHECK(q.run() == 1);
     focal::retinanet_postprocess none;
-    none.detections_per_image = 0;
+    none.max_detections = 0;
     CHECK(q.run(none, 0, 0) == 0);
     none = {};
-    none.candidates_per_level = 0;
+    none.nms.max_detections = 0;  // the nested NMS's cap: capacity() 0, no output rows needed either
+    CHECK(q.run(none, 0, 0) == 0);
+    none = {};
+    none.max_candidates_per_level = 0;
     CHECK(q.run(none) == 0);
 }
 
@@ -1398,9 +1455,16 @@ TEST_CASE("postprocess: mismatched shapes") {
     p.per_level = {-1, 3};
     CHECK_THROWS_WITH_AS(p.run(), Contains("anchors_per_level must be non-negative counts, got -1"), focal::error);
     p.per_level = {2};
-    CHECK_THROWS_WITH_AS(p.run({}, 99), Contains("out.boxes must be [D x 4] with D >= detections_per_image = 100, got [99 x 4]"), focal::error);
+    CHECK_THROWS_WITH_AS(p.run({}, 99), Contains("focal::postprocess: out.boxes must be [D x 4] with D >= capacity() = 100, got [99 x 4]"),
+                         focal::error);
     CHECK_THROWS_WITH_AS(p.run({}, 100, 50),
-                         Contains("out.scores and out.labels must be of length >= detections_per_image = 100, got [50] and [100]"), focal::error);
+                         Contains("out.scores and out.labels must be of length >= capacity() = 100, got [50] and [100]"), focal::error);
+    // The rows needed are capacity(): a smaller nms.max_detections lowers them.
+    focal::retinanet_postprocess capped;
+    capped.nms.max_detections = 10;
+    CHECK_THROWS_WITH_AS(p.run(capped, 9), Contains("out.boxes must be [D x 4] with D >= capacity() = 10, got [9 x 4]"), focal::error);
+    CHECK_THROWS_WITH_AS(p.run(capped, 10, 9), Contains("out.scores and out.labels must be of length >= capacity() = 10, got [9] and [100]"),
+                         focal::error);
     CHECK(std::all_of(p.scores.begin(), p.scores.end(), [](float v) { return v == -9.0f; }));
 }
 
@@ -1431,11 +1495,11 @@ TEST_CASE("postprocess: NaN and Inf values") {
     CHECK(c.boxes[0] == 0.0f);
     CHECK(c.boxes[2] == 40.0f);
     focal::retinanet_postprocess bad;
-    bad.score_threshold = nan_f;
+    bad.score_threshold = nan_d;
     CHECK_THROWS_WITH_AS(p.run(bad), Contains("score_threshold must be in [0, 1), got nan"), focal::error);
     bad = {};
-    bad.nms_threshold = nan_d;
-    CHECK_THROWS_WITH_AS(p.run(bad), Contains("nms_threshold must be in [0, 1], got nan"), focal::error);
+    bad.nms.iou_threshold = nan_d;
+    CHECK_THROWS_WITH_AS(p.run(bad), Contains("focal::postprocess: nms.iou_threshold must be in [0, 1], got nan"), focal::error);
 }
 
 TEST_CASE("postprocess: inverted and zero-area boxes") {
@@ -1456,13 +1520,14 @@ TEST_CASE("postprocess: out-of-range thresholds, sizes and label types") {
         edit(bad);
         CHECK_THROWS_WITH_AS(p.run(bad), Contains(message), focal::error);
     };
-    expect([](focal::retinanet_postprocess& b) { b.score_threshold = 1.0f; }, "score_threshold must be in [0, 1), got 1");
-    expect([](focal::retinanet_postprocess& b) { b.score_threshold = -0.5f; }, "score_threshold must be in [0, 1), got -0.5");
-    expect([](focal::retinanet_postprocess& b) { b.nms_threshold = 1.5; }, "nms_threshold must be in [0, 1], got 1.5");
-    expect([](focal::retinanet_postprocess& b) { b.candidates_per_level = -1; }, "candidates_per_level must be >= 0, got -1");
-    expect([](focal::retinanet_postprocess& b) { b.detections_per_image = -1; }, "detections_per_image must be >= 0, got -1");
+    expect([](focal::retinanet_postprocess& b) { b.score_threshold = 1.0; }, "score_threshold must be in [0, 1), got 1");
+    expect([](focal::retinanet_postprocess& b) { b.score_threshold = -0.5; }, "score_threshold must be in [0, 1), got -0.5");
+    expect([](focal::retinanet_postprocess& b) { b.nms.iou_threshold = 1.5; }, "nms.iou_threshold must be in [0, 1], got 1.5");
+    expect([](focal::retinanet_postprocess& b) { b.max_candidates_per_level = -1; }, "max_candidates_per_level must be >= 0, got -1");
+    expect([](focal::retinanet_postprocess& b) { b.max_detections = -1; }, ": max_detections must be >= 0, got -1");
+    expect([](focal::retinanet_postprocess& b) { b.nms.max_detections = -2; }, "nms.max_detections must be >= 0, or -1 for no limit, got -2");
     expect([](focal::retinanet_postprocess& b) { b.coder.wx = 0.0f; }, "weights (wx, wy, ww, wh) must be finite and > 0, got 0");
-    expect([](focal::retinanet_postprocess& b) { b.nms_mode = static_cast<focal::batched_mode>(3); }, "mode must be per_class or torchvision, got 3");
+    expect([](focal::retinanet_postprocess& b) { b.nms.mode = static_cast<focal::batched_mode>(3); }, "nms.mode must be per_class or torchvision, got 3");
     p.size = {-1, 40};
     CHECK_THROWS_WITH_AS(p.run(), Contains("image size must be non-negative, got -1 x 40"), focal::error);
     // The labels' type must hold every class index, or labels would wrap (int8 and 200 classes).
@@ -1492,12 +1557,12 @@ TEST_CASE("postprocess: huge sizes") {
     p.per_level = {index_max, index_max, 2};
     CHECK_THROWS_WITH_AS(p.run(), Contains("anchors_per_level must be counts summing to the logits' rows 0, got counts exceeding it: 0 + 9223372036854775807"),
                          focal::error);
-    // candidates_per_level beyond A x K is no limit.
+    // max_candidates_per_level beyond A x K is no limit.
     post_problem q;
     q.logits[1] = 3.0f;
     q.logits[5] = 2.0f;
     focal::retinanet_postprocess all;
-    all.candidates_per_level = index_max;
+    all.max_candidates_per_level = index_max;
     CHECK(q.run(all) == 2);
     const float cell = 0.0f;
     const index_t huge = index_t(1) << 40;
@@ -1510,7 +1575,7 @@ TEST_CASE("postprocess: huge sizes") {
                          focal::error);
 }
 
-// ============================================================================ postprocess_batch
+// ============================================================================ postprocess (batch)
 
 namespace {
 struct batch_problem {
@@ -1531,17 +1596,19 @@ struct batch_problem {
           counts(static_cast<std::size_t>(images), -9),
           sizes(static_cast<std::size_t>(images), focal::image_size{40, 40}) {}
     template <class Exec = focal::exec::simd_policy>
-    void run(const focal::retinanet_postprocess& p = {}, index_t delta_cols = 4, const Exec& exec = {}) {
-        focal::postprocess_batch(p, focal::view<const float, 3>(logits.data(), b, a, k),
-                                 focal::view<const float, 3>(deltas.data(), b, a, delta_cols), focal::make_view<const float>(anchors.data(), a, 4),
-                                 std::span<const index_t>(per_level), std::span<const focal::image_size>(sizes),
-                                 focal::view<float, 3>(boxes.data(), b, d, index_t(4)), focal::make_view(scores.data(), b, d),
-                                 focal::make_view(labels.data(), b, d), focal::make_view(counts.data(), b), exec);
+    void run(const focal::retinanet_postprocess& p = {}, index_t delta_cols = 4, const Exec& exec = {}, index_t count_rows = -1) {
+        focal::postprocess(p, focal::tensor3_view<const float>(logits.data(), b, a, k),
+                           focal::tensor3_view<const float>(deltas.data(), b, a, delta_cols), focal::make_view<const float>(anchors.data(), a, 4),
+                           std::span<const index_t>(per_level), std::span<const focal::image_size>(sizes),
+                           focal::batch_detections_output{focal::tensor3_view<float>(boxes.data(), b, d, index_t(4)),
+                                                          focal::make_view(scores.data(), b, d), focal::make_view(labels.data(), b, d),
+                                                          focal::make_view(counts.data(), count_rows < 0 ? b : count_rows)},
+                           exec);
     }
 };
 }  // namespace
 
-TEST_CASE("postprocess_batch: empty input") {
+TEST_CASE("postprocess (batch): empty input") {
     batch_problem none(0);
     none.run();
     none.run({}, 4, focal::exec::parallel);
@@ -1550,19 +1617,34 @@ TEST_CASE("postprocess_batch: empty input") {
     CHECK(p.counts == std::vector<std::int32_t>{0, 0});  // no score above 0.05
 }
 
-TEST_CASE("postprocess_batch: mismatched shapes") {
+TEST_CASE("postprocess (batch): mismatched shapes") {
     batch_problem p;
     p.sizes.pop_back();
-    CHECK_THROWS_WITH_AS(p.run(), Contains("deltas, sizes, outputs and counts must be one entry per image (2), got deltas [2 x 2 x 4], 1 sizes"),
+    CHECK_THROWS_WITH_AS(p.run(),
+                         Contains("focal::postprocess: deltas, sizes and out must be one entry per image (2), got deltas [2 x 2 x 4], 1 sizes"),
                          focal::error);
+    // out.counts must have one entry per image too (nothing is written otherwise).
+    batch_problem c;
+    CHECK_THROWS_WITH_AS(c.run({}, 4, focal::exec::simd, 1),
+                         Contains("focal::postprocess: deltas, sizes and out must be one entry per image (2), got deltas [2 x 2 x 4], 2 sizes, "
+                                  "out.boxes [2 x 100 x 4], out.counts [1]"),
+                         focal::error);
+    CHECK(c.counts == std::vector<std::int32_t>{-9, -9});
+    CHECK(std::all_of(c.scores.begin(), c.scores.end(), [](float v) { return v == -9.0f; }));
     batch_problem q;
-    CHECK_THROWS_WITH_AS(q.run({}, 3), Contains("deltas and out_boxes must be of last extent 4, got [2 x 2 x 3] and [2 x 100 x 4]"), focal::error);
-    q.d = 50;  // rows per image fewer than detections_per_image: postprocess's error
-    CHECK_THROWS_WITH_AS(q.run(), Contains("focal::postprocess: out.boxes must be [D x 4] with D >= detections_per_image = 100, got [50 x 4]"),
+    CHECK_THROWS_WITH_AS(q.run({}, 3), Contains("deltas and out.boxes must be of last extent 4, got [2 x 2 x 3] and [2 x 100 x 4]"), focal::error);
+    q.d = 50;  // rows per image fewer than max_detections: the single-image form's error
+    CHECK_THROWS_WITH_AS(q.run(), Contains("focal::postprocess: out.boxes must be [D x 4] with D >= capacity() = 100, got [50 x 4]"),
                          focal::error);
+    // ... unless nms.max_detections caps the detections at 50.
+    focal::retinanet_postprocess capped;
+    capped.nms.max_detections = 50;
+    q.logits[1] = 3.0f;
+    CHECK_NOTHROW(q.run(capped));
+    CHECK(q.counts == std::vector<std::int32_t>{1, 0});
 }
 
-TEST_CASE("postprocess_batch: NaN and Inf values") {
+TEST_CASE("postprocess (batch): NaN and Inf values") {
     batch_problem p;
     p.logits[1] = 3.0f;                                  // image 0: one detection
     std::fill(p.logits.begin() + 6, p.logits.end(), nan_f);  // image 1: NaN logits, none
@@ -1572,19 +1654,20 @@ TEST_CASE("postprocess_batch: NaN and Inf values") {
     CHECK(p.counts == std::vector<std::int32_t>{1, 0});
 }
 
-TEST_CASE("postprocess_batch: out-of-range sizes and count types") {
-    // counts' type must hold detections_per_image, or counts would wrap (int8 and 300).
+TEST_CASE("postprocess (batch): out-of-range sizes and count types") {
+    // out.counts' type must hold max_detections, or counts would wrap (int8 and 300).
     batch_problem p;
     std::vector<std::int8_t> small(2);
     std::vector<float> boxes(2 * 300 * 4), scores(2 * 300);
     std::vector<std::int64_t> labels(2 * 300);
-    CHECK_THROWS_WITH_AS(focal::postprocess_batch(focal::retinanet_postprocess::torchvision(), focal::view<const float, 3>(p.logits.data(), 2, 2, 3),
-                                                  focal::view<const float, 3>(p.deltas.data(), 2, 2, 4),
-                                                  focal::make_view<const float>(p.anchors.data(), 2, 4), std::span<const index_t>(p.per_level),
-                                                  std::span<const focal::image_size>(p.sizes), focal::view<float, 3>(boxes.data(), 2, 300, 4),
-                                                  focal::make_view(scores.data(), 2, 300), focal::make_view(labels.data(), 2, 300),
-                                                  focal::make_view(small.data(), 2)),
-                         Contains("counts must be of an integer type that holds detections_per_image = 300, got a maximum of 127"),
+    CHECK_THROWS_WITH_AS(focal::postprocess(focal::retinanet_postprocess::torchvision(), focal::tensor3_view<const float>(p.logits.data(), 2, 2, 3),
+                                            focal::tensor3_view<const float>(p.deltas.data(), 2, 2, 4),
+                                            focal::make_view<const float>(p.anchors.data(), 2, 4), std::span<const index_t>(p.per_level),
+                                            std::span<const focal::image_size>(p.sizes),
+                                            focal::batch_detections_output{focal::tensor3_view<float>(boxes.data(), 2, 300, 4),
+                                                                           focal::make_view(scores.data(), 2, 300),
+                                                                           focal::make_view(labels.data(), 2, 300), focal::make_view(small.data(), 2)}),
+                         Contains("focal::postprocess: out.counts must be of an integer type that holds max_detections = 300, got a maximum of 127"),
                          focal::error);
     // A bad image size in image 1 is reported; image 0's results are written first (serial) or
     // alongside (parallel: the error is rethrown after the other images finish).
@@ -1598,17 +1681,19 @@ TEST_CASE("postprocess_batch: out-of-range sizes and count types") {
     CHECK(p.counts[0] == 1);
 }
 
-TEST_CASE("postprocess_batch: huge sizes") {
+TEST_CASE("postprocess (batch): huge sizes") {
     batch_problem p(1);
     const float cell = 0.0f;
     const index_t huge = index_t(1) << 40;
-    CHECK_THROWS_WITH_AS(focal::postprocess_batch(focal::retinanet_postprocess{}, focal::view<const float, 3>(&cell, 1, huge, huge),
-                                                  focal::view<const float, 3>(&cell, 1, huge, 4), focal::matrix_view<const float>(&cell, huge, 4),
-                                                  std::span<const index_t>(p.per_level), std::span<const focal::image_size>(p.sizes),
-                                                  focal::view<float, 3>(p.boxes.data(), 1, 100, 4), focal::make_view(p.scores.data(), 1, 100),
-                                                  focal::make_view(p.labels.data(), 1, 100), focal::make_view(p.counts.data(), 1),
-                                                  focal::exec::parallel),
-                         Contains("focal::postprocess_batch: logits must be of extents whose product fits focal::index_t"), focal::error);
+    CHECK_THROWS_WITH_AS(focal::postprocess(focal::retinanet_postprocess{}, focal::tensor3_view<const float>(&cell, 1, huge, huge),
+                                            focal::tensor3_view<const float>(&cell, 1, huge, 4), focal::matrix_view<const float>(&cell, huge, 4),
+                                            std::span<const index_t>(p.per_level), std::span<const focal::image_size>(p.sizes),
+                                            focal::batch_detections_output{focal::tensor3_view<float>(p.boxes.data(), 1, 100, 4),
+                                                                           focal::make_view(p.scores.data(), 1, 100),
+                                                                           focal::make_view(p.labels.data(), 1, 100), focal::make_view(p.counts.data(), 1)},
+                                            focal::exec::parallel),
+                         Contains("focal::postprocess: logits must be of extents whose product fits focal::index_t, got [1 x 1099511627776 x 1099511627776]"),
+                         focal::error);
 }
 
 // ============================================================================ coco_evaluate

@@ -1,13 +1,16 @@
 // Boxes: formats, area, IoU / GIoU (bit-identical to torchvision for valid boxes), the pairwise
-// matrix under every execution policy, and the edge cases.
+// matrix under every execution policy, the matcher's overlaps (box/overlap.hpp: both pixel
+// conventions, iof, finite_box, the unfused entry points) and the edge cases.
 #include <cmath>
 #include <limits>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include <doctest/doctest.h>
 #include <focal/box/format.hpp>
 #include <focal/box/iou.hpp>
+#include <focal/box/overlap.hpp>
 #include <focal/box/pairwise.hpp>
 
 #include "support/fixtures.hpp"
@@ -108,4 +111,59 @@ TEST_CASE("pairwise matrix: scalar, SIMD and threads identical; any output layou
     // Empty sets give an empty matrix.
     focal::pairwise_iou(focal::make_view(a.data(), 0, 4), bv, focal::make_view(scalar.data(), 0, m));
     focal::pairwise_iou(av, focal::make_view(b.data(), 0, 4), focal::make_view(scalar.data(), n, 0));
+}
+
+TEST_CASE("box/overlap.hpp: overlap<PlusOne> area / intersection / iou / iof, finite_box, the unfused entry points") {
+    const focal::detail::overlap<false> ov;
+    const focal::detail::overlap<true> ov1;
+    const box4<float> anchor{{0, 0, 10, 10}}, crowd{{5, 0, 20, 10}}, apart{{30, 30, 40, 40}}, inverted{{10, 10, 0, 0}};
+    // Widths x2 - x1: box/iou.hpp's functions, bit for bit.
+    CHECK(ov.area(anchor) == focal::area(anchor));
+    CHECK(ov.intersection(anchor, crowd) == focal::intersection_area(anchor, crowd));
+    CHECK(ov.iou(anchor, crowd, ov.area(anchor), ov.area(crowd)) == focal::iou(anchor, crowd));
+    // iof: intersection over the first box's area (50 / 100), 0 when that box is empty.
+    CHECK(ov.iof(anchor, crowd, ov.area(anchor)) == 0.5f);
+    CHECK(ov.iof(crowd, anchor, ov.area(crowd)) == 50.0f / 150.0f);
+    CHECK(ov.iof(anchor, apart, ov.area(anchor)) == 0.0f);
+    CHECK(ov.iof(inverted, anchor, ov.area(inverted)) == 0.0f);  // empty: 0, not NaN
+    CHECK(ov.iof(box4<float>{{3, 3, 3, 3}}, anchor, 0.0f) == 0.0f);
+    // Widths x2 - x1 + 1 (Detectron): [0, 0, 9, 9] is 100 px, [0, 0, 4, 9] 50 px, IoU 0.5.
+    const box4<double> a{{0, 0, 9, 9}}, g{{0, 0, 4, 9}};
+    CHECK(ov1.area(a) == 100.0);
+    CHECK(ov1.intersection(a, g) == 50.0);
+    CHECK(ov1.iou(a, g, ov1.area(a), ov1.area(g)) == 0.5);
+    CHECK(ov1.iof(g, a, ov1.area(g)) == 1.0);
+    CHECK(ov1.iof(a, g, ov1.area(a)) == 0.5);
+    CHECK(ov1.area(box4<double>{{3, 3, 3, 3}}) == 1.0);  // a point is one pixel
+    CHECK(ov1.area(box4<double>{{3, 3, 1.5, 9}}) == 0.0);  // inverted by more than a pixel
+    CHECK(ov1.iof(box4<double>{{3, 3, 1.5, 9}}, a, 0.0) == 0.0);
+    // finite_box: every coordinate finite (a bool for plain values).
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    static_assert(std::is_same_v<decltype(focal::detail::finite_box(anchor)), bool>);
+    CHECK(focal::detail::finite_box(anchor));
+    CHECK(focal::detail::finite_box(inverted));
+    CHECK(focal::detail::finite_box(box4<double>{{-1e308, 0, 1e308, 1}}));
+    for (int c = 0; c < 4; ++c)
+        for (const float bad : {nan, inf, -inf}) {
+            box4<float> b = anchor;
+            b[c] = bad;
+            CAPTURE(c);
+            CAPTURE(bad);
+            CHECK(!focal::detail::finite_box(b));
+        }
+    // The unfused entry points (the device's) equal plain-T evaluation on the host, bit for bit.
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> u(0, 100), s(0.1f, 60);
+    for (int trial = 0; trial < 500; ++trial) {
+        const float x = u(rng), y = u(rng), x2 = u(rng), y2 = u(rng);
+        const box4<float> p{{x, y, x + s(rng), y + s(rng)}}, q{{x2, y2, x2 + s(rng), y2 + s(rng)}};
+        const float ap = focal::detail::unfused_area<false>(p), aq = focal::detail::unfused_area<false>(q);
+        CHECK(ap == ov.area(p));
+        CHECK(focal::detail::unfused_iou<false>(p, q, ap, aq) == focal::iou(p, q));
+        CHECK(focal::detail::unfused_iof<false>(p, q, ap) == ov.iof(p, q, ap));
+        const float ap1 = focal::detail::unfused_area<true>(p), aq1 = focal::detail::unfused_area<true>(q);
+        CHECK(ap1 == ov1.area(p));
+        CHECK(focal::detail::unfused_iou<true>(p, q, ap1, aq1) == ov1.iou(p, q, ap1, aq1));
+        CHECK(focal::detail::unfused_iof<true>(p, q, ap1) == ov1.iof(p, q, ap1));
+    }
 }

@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -36,7 +37,7 @@ struct problem {
         onehot.assign(logits.size(), T(0));
         for (index_t i = 0; i < rows; ++i) {
             const double r = u(rng);
-            labels[i] = r < ignored_fraction ? -2 : (r < 0.3 ? cls(rng) : -1);
+            labels[i] = r < ignored_fraction ? focal::ignored_label : (r < 0.3 ? cls(rng) : focal::background_label);
             if (labels[i] >= 0) onehot[static_cast<std::size_t>(i * cols + labels[i])] = T(1);
         }
     }
@@ -76,8 +77,59 @@ concept box_call_compiles = requires(focal::matrix_view<const float> b, focal::v
 static_assert(box_call_compiles<focal::giou_loss>);
 static_assert(box_call_compiles<focal::smooth_l1_loss>);
 static_assert(!box_call_compiles<focal::sigmoid_focal_loss>);
+template <class Exec>
+concept box_exec_compiles = requires(focal::matrix_view<const float> b, focal::vector_view<const int> y, Exec e) {
+    focal::box_regression_loss(focal::smooth_l1_loss{}, b, b, y, focal::reduction::sum(), {}, e);
+};
+static_assert(box_exec_compiles<focal::exec::scalar_policy>);
+static_assert(box_exec_compiles<focal::exec::simd_policy>);
+static_assert(box_exec_compiles<focal::exec::parallel_policy>);
+static_assert(!box_exec_compiles<int>);
 
 }  // namespace
+
+TEST_CASE("label codes: background_label, ignored_label, is_ignored_label, is_positive_label, one_hot_target") {
+    static_assert(focal::background_label == -1);
+    static_assert(focal::ignored_label == -2);
+    static_assert(std::is_same_v<decltype(focal::background_label), const int>);
+    // Ignored: -2, and (for the device, which cannot throw) anything below it.
+    static_assert(focal::detail::is_ignored_label(focal::ignored_label));
+    static_assert(focal::detail::is_ignored_label(-3));
+    static_assert(focal::detail::is_ignored_label(std::numeric_limits<std::int64_t>::min()));
+    static_assert(!focal::detail::is_ignored_label(focal::background_label));
+    static_assert(!focal::detail::is_ignored_label(0));
+    static_assert(!focal::detail::is_ignored_label(7));
+    // Positive: every class index, never background or ignored.
+    static_assert(focal::detail::is_positive_label(0));
+    static_assert(focal::detail::is_positive_label(std::numeric_limits<std::int64_t>::max()));
+    static_assert(!focal::detail::is_positive_label(focal::background_label));
+    static_assert(!focal::detail::is_positive_label(focal::ignored_label));
+    // An unsigned type's -1 / -2, read as signed 64-bit, are background / ignored.
+    CHECK(static_cast<std::int64_t>(std::numeric_limits<std::uint64_t>::max()) == focal::background_label);
+    CHECK(focal::detail::is_ignored_label(static_cast<std::int64_t>(std::numeric_limits<std::uint64_t>::max() - 1)));
+
+    // one_hot_target<T>(column, label): 1 where they are equal. Background matches no column.
+    for (std::int64_t column = 0; column < 4; ++column) {
+        CAPTURE(column);
+        CHECK(focal::detail::one_hot_target<float, std::int64_t>(column, 2) == (column == 2 ? 1.0f : 0.0f));
+        CHECK(focal::detail::one_hot_target<double, std::int64_t>(column, focal::background_label) == 0.0);
+        // float comparison type (the device's float column index)
+        CHECK(focal::detail::one_hot_target<double, float>(static_cast<float>(column), 1.0f) == (column == 1 ? 1.0 : 0.0));
+    }
+    // One packet for both (the host's SIMD loop): lane l is column first + l.
+    using P = focal::host_packet_t<float, true>;
+    using tr = focal::packet_traits<P>;
+    for (const float first : {0.0f, 16.0f}) {
+        const P column = tr::lane_index() + P(first);
+        for (const float label : {0.0f, 3.0f, 17.0f, float(focal::background_label)}) {
+            CAPTURE(first);
+            CAPTURE(label);
+            std::vector<float> lanes(static_cast<std::size_t>(tr::width));
+            tr::store(lanes.data(), focal::detail::one_hot_target<P>(column, P(label)));
+            for (int l = 0; l < tr::width; ++l) CHECK(lanes[static_cast<std::size_t>(l)] == (first + float(l) == label ? 1.0f : 0.0f));
+        }
+    }
+}
 
 TEST_CASE("labels equal one-hot dense targets; ignored anchors contribute nothing and get gradient 0") {
     const problem<double> p(300, 13, 1);
@@ -306,7 +358,7 @@ TEST_CASE("bad input throws focal::error naming the argument, the expectation an
     m = error_message([&] {
         focal::classification_loss(focal_loss, p.x(), p.y(), focal::reduction::sum(), {.grad = focal::make_view(small.data(), 3, 4)});
     });
-    CHECK(contains(m, "output.grad"));
+    CHECK(contains(m, "out.grad"));
     CHECK(contains(m, "[10 x 4]"));
     CHECK(contains(m, "[3 x 4]"));
 
@@ -324,7 +376,7 @@ TEST_CASE("bad input throws focal::error naming the argument, the expectation an
         CHECK(contains(m, "normalizer"));
     }
     m = error_message([&] { focal::classification_loss(focal_loss, p.x(), p.y(), focal::reduction::none()); });
-    CHECK(contains(m, "output.values"));
+    CHECK(contains(m, "out.values"));
 
     m = error_message([&] { focal::classification_loss(focal_loss, focal::make_view<const float>(nullptr, 10, 4), p.y()); });
     CHECK(contains(m, "logits"));
@@ -337,7 +389,7 @@ TEST_CASE("bad input throws focal::error naming the argument, the expectation an
         focal::classification_loss(focal_loss, p.x(), p.y(), focal::reduction::sum(),
                                    {.grad = focal::matrix_view<float>(g.data(), {10, 4}, {0, 1})});
     });
-    CHECK(contains(m, "output.grad"));
+    CHECK(contains(m, "out.grad"));
     CHECK(contains(m, "overlap"));
     CHECK_THROWS_AS(focal::classification_loss(focal_loss, p.x(), p.y(), focal::reduction::sum(),
                                                {.values = focal::matrix_view<float>(g.data(), {10, 4}, {2, 1})}),

@@ -42,16 +42,19 @@ focal::box4<float> box_at(const boxes& b, index_t i) { return {{b[i * 4], b[i * 
 // torchvision's Matcher, transcribed over an explicit IoU matrix, plus focal's documented extensions.
 codes reference_match(const focal::max_iou_matcher& m, const boxes& anchors, const boxes& gt, const boxes& crowd = {}) {
     const index_t n = rows(anchors), g = rows(gt);
-    codes out(static_cast<std::size_t>(n), -1);
+    codes out(static_cast<std::size_t>(n), focal::background_label);
     std::vector<std::vector<float>> iou(static_cast<std::size_t>(g), std::vector<float>(static_cast<std::size_t>(n)));
     auto overlap = [&](const focal::box4<float>& a, const focal::box4<float>& b) {
-        return m.plus_one ? focal::detail::assign_impl::overlap<true>{}.iou(
-                                a, b, focal::detail::assign_impl::overlap<true>{}.area(a),
-                                focal::detail::assign_impl::overlap<true>{}.area(b))
+        return m.plus_one ? focal::detail::overlap<true>{}.iou(
+                                a, b, focal::detail::overlap<true>{}.area(a),
+                                focal::detail::overlap<true>{}.area(b))
                           : focal::iou(a, b);
     };
     for (index_t j = 0; j < g; ++j)
         for (index_t i = 0; i < n; ++i) iou[j][i] = overlap(box_at(gt, j), box_at(anchors, i));
+    // Thresholds compared in float, as torchvision compares its float IoU tensor with a Python number.
+    const auto positive = static_cast<float>(m.positive_iou_threshold), negative = static_cast<float>(m.negative_iou_threshold);
+    const auto crowd_iof = static_cast<float>(m.crowd_iof_threshold), low_quality = static_cast<float>(m.low_quality_iou_threshold);
     std::vector<float> best(static_cast<std::size_t>(n), 0.0f);
     std::vector<std::int64_t> arg(static_cast<std::size_t>(n), 0);
     for (index_t i = 0; i < n; ++i) {
@@ -59,16 +62,16 @@ codes reference_match(const focal::max_iou_matcher& m, const boxes& anchors, con
         best[i] = iou[0][i];
         for (index_t j = 1; j < g; ++j)
             if (iou[j][i] > best[i]) best[i] = iou[j][i], arg[i] = j;  // torch.max: first index on ties
-        out[i] = best[i] >= m.high ? arg[i] : (best[i] >= m.low ? -2 : -1);
+        out[i] = best[i] >= positive ? arg[i] : (best[i] >= negative ? focal::ignored_label : focal::background_label);
     }
     for (index_t i = 0; i < n; ++i) {  // crowd: negatives near a crowd box become ignored
         const auto a = box_at(anchors, i);
-        const float area = m.plus_one ? focal::detail::assign_impl::overlap<true>{}.area(a) : focal::area(a);
-        for (index_t c = 0; c < rows(crowd) && out[i] == -1; ++c) {
+        const float area = m.plus_one ? focal::detail::overlap<true>{}.area(a) : focal::area(a);
+        for (index_t c = 0; c < rows(crowd) && out[i] == focal::background_label; ++c) {
             const float inter = m.plus_one
-                                    ? focal::detail::assign_impl::overlap<true>{}.intersection(a, box_at(crowd, c))
+                                    ? focal::detail::overlap<true>{}.intersection(a, box_at(crowd, c))
                                     : focal::intersection_area(a, box_at(crowd, c));
-            if (area > 0 && inter / area > m.crowd_threshold) out[i] = -2;
+            if (area > 0 && inter / area > crowd_iof) out[i] = focal::ignored_label;
         }
     }
     if (m.allow_low_quality_matches)
@@ -76,7 +79,7 @@ codes reference_match(const focal::max_iou_matcher& m, const boxes& anchors, con
             const float highest = *std::max_element(iou[j].begin(), iou[j].end());
             if (m.zero_iou_guard && highest == 0) continue;
             for (index_t i = 0; i < n; ++i)
-                if (iou[j][i] == highest && best[i] >= m.low_quality_min_iou) out[i] = arg[i];
+                if (iou[j][i] == highest && best[i] >= low_quality) out[i] = arg[i];
         }
     return out;
 }
@@ -86,7 +89,7 @@ codes run(const focal::max_iou_matcher& m, const boxes& anchors, const boxes& gt
           const boxes& crowd = {}) {
     codes out(static_cast<std::size_t>(rows(anchors)), 99);
     const focal::matrix_view<const float> c = crowd.empty() ? focal::matrix_view<const float>{} : view(crowd);
-    focal::match_anchors(m, view(anchors), view(gt), c, focal::make_view(out.data(), rows(anchors)), exec);
+    focal::match_anchors(m, view(anchors), view(gt), c, focal::match_output{focal::make_view(out.data(), rows(anchors))}, exec);
     return out;
 }
 
@@ -113,7 +116,7 @@ TEST_CASE("torchvision preset gives torchvision's codes on every match_* fixture
     for (const auto& c : cases) {
         CAPTURE(c);
         const auto& p = fx.params(c);
-        const auto matcher = focal::matcher_presets::torchvision(p.at("high").get<float>(), p.at("low").get<float>(),
+        const auto matcher = focal::matcher_presets::torchvision(p.at("high").get<double>(), p.at("low").get<double>(),
                                                                  p.at("allow_low_quality_matches").get<bool>());
         // The anchors: regenerated with the torchvision preset from the anchors case's parameters,
         // and equal to its stored array where the set has it.
@@ -149,7 +152,7 @@ TEST_CASE("torchvision preset gives torchvision's codes on every match_* fixture
             std::vector<float> best(static_cast<std::size_t>(n));
             codes out(static_cast<std::size_t>(n));
             focal::match_anchors(matcher, view(anchors), view(gt), focal::matrix_view<const float>{},
-                                 focal::make_view(out.data(), n), focal::make_view(best.data(), n));
+                                 focal::match_output{focal::make_view(out.data(), n), focal::make_view(best.data(), n)});
             index_t off = 0;
             for (index_t i = 0; i < n; ++i) {
                 float tv = iou(0, i);
@@ -173,9 +176,11 @@ TEST_CASE("random problems against the brute-force reference, every option") {
         const boxes crowd = trial % 2 ? random_boxes(rng, 3, 320, 256, 30, 120) : boxes{};
         for (const auto& m :
              {focal::max_iou_matcher{}, focal::matcher_presets::torchvision(),
-              focal::matcher_presets::torchvision(0.5f, 0.4f, false), focal::matcher_presets::detectron(),
-              focal::max_iou_matcher{
-                  .high = 0.6f, .low = 0.3f, .low_quality_min_iou = 0.2f, .crowd_threshold = 0.1f}}) {
+              focal::matcher_presets::torchvision(0.5, 0.4, false), focal::matcher_presets::detectron(),
+              focal::max_iou_matcher{.positive_iou_threshold = 0.6,
+                                     .negative_iou_threshold = 0.3,
+                                     .low_quality_iou_threshold = 0.2,
+                                     .crowd_iof_threshold = 0.1}}) {
             CAPTURE(m.plus_one);
             CAPTURE(m.zero_iou_guard);
             CHECK(run_all(m, anchors, gt, crowd) == reference_match(m, anchors, gt, crowd));
@@ -195,7 +200,7 @@ TEST_CASE("empty ground truth: every anchor negative (crowd regions still ignore
     }
     codes none;
     focal::match_anchors(focal::max_iou_matcher{}, focal::matrix_view<const float>(nullptr, 0, 4), view({1, 2, 3, 4}),
-                         focal::make_view(none.data(), 0));  // no anchors: nothing to do
+                         focal::match_output{focal::make_view(none.data(), 0)});  // no anchors: nothing to do
 }
 
 TEST_CASE("one gt, identical gts, an anchor-sized gt") {
@@ -211,9 +216,9 @@ TEST_CASE("one gt, identical gts, an anchor-sized gt") {
         const codes c5 = run_all(m, anchors, five);
         CHECK(c5 == c);
     }
-    // A gt equal to anchor 100: IoU 1, positive at high = 1.
+    // A gt equal to anchor 100: IoU 1, positive at positive_iou_threshold = 1.
     const boxes same(anchors.begin() + 400, anchors.begin() + 404);
-    const focal::max_iou_matcher exact{.high = 1.0f, .low = 1.0f, .allow_low_quality_matches = false};
+    const focal::max_iou_matcher exact{.positive_iou_threshold = 1.0, .negative_iou_threshold = 1.0, .allow_low_quality_matches = false};
     const codes ce = run_all(exact, anchors, same);
     CHECK(ce[100] == 0);
     CHECK(count(ce, 0) == count(reference_match(exact, anchors, same), 0));
@@ -267,11 +272,11 @@ TEST_CASE("NaN and infinite coordinates") {
     for (float bad : {nan, inf, -inf}) {
         codes out(static_cast<std::size_t>(n), 7);
         CHECK_THROWS_WITH_AS(focal::match_anchors(focal::max_iou_matcher{}, view(anchors), view({30, 40, bad, 100}),
-                                                  focal::make_view(out.data(), n)),
+                                                  focal::match_output{focal::make_view(out.data(), n)}),
                              doctest::Contains("focal::match_anchors: gt_boxes must be finite, got"), focal::error);
         CHECK(count(out, 7) == n);
         CHECK_THROWS_WITH_AS(focal::match_anchors(focal::max_iou_matcher{}, view(anchors), view(gt),
-                                                  view({bad, 0, 1, 1}), focal::make_view(out.data(), n)),
+                                                  view({bad, 0, 1, 1}), focal::match_output{focal::make_view(out.data(), n)}),
                              doctest::Contains("crowd_boxes must be finite"), focal::error);
     }
     // a non-finite anchor is ignored (-2), never positive, and counts in no gt's highest IoU
@@ -292,7 +297,7 @@ TEST_CASE("NaN and infinite coordinates") {
     std::vector<float> iou(static_cast<std::size_t>(n));
     codes out(static_cast<std::size_t>(n));
     focal::match_anchors(focal::max_iou_matcher{}, view(anchors), view(gt), focal::matrix_view<const float>{},
-                         focal::make_view(out.data(), n), focal::make_view(iou.data(), n));
+                         focal::match_output{focal::make_view(out.data(), n), focal::make_view(iou.data(), n)});
     CHECK(std::isnan(iou[10]));
     CHECK(std::isnan(iou[best]));
     CHECK(iou[0] == 0.0f);
@@ -302,29 +307,35 @@ TEST_CASE("thresholds 0 and 1, and their validation") {
     std::mt19937 rng(3);
     const boxes anchors = tv_anchors({128, 160});
     const boxes gt = random_boxes(rng, 6, 160, 128, 10, 90);
-    // low = high = 0: every anchor positive (its argmax; gt 0 where it overlaps nothing)
-    const focal::max_iou_matcher all{.high = 0.0f, .low = 0.0f};
+    // negative = positive = 0: every anchor positive (its argmax; gt 0 where it overlaps nothing)
+    const focal::max_iou_matcher all{.positive_iou_threshold = 0.0, .negative_iou_threshold = 0.0};
     const codes c0 = run_all(all, anchors, gt);
     CHECK(count(c0, -1) + count(c0, -2) == 0);
     CHECK(c0 == reference_match(all, anchors, gt));
-    // low = 0, high = 1: nothing negative, positives only at IoU 1 or through low-quality matching
+    // negative = 0, positive = 1: nothing negative, positives only at IoU 1 or through low-quality matching
     for (bool lq : {false, true}) {
-        const focal::max_iou_matcher one{.high = 1.0f, .low = 0.0f, .allow_low_quality_matches = lq};
+        const focal::max_iou_matcher one{.positive_iou_threshold = 1.0, .negative_iou_threshold = 0.0, .allow_low_quality_matches = lq};
         const codes c1 = run_all(one, anchors, gt);
         CHECK(count(c1, -1) == 0);
         CHECK(c1 == reference_match(one, anchors, gt));
     }
     codes out(static_cast<std::size_t>(rows(anchors)), 5);
     auto call = [&](focal::max_iou_matcher m) {
-        focal::match_anchors(m, view(anchors), view(gt), focal::make_view(out.data(), rows(anchors)));
+        focal::match_anchors(m, view(anchors), view(gt), focal::match_output{focal::make_view(out.data(), rows(anchors))});
     };
-    CHECK_THROWS_WITH_AS(call({.high = 0.4f, .low = 0.5f}),
-                         "focal::match_anchors: low must be <= high (0.40000000596046448), got 0.5", focal::error);
-    CHECK_THROWS_WITH_AS(call({.high = 1.5f}), "focal::match_anchors: high must be in [0, 1], got 1.5", focal::error);
-    CHECK_THROWS_WITH_AS(call({.low = -0.1f}), doctest::Contains("low must be in [0, 1]"), focal::error);
-    CHECK_THROWS_AS(call({.high = std::nanf("")}), focal::error);
-    CHECK_THROWS_AS(call({.low_quality_min_iou = 2.0f}), focal::error);
-    CHECK_THROWS_AS(call({.crowd_threshold = -1.0f}), focal::error);
+    CHECK_THROWS_WITH_AS(call({.positive_iou_threshold = 0.4, .negative_iou_threshold = 0.5}),
+                         "focal::match_anchors: negative_iou_threshold must be <= positive_iou_threshold "
+                         "(0.40000000000000002), got 0.5",
+                         focal::error);
+    CHECK_THROWS_WITH_AS(call({.positive_iou_threshold = 1.5}),
+                         "focal::match_anchors: positive_iou_threshold must be in [0, 1], got 1.5", focal::error);
+    CHECK_THROWS_WITH_AS(call({.negative_iou_threshold = -0.1}),
+                         doctest::Contains("negative_iou_threshold must be in [0, 1]"), focal::error);
+    CHECK_THROWS_AS(call({.positive_iou_threshold = std::nan("")}), focal::error);
+    CHECK_THROWS_WITH_AS(call({.low_quality_iou_threshold = 2.0}),
+                         doctest::Contains("low_quality_iou_threshold must be in [0, 1], got 2"), focal::error);
+    CHECK_THROWS_WITH_AS(call({.crowd_iof_threshold = -1.0}), doctest::Contains("crowd_iof_threshold must be in [0, 1], got -1"),
+                         focal::error);
     CHECK(count(out, 5) == rows(anchors));
 }
 
@@ -345,7 +356,7 @@ TEST_CASE("201,600 anchors x 20 gt: every policy equals the reference; layouts")
             for (index_t k = 0; k < 4; ++k) cm[k * n + i] = anchors[i * 4 + k];
         std::vector<std::int32_t> strided(static_cast<std::size_t>(2 * n), 123);
         focal::match_anchors(m, focal::matrix_view<const float>(cm.data(), {n, 4}, {1, n}), view(gt), view(crowd),
-                             focal::vector_view<std::int32_t>(strided.data(), {n}, {2}), focal::exec::parallel);
+                             focal::match_output{focal::vector_view<std::int32_t>(strided.data(), {n}, {2})}, focal::exec::parallel);
         index_t diff = 0;
         for (index_t i = 0; i < n; ++i) diff += strided[i * 2] != c[i] || strided[i * 2 + 1] != 123;
         CHECK(diff == 0);
@@ -355,7 +366,7 @@ TEST_CASE("201,600 anchors x 20 gt: every policy equals the reference; layouts")
         codes dc(static_cast<std::size_t>(n));
         focal::match_anchors(m, focal::matrix_view<const double>(ad.data(), n, 4),
                              focal::matrix_view<const double>(gd.data(), 20, 4),
-                             focal::matrix_view<const double>(cd.data(), 2, 4), focal::make_view(dc.data(), n));
+                             focal::matrix_view<const double>(cd.data(), 2, 4), focal::match_output{focal::make_view(dc.data(), n)});
         CHECK(dc == c);
     }
 }
@@ -380,35 +391,140 @@ TEST_CASE("Detectron preset: +1 IoU and low-quality matches kept at IoU >= 0.4 o
     CHECK(run_all(strict(focal::matcher_presets::detectron()), anchors, {0, 0, 3, 9}) == codes{-2, -1});
 }
 
+// ---- the matcher's rules, as members (what the host SIMD driver and the CUDA kernels both call) ----
+
+TEST_CASE("max_iou_matcher rules on plain values: anchor_code, near_crowd, promotes, gt_promotes") {
+    static_assert(focal::max_iou_matcher::negative == focal::background_label);
+    static_assert(focal::max_iou_matcher::ignored == focal::ignored_label);
+    const focal::max_iou_matcher m{};  // positive 0.5, negative 0.4, crowd iof 0.5, low-quality 0
+    const float bg = focal::background_label, ig = focal::ignored_label;
+    const float below_negative = std::nextafter(0.4f, 0.0f), above_crowd = std::nextafter(0.5f, 1.0f);
+
+    // anchor_code(has_gt, best, argmax, near_crowd, finite): threshold rule, then crowd, then finiteness.
+    struct anchor_case {
+        bool has_gt;
+        float best, argmax;
+        bool near, finite;
+        float code;
+    };
+    for (const anchor_case& c : std::vector<anchor_case>{
+             {true, 0.9f, 3, false, true, 3},              // positive
+             {true, 0.5f, 3, false, true, 3},              // best == positive threshold: positive (>=)
+             {true, 0.5f, 3, true, true, 3},               // positives stay positive near a crowd box
+             {true, 0.45f, 3, false, true, ig},            // between the thresholds
+             {true, 0.4f, 3, false, true, ig},             // best == negative threshold: ignored (>=)
+             {true, below_negative, 3, false, true, bg},   // just below: background
+             {true, 0.1f, 3, true, true, ig},              // background near a crowd box: ignored
+             {true, 0.9f, 3, false, false, ig},            // a non-finite anchor: ignored whatever its code
+             {false, 0.9f, 3, false, true, bg},            // no ground truth: background
+             {false, 0.0f, 0, true, true, ig},             // ... unless near a crowd box
+             {false, 0.0f, 0, false, false, ig},           // ... or not finite
+         }) {
+        CAPTURE(c.has_gt);
+        CAPTURE(c.best);
+        CAPTURE(c.near);
+        CAPTURE(c.finite);
+        CHECK(m.anchor_code(c.has_gt, c.best, c.argmax, c.near, c.finite) == c.code);
+        // the same rule in double
+        CHECK(m.anchor_code(c.has_gt, double(c.best), double(c.argmax), c.near, c.finite) == double(c.code));
+    }
+
+    // near_crowd: iof > crowd_iof_threshold (strict).
+    CHECK(!m.near_crowd(0.5f));
+    CHECK(m.near_crowd(above_crowd));
+    CHECK(!m.near_crowd(0.0f));
+    CHECK(focal::max_iou_matcher{.crowd_iof_threshold = 0.0}.near_crowd(1e-30f));
+    CHECK(!focal::max_iou_matcher{.crowd_iof_threshold = 1.0}.near_crowd(1.0f));
+
+    // promotes(best, equals_target, finite): all three, best >= low_quality_iou_threshold.
+    const focal::max_iou_matcher detectron = focal::matcher_presets::detectron();  // low-quality IoU >= 0.4
+    struct promote_case {
+        float best;
+        bool equals_target, finite, want;
+    };
+    for (const promote_case& c : std::vector<promote_case>{{0.4f, true, true, true},
+                                                           {below_negative, true, true, false},
+                                                           {0.9f, false, true, false},
+                                                           {0.9f, true, false, false},
+                                                           {0.9f, true, true, true}}) {
+        CAPTURE(c.best);
+        CAPTURE(c.equals_target);
+        CAPTURE(c.finite);
+        CHECK(detectron.promotes(c.best, c.equals_target, c.finite) == c.want);
+    }
+    CHECK(m.promotes(0.0f, true, true));  // threshold 0: every tie promotes
+    CHECK(!m.promotes(0.0f, false, true));
+
+    // gt_promotes: a gt whose highest IoU is 0 promotes nothing under the guard; torchvision promotes.
+    CHECK(!m.gt_promotes(0.0f));
+    CHECK(m.gt_promotes(1e-30f));
+    CHECK(!m.gt_promotes(std::numeric_limits<float>::quiet_NaN()));
+    const auto tv = focal::matcher_presets::torchvision();
+    CHECK(tv.gt_promotes(0.0f));
+    CHECK(tv.gt_promotes(0.0));
+    CHECK(tv.gt_promotes(0.25f));
+}
+
+TEST_CASE("max_iou_matcher thresholds are compared in the IoU's type (torchvision: float tensor >= Python 0.7)") {
+    const focal::max_iou_matcher m{.positive_iou_threshold = 0.7, .negative_iou_threshold = 0.3, .allow_low_quality_matches = false};
+    CHECK(focal::max_iou_matcher::in<float>(0.7) == 0.7f);
+    CHECK(focal::max_iou_matcher::in<double>(0.7) == 0.7);
+    REQUIRE(double(0.7f) < 0.7);  // float(0.7) is below the double 0.7
+    // A float IoU equal to float(0.7) is positive: it equals the threshold in float.
+    CHECK(m.threshold_code(0.7f, 2.0f) == 2.0f);
+    CHECK(m.anchor_code(true, 0.7f, 2.0f, false, true) == 2.0f);
+    CHECK(m.threshold_code(std::nextafter(0.7f, 0.0f), 2.0f) == float(focal::ignored_label));
+    // The same value in double is below 0.7.
+    CHECK(m.threshold_code(double(0.7f), 2.0) == double(focal::ignored_label));
+    // float(0.3) counts as >= negative_iou_threshold = 0.3 in float (double(0.3f) > 0.3, so both agree there).
+    CHECK(m.threshold_code(0.3f, 2.0f) == float(focal::ignored_label));
+    // low_quality_iou_threshold and crowd_iof_threshold likewise.
+    const focal::max_iou_matcher q{.low_quality_iou_threshold = 0.7, .crowd_iof_threshold = 0.3};
+    CHECK(q.promotes(0.7f, true, true));
+    CHECK(!q.promotes(double(0.7f), true, true));
+    CHECK(!q.near_crowd(0.3f));  // float(0.3) is not > float(0.3)
+    CHECK(q.near_crowd(double(0.3f)));  // double(0.3f) > 0.3
+
+    // End to end: anchor [0, 0, 10, 10] and gt [0, 0, 7, 10] have float IoU 70 / 100 = float(0.7).
+    const boxes anchors{0, 0, 10, 10, 50, 50, 60, 60};
+    const boxes gt{0, 0, 7, 10};
+    REQUIRE(focal::iou(box_at(anchors, 0), box_at(gt, 0)) == 0.7f);
+    CHECK(run_all(m, anchors, gt) == codes{0, focal::background_label});
+    CHECK(reference_match(m, anchors, gt) == codes{0, focal::background_label});
+    // and with the low-quality IoU threshold at 0.7: a promotion keeps that anchor positive
+    const focal::max_iou_matcher lq{.positive_iou_threshold = 0.9, .negative_iou_threshold = 0.3, .low_quality_iou_threshold = 0.7};
+    CHECK(run_all(lq, anchors, gt) == codes{0, focal::background_label});
+}
+
 TEST_CASE("match_anchors errors") {
     const boxes anchors = tv_anchors({64, 64});
     const index_t n = rows(anchors);
     const boxes gt{1, 2, 30, 40};
     codes out(static_cast<std::size_t>(n), 5);
     const focal::max_iou_matcher m{};
-    CHECK_THROWS_WITH_AS(focal::match_anchors(m, view(anchors), view(gt), focal::make_view(out.data(), n - 1)),
-                         ("focal::match_anchors: matches must be of extent N = " + std::to_string(n) +
+    CHECK_THROWS_WITH_AS(focal::match_anchors(m, view(anchors), view(gt), focal::match_output{focal::make_view(out.data(), n - 1)}),
+                         ("focal::match_anchors: out.matches must be of extent N = " + std::to_string(n) +
                           " (one per anchor), got [" + std::to_string(n - 1) + "]")
                              .c_str(),
                          focal::error);
     CHECK_THROWS_WITH_AS(focal::match_anchors(m, focal::matrix_view<const float>(anchors.data(), n, 3), view(gt),
-                                              focal::make_view(out.data(), n)),
+                                              focal::match_output{focal::make_view(out.data(), n)}),
                          doctest::Contains("anchors (N x 4) must be of extent 4 in dimension 1"), focal::error);
-    CHECK_THROWS_AS(focal::match_anchors(m, view(anchors), view(gt), focal::vector_view<std::int64_t>(nullptr, n)),
+    CHECK_THROWS_AS(focal::match_anchors(m, view(anchors), view(gt), focal::match_output{focal::vector_view<std::int64_t>(nullptr, n)}),
                     focal::error);
     CHECK_THROWS_WITH_AS(
-        focal::match_anchors(m, view(anchors), view(gt), focal::vector_view<std::int64_t>(out.data(), {n}, {0})),
-        doctest::Contains("matches must be a view whose elements do not overlap"), focal::error);
+        focal::match_anchors(m, view(anchors), view(gt), focal::match_output{focal::vector_view<std::int64_t>(out.data(), {n}, {0})}),
+        doctest::Contains("out.matches must be a view whose elements do not overlap"), focal::error);
     std::vector<float> iou(3);
     CHECK_THROWS_WITH_AS(focal::match_anchors(m, view(anchors), view(gt), focal::matrix_view<const float>{},
-                                              focal::make_view(out.data(), n), focal::make_view(iou.data(), 3)),
-                         doctest::Contains("max_iou must be empty or of extent N"), focal::error);
+                                              focal::match_output{focal::make_view(out.data(), n), focal::make_view(iou.data(), 3)}),
+                         doctest::Contains("out.max_iou must be null or of extent N"), focal::error);
     std::vector<std::int8_t> small(static_cast<std::size_t>(n));
     std::mt19937 rng(1);
     const boxes many = random_boxes(rng, 200, 64, 64, 4, 30);
     CHECK_THROWS_WITH_AS(
-        focal::match_anchors(m, view(anchors), view(many), focal::make_view(small.data(), n)),
-        doctest::Contains("gt_boxes must be at most min(2^24, the largest value of matches' type) rows, got 200"),
+        focal::match_anchors(m, view(anchors), view(many), focal::match_output{focal::make_view(small.data(), n)}),
+        doctest::Contains("gt_boxes must be at most min(2^24, the largest value of out.matches' type) rows, got 200"),
         focal::error);
     CHECK(count(out, 5) == n);
 }
@@ -446,7 +562,7 @@ TEST_CASE("build_targets against a brute-force reference; assign_targets; ready 
     const boxes crowd{200, 100, 300, 180};
     const auto matcher = focal::matcher_presets::torchvision();
     codes matches(static_cast<std::size_t>(n));
-    focal::match_anchors(matcher, view(anchors), view(gt), view(crowd), focal::make_view(matches.data(), n));
+    focal::match_anchors(matcher, view(anchors), view(gt), view(crowd), focal::match_output{focal::make_view(matches.data(), n)});
 
     // Reference: the definition, one anchor at a time, scalar coder.
     const focal::delta_xywh_coder coder{};

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include <doctest/doctest.h>
-#include <focal/nms/nms.hpp>
+#include <focal/nms.hpp>
 
 #include "support/fixtures.hpp"
 
@@ -219,8 +219,8 @@ std::vector<T> flat(std::initializer_list<std::initializer_list<double>> rows) {
 }
 
 std::vector<index_t> greedy(const std::vector<float>& boxes, const std::vector<float>& scores, double t,
-                            index_t max_output = -1) {
-    const focal::greedy_nms p{.iou_threshold = t, .max_output = max_output};
+                            index_t max_detections = -1) {
+    const focal::greedy_nms p{.iou_threshold = t, .max_detections = max_detections};
     const auto a = run_nms(p, boxes, scores, focal::exec::scalar);
     CHECK(run_nms(p, boxes, scores, focal::exec::simd) == a);
     CHECK(run_nms(p, boxes, scores, focal::exec::parallel) == a);
@@ -246,7 +246,7 @@ TEST_CASE("greedy nms: hand-checked cases") {
     CHECK(greedy(b3, {0.9f, 0.8f}, double(0.3f)) == keep_list{0, 1});
     CHECK(greedy(boxes, scores, 0.0) == keep_list{0, 2});
     CHECK(greedy(boxes, scores, 1.0) == keep_list{0, 1, 2, 3});  // nothing exceeds 1
-    CHECK(greedy(boxes, scores, 0.5, 2) == keep_list{0, 1});     // max_output
+    CHECK(greedy(boxes, scores, 0.5, 2) == keep_list{0, 1});     // max_detections
     CHECK(greedy(boxes, scores, 0.5, 0).empty());
     // Threshold 0: touching edges (intersection 0) never suppress.
     CHECK(greedy(flat<float>({{0, 0, 10, 10}, {10, 0, 20, 10}}), {0.5f, 0.4f}, 0.0) == keep_list{0, 1});
@@ -321,7 +321,7 @@ TEST_CASE("greedy nms equals the brute-force reference on random inputs, every e
                 CHECK(run_nms(g, pf.boxes, pf.scores, focal::exec::simd) == want);
                 CHECK(run_nms(g, pf.boxes, pf.scores, focal::exec::parallel) == want);
                 const index_t k = static_cast<index_t>(want.size()) / 2;
-                CHECK(run_nms(focal::greedy_nms{.iou_threshold = t, .max_output = k}, pf.boxes, pf.scores,
+                CHECK(run_nms(focal::greedy_nms{.iou_threshold = t, .max_detections = k}, pf.boxes, pf.scores,
                               focal::exec::simd) == keep_list(want.begin(), want.begin() + k));
                 const auto pd = clustered<double>(n, seed, seed % 2 == 1);
                 const auto want_d = reference_nms(pd.boxes, pd.scores, t);
@@ -386,7 +386,7 @@ TEST_CASE("batched nms, per_class mode: the per-class reference, any class type,
                 CHECK(run_batched(b, p.boxes, p.scores, p.classes, focal::exec::parallel) == want);
                 CHECK(run_batched(b, p.boxes, p.scores, p.classes, focal::exec::parallel_policy{.threads = 2, .min_elements = 1}) == want);
                 const index_t k = static_cast<index_t>(want.size()) / 3;
-                CHECK(run_batched(focal::batched_nms{.iou_threshold = t, .max_output = k}, p.boxes, p.scores, p.classes,
+                CHECK(run_batched(focal::batched_nms{.iou_threshold = t, .max_detections = k}, p.boxes, p.scores, p.classes,
                                   focal::exec::parallel) == keep_list(want.begin(), want.begin() + k));
                 // Sparse, negative and huge labels give the same grouping.
                 std::vector<std::int64_t> relabel(p.classes);
@@ -472,7 +472,7 @@ soft_result reference_soft(const std::vector<T>& boxes, const std::vector<T>& sc
     for (index_t i = 0; i < n; ++i) alive[i] = !std::isnan(cur[i]) && cur[i] >= floor;
     auto box = [&](index_t i) { return focal::box4<T>{{boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3]}}; };
     soft_result r;
-    while (p.max_output < 0 || static_cast<index_t>(r.keep.size()) < p.max_output) {
+    while (p.max_detections < 0 || static_cast<index_t>(r.keep.size()) < p.max_detections) {
         index_t best = -1;
         for (index_t i = 0; i < n; ++i)
             if (alive[i] && (best < 0 || cur[i] > cur[best])) best = i;
@@ -530,17 +530,17 @@ TEST_CASE("soft nms: hand-checked linear and Gaussian decay") {
         const auto gauss = run({.decay = focal::soft_decay::gaussian, .sigma = 0.5f});
         CHECK(gauss.keep == keep_list{0, 2, 1});
         CHECK(gauss.scores[2] == doctest::Approx(0.8 * std::exp(-0.25 / 0.5)));
-        const auto cut = run({.decay = focal::soft_decay::gaussian, .sigma = 0.5f, .score_threshold = 0.5f});
+        const auto cut = run({.decay = focal::soft_decay::gaussian, .sigma = 0.5f, .score_threshold = 0.5});
         CHECK(cut.keep == keep_list{0, 2});  // 0.485 < 0.5: dropped
-        const auto two = run({.max_output = 2});
+        const auto two = run({.max_detections = 2});
         CHECK(two.keep == keep_list{0, 2});
-        const auto none = run({.score_threshold = 0.95f});
+        const auto none = run({.score_threshold = 0.95});
         CHECK(none.keep.empty());
     }
     // Identical boxes with +inf scores: linear weight 0 gives 0, never inf * 0 = NaN.
     const auto same = flat<float>({{0, 0, 1, 1}, {0, 0, 1, 1}});
     const float inf = std::numeric_limits<float>::infinity();
-    const auto r = run_soft(focal::soft_nms{.decay = focal::soft_decay::linear, .score_threshold = 0.0f}, same,
+    const auto r = run_soft(focal::soft_nms{.decay = focal::soft_decay::linear, .score_threshold = 0.0}, same,
                             std::vector<float>{inf, inf}, focal::exec::simd);
     CHECK(r.keep == keep_list{0, 1});
     CHECK(r.scores[0] == inf);
@@ -548,7 +548,7 @@ TEST_CASE("soft nms: hand-checked linear and Gaussian decay") {
     // Empty input, NaN scores, degenerate boxes (kept with their score, decaying nothing).
     CHECK(run_soft(focal::soft_nms{}, std::vector<float>{}, std::vector<float>{}, focal::exec::simd).keep.empty());
     const auto deg = flat<float>({{0, 0, 10, 10}, {5, 5, 5, 9}, {std::nan(""), 0, 10, 10}, {0, 0, 10, 10}});
-    const auto d = run_soft(focal::soft_nms{.score_threshold = 0.0f}, deg,
+    const auto d = run_soft(focal::soft_nms{.score_threshold = 0.0}, deg,
                             std::vector<float>{0.5f, 0.7f, 0.6f, std::nanf("")}, focal::exec::simd);
     CHECK(d.keep == keep_list{1, 2, 0});
     CHECK(d.scores == std::vector<double>{0.7f, 0.6f, 0.5f});
@@ -559,10 +559,10 @@ TEST_CASE("soft nms equals the reference on random inputs; scalar exactly, SIMD 
         for (index_t n : {5, 90, 600}) {
             for (const focal::soft_nms p : {focal::soft_nms{.decay = focal::soft_decay::linear, .iou_threshold = 0.3},
                                             focal::soft_nms{.decay = focal::soft_decay::linear, .iou_threshold = 0.0,
-                                                            .score_threshold = 0.05f},
+                                                            .score_threshold = 0.05},
                                             focal::soft_nms{.decay = focal::soft_decay::gaussian, .sigma = 0.5f},
                                             focal::soft_nms{.decay = focal::soft_decay::gaussian, .sigma = 0.1f,
-                                                            .score_threshold = 0.2f, .max_output = 40}}) {
+                                                            .score_threshold = 0.2, .max_detections = 40}}) {
                 CAPTURE(seed);
                 CAPTURE(n);
                 CAPTURE(static_cast<int>(p.decay));
@@ -617,16 +617,16 @@ TEST_CASE("bad input throws focal::error naming the argument, before anything is
           "focal::nms: iou_threshold must be in [0, 1], got 1.5");
     CHECK(message([&] { focal::nms(focal::greedy_nms{.iou_threshold = -0.1}, b, s, k); }).find("iou_threshold") != std::string::npos);
     CHECK(message([&] { focal::nms(focal::greedy_nms{.iou_threshold = std::nan("")}, b, s, k); }).find("iou_threshold") != std::string::npos);
-    CHECK(message([&] { focal::nms(focal::greedy_nms{.max_output = -2}, b, s, k); }) ==
-          "focal::nms: max_output must be >= 0, or -1 for no limit, got -2");
+    CHECK(message([&] { focal::nms(focal::greedy_nms{.max_detections = -2}, b, s, k); }) ==
+          "focal::nms: max_detections must be >= 0, or -1 for no limit, got -2");
     CHECK(message([&] { focal::nms(focal::greedy_nms{}, focal::make_view(boxes.data(), 4, 3), s, k); }) ==
           "focal::nms: boxes (N x 4, xyxy) must be of extent 4 in dimension 1, got [4 x 3]");
     CHECK(message([&] { focal::nms(focal::greedy_nms{}, b, focal::make_view(scores.data(), 2), k); }) ==
           "focal::nms: scores must be of extent N = 3 (one per box), got [2]");
     CHECK(message([&] { focal::nms(focal::greedy_nms{}, b, s, focal::make_view(keep.data(), 2)); }) ==
           "focal::nms: keep must be of extent >= 3 (one per box that may be kept), got [2]");
-    std::vector<index_t> two(2);  // with max_output, max_output slots are enough
-    CHECK(message([&] { focal::nms(focal::greedy_nms{.max_output = 2}, b, s, focal::make_view(two.data(), 2)); }) == "no error");
+    std::vector<index_t> two(2);  // with max_detections, max_detections slots are enough
+    CHECK(message([&] { focal::nms(focal::greedy_nms{.max_detections = 2}, b, s, focal::make_view(two.data(), 2)); }) == "no error");
     CHECK(message([&] { focal::nms(focal::greedy_nms{}, b, s, focal::vector_view<index_t>(keep.data(), {3}, {0})); })
               .find("do not overlap") != std::string::npos);
     CHECK(message([&] { focal::nms(focal::greedy_nms{}, focal::make_view(static_cast<const float*>(nullptr), 3, 4), s, k); })
@@ -645,7 +645,7 @@ TEST_CASE("bad input throws focal::error naming the argument, before anything is
     CHECK(message([&] { focal::nms(focal::batched_nms{.mode = focal::batched_mode(7)}, b, s, c, k); }).find("mode") != std::string::npos);
     CHECK(message([&] { focal::nms(focal::soft_nms{.sigma = 0.0f}, b, s, k, ks); }) ==
           "focal::nms: sigma must be finite and > 0, got 0");
-    CHECK(message([&] { focal::nms(focal::soft_nms{.score_threshold = -1.0f}, b, s, k, ks); }).find("score_threshold") != std::string::npos);
+    CHECK(message([&] { focal::nms(focal::soft_nms{.score_threshold = -1.0}, b, s, k, ks); }).find("score_threshold") != std::string::npos);
     CHECK(message([&] { focal::nms(focal::soft_nms{.score_threshold = NAN}, b, s, k, ks); }).find("score_threshold") != std::string::npos);
     CHECK(message([&] { focal::nms(focal::soft_nms{.iou_threshold = 1.01}, b, s, k, ks); }).find("iou_threshold") != std::string::npos);
     CHECK(message([&] { focal::nms(focal::soft_nms{}, b, s, k, focal::make_view(kept.data(), 1)); }) ==

@@ -11,8 +11,8 @@
 #include <doctest/doctest.h>
 #include <focal/anchor/generate.hpp>
 #include <focal/anchor/presets.hpp>
-#include <focal/loss/retinanet_loss.hpp>
-#include <focal/postprocess/retinanet_postprocess.hpp>
+#include <focal/retinanet/loss.hpp>
+#include <focal/retinanet/postprocess.hpp>
 
 #include "support/fixtures.hpp"
 
@@ -76,8 +76,8 @@ TEST_CASE("retinanet loss equals torchvision's compute_loss within 1e-5, every r
         const retinanet_case rc(fx, c);
         const auto want_cls = fx.array<float>(c, "loss_classification")(), want_box = fx.array<float>(c, "loss_box_l1")();
         const auto loss = focal::retinanet_loss<>::torchvision();
-        const auto r = focal::compute_retinanet_loss(loss, focal::view<const float, 3>(rc.cls.data(), rc.batch, rc.anchors, rc.classes),
-                                                     focal::view<const float, 3>(rc.reg.data(), rc.batch, rc.anchors, index_t(4)),
+        const auto r = focal::compute_retinanet_loss(loss, focal::tensor3_view<const float>(rc.cls.data(), rc.batch, rc.anchors, rc.classes),
+                                                     focal::tensor3_view<const float>(rc.reg.data(), rc.batch, rc.anchors, index_t(4)),
                                                      rc.anchor_view(), std::span<const focal::ground_truth<float, std::int64_t>>(rc.targets));
         CHECK(close(r.classification, want_cls, 1e-5));
         CHECK(close(r.box, want_box, 1e-5));
@@ -155,8 +155,8 @@ struct small_problem {
     template <class BoxLoss>
     focal::retinanet_loss_value run(const focal::retinanet_loss<BoxLoss>& loss, const focal::retinanet_gradients<double>& g = {},
                                     focal::retinanet_loss_state* state = nullptr) const {
-        return focal::compute_retinanet_loss(loss, focal::view<const double, 3>(cls.data(), batch, anchors, classes),
-                                             focal::view<const double, 3>(reg.data(), batch, anchors, index_t(4)),
+        return focal::compute_retinanet_loss(loss, focal::tensor3_view<const double>(cls.data(), batch, anchors, classes),
+                                             focal::tensor3_view<const double>(reg.data(), batch, anchors, index_t(4)),
                                              focal::make_view<const double>(anchor_boxes.data(), anchors, 4),
                                              std::span<const focal::ground_truth<double, std::int32_t>>(targets), g, state);
     }
@@ -188,7 +188,7 @@ TEST_CASE("retinanet loss: normalizers as documented, gradients equal finite dif
     // Gradients of classification + box against central differences.
     loss.normalizer = focal::loss_normalizer::per_image;
     std::vector<double> g_cls(p.cls.size()), g_reg(p.reg.size());
-    p.run(loss, {focal::view<double, 3>(g_cls.data(), p.batch, p.anchors, p.classes), focal::view<double, 3>(g_reg.data(), p.batch, p.anchors, index_t(4))});
+    p.run(loss, {focal::tensor3_view<double>(g_cls.data(), p.batch, p.anchors, p.classes), focal::tensor3_view<double>(g_reg.data(), p.batch, p.anchors, index_t(4))});
     auto total = [&](const small_problem& q) {
         const auto r = q.run(loss);
         return r.classification + r.box;
@@ -246,15 +246,15 @@ TEST_CASE("retinanet loss split over processes with summed counts equals the who
         loss.normalizer = kind;
         std::vector<double> g_cls(p.cls.size()), g_reg(p.reg.size());
         focal::retinanet_loss_state whole_state;
-        const auto whole = p.run(loss, {focal::view<double, 3>(g_cls.data(), p.batch, p.anchors, p.classes),
-                                        focal::view<double, 3>(g_reg.data(), p.batch, p.anchors, index_t(4))},
+        const auto whole = p.run(loss, {focal::tensor3_view<double>(g_cls.data(), p.batch, p.anchors, p.classes),
+                                        focal::tensor3_view<double>(g_reg.data(), p.batch, p.anchors, index_t(4))},
                                  &whole_state);
         // Each process's {positives, images}, found by a first pass; sum_counts returns their sums.
         std::int64_t positives[2] = {};
         const auto one_image = [&](index_t i, focal::retinanet_loss_state* state, double* gc, double* gr) {
-            const focal::retinanet_gradients<double> g{focal::view<double, 3>(gc, 1, p.anchors, p.classes), focal::view<double, 3>(gr, 1, p.anchors, index_t(4))};
-            return focal::compute_retinanet_loss(loss, focal::view<const double, 3>(p.cls.data() + i * elements(p.classes), 1, p.anchors, p.classes),
-                                                 focal::view<const double, 3>(p.reg.data() + i * elements(4), 1, p.anchors, index_t(4)),
+            const focal::retinanet_gradients<double> g{focal::tensor3_view<double>(gc, 1, p.anchors, p.classes), focal::tensor3_view<double>(gr, 1, p.anchors, index_t(4))};
+            return focal::compute_retinanet_loss(loss, focal::tensor3_view<const double>(p.cls.data() + i * elements(p.classes), 1, p.anchors, p.classes),
+                                                 focal::tensor3_view<const double>(p.reg.data() + i * elements(4), 1, p.anchors, index_t(4)),
                                                  focal::make_view<const double>(p.anchor_boxes.data(), p.anchors, 4),
                                                  std::span<const focal::ground_truth<double, std::int32_t>>(&p.targets[static_cast<std::size_t>(i)], 1), g,
                                                  state);
@@ -321,7 +321,7 @@ TEST_CASE("postprocess edge cases: no candidates, empty levels, score threshold 
     CHECK(labels[1] == 0);
     // Threshold 0 keeps every pair (sigmoid(-20) > 0), then class-aware NMS of disjoint boxes.
     focal::retinanet_postprocess all;
-    all.score_threshold = 0.0f;
+    all.score_threshold = 0.0;
     CHECK(run(all) == a * k);
     // Boxes are clipped to the image (width 60): anchor 5 decoded with a large dw.
     deltas[5 * 4 + 2] = 2.0f;
@@ -332,33 +332,36 @@ TEST_CASE("postprocess edge cases: no candidates, empty levels, score threshold 
     CHECK_THROWS_AS(run(focal::retinanet_postprocess{}), focal::error);
     per_level = {6};
     focal::retinanet_postprocess bad;
-    bad.score_threshold = 1.0f;
+    bad.score_threshold = 1.0;
     CHECK_THROWS_AS(run(bad), focal::error);
     bad = {};
-    bad.detections_per_image = 101;  // more than the output holds
+    bad.max_detections = 101;  // more than the output holds
     CHECK_THROWS_AS(run(bad), focal::error);
     // NaN logits are never candidates.
     std::fill(logits.begin(), logits.end(), std::nanf(""));
     CHECK(run(focal::retinanet_postprocess{}) == 0);
 }
 
-TEST_CASE("postprocess_batch equals postprocess image by image, under every policy") {
+TEST_CASE("batch postprocess equals postprocess image by image, under every policy") {
     const focal_test::fixture_set fx(focal_test::torchvision_fixtures());
     for (const auto& c : fx.cases("retinanet")) {
         CAPTURE(c);
         const retinanet_case rc(fx, c);
         const auto p = focal::retinanet_postprocess::torchvision();
-        const index_t d = p.detections_per_image;
+        const index_t d = p.max_detections;
         std::vector<focal::image_size> sizes(static_cast<std::size_t>(rc.batch), focal::image_size{rc.height, rc.width});
         std::vector<float> boxes(static_cast<std::size_t>(rc.batch * d * 4)), scores(static_cast<std::size_t>(rc.batch * d));
         std::vector<std::int64_t> labels(scores.size());
         std::vector<std::int32_t> counts(static_cast<std::size_t>(rc.batch));
         auto run = [&](const auto& exec) {
-            focal::postprocess_batch(p, focal::view<const float, 3>(rc.cls.data(), rc.batch, rc.anchors, rc.classes),
-                                     focal::view<const float, 3>(rc.reg.data(), rc.batch, rc.anchors, index_t(4)), rc.anchor_view(),
-                                     std::span<const index_t>(rc.per_level), std::span<const focal::image_size>(sizes),
-                                     focal::view<float, 3>(boxes.data(), rc.batch, d, index_t(4)), focal::make_view(scores.data(), rc.batch, d),
-                                     focal::make_view(labels.data(), rc.batch, d), focal::make_view(counts.data(), rc.batch), exec);
+            focal::postprocess(p, focal::tensor3_view<const float>(rc.cls.data(), rc.batch, rc.anchors, rc.classes),
+                               focal::tensor3_view<const float>(rc.reg.data(), rc.batch, rc.anchors, index_t(4)), rc.anchor_view(),
+                               std::span<const index_t>(rc.per_level), std::span<const focal::image_size>(sizes),
+                               focal::batch_detections_output{focal::tensor3_view<float>(boxes.data(), rc.batch, d, index_t(4)),
+                                                              focal::make_view(scores.data(), rc.batch, d),
+                                                              focal::make_view(labels.data(), rc.batch, d),
+                                                              focal::make_view(counts.data(), rc.batch)},
+                               exec);
         };
         for (int policy = 0; policy < 2; ++policy) {
             if (policy == 0) run(focal::exec::simd);
@@ -380,8 +383,8 @@ TEST_CASE("retinanet loss checks everything before writing: labels >= K, overlap
     loss.normalizer = focal::loss_normalizer::batch_ema;
     focal::retinanet_loss_state state;
     std::vector<double> g_cls(p.cls.size(), 7.0), g_reg(p.reg.size(), 7.0);
-    const focal::retinanet_gradients<double> grads{focal::view<double, 3>(g_cls.data(), p.batch, p.anchors, p.classes),
-                                                   focal::view<double, 3>(g_reg.data(), p.batch, p.anchors, index_t(4))};
+    const focal::retinanet_gradients<double> grads{focal::tensor3_view<double>(g_cls.data(), p.batch, p.anchors, p.classes),
+                                                   focal::tensor3_view<double>(g_reg.data(), p.batch, p.anchors, index_t(4))};
     p.gt_labels[0][1] = static_cast<std::int32_t>(p.classes);  // == K
     try {
         p.run(loss, grads, &state);
@@ -395,11 +398,11 @@ TEST_CASE("retinanet loss checks everything before writing: labels >= K, overlap
     CHECK(g_cls == std::vector<double>(p.cls.size(), 7.0));    // untouched
     p.gt_labels[0][1] = 3;
     // Both images' gradients in the same memory (batch stride 0) would overwrite each other.
-    const focal::retinanet_gradients<double> shared{focal::view<double, 3>(g_cls.data(), {p.batch, p.anchors, p.classes}, {0, p.classes, 1}), {}};
+    const focal::retinanet_gradients<double> shared{focal::tensor3_view<double>(g_cls.data(), {p.batch, p.anchors, p.classes}, {0, p.classes, 1}), {}};
     CHECK_THROWS_AS(p.run(loss, shared, &state), focal::error);
 }
 
-TEST_CASE("postprocess_batch rejects deltas or boxes whose last extent is not 4") {
+TEST_CASE("batch postprocess rejects deltas or boxes whose last extent is not 4") {
     const index_t b = 2, a = 3, k = 2, d = 100;
     std::vector<float> logits(b * a * k, 0.0f), deltas(b * a * 4, 0.0f), anchors(a * 4, 1.0f), boxes(b * d * 4), scores(b * d);
     std::vector<std::int64_t> labels(b * d);
@@ -407,13 +410,105 @@ TEST_CASE("postprocess_batch rejects deltas or boxes whose last extent is not 4"
     std::vector<index_t> per_level = {a};
     std::vector<focal::image_size> sizes(b, focal::image_size{10, 10});
     auto run = [&](index_t delta_cols, index_t box_cols) {
-        focal::postprocess_batch(focal::retinanet_postprocess{}, focal::view<const float, 3>(logits.data(), b, a, k),
-                                 focal::view<const float, 3>(deltas.data(), b, a, delta_cols), focal::make_view<const float>(anchors.data(), a, 4),
-                                 std::span<const index_t>(per_level), std::span<const focal::image_size>(sizes),
-                                 focal::view<float, 3>(boxes.data(), b, d, box_cols), focal::make_view(scores.data(), b, d),
-                                 focal::make_view(labels.data(), b, d), focal::make_view(counts.data(), b));
+        focal::postprocess(focal::retinanet_postprocess{}, focal::tensor3_view<const float>(logits.data(), b, a, k),
+                           focal::tensor3_view<const float>(deltas.data(), b, a, delta_cols), focal::make_view<const float>(anchors.data(), a, 4),
+                           std::span<const index_t>(per_level), std::span<const focal::image_size>(sizes),
+                           focal::batch_detections_output{focal::tensor3_view<float>(boxes.data(), b, d, box_cols),
+                                                          focal::make_view(scores.data(), b, d), focal::make_view(labels.data(), b, d),
+                                                          focal::make_view(counts.data(), b)});
     };
     CHECK_NOTHROW(run(4, 4));
-    CHECK_THROWS_AS(run(2, 4), focal::error);
-    CHECK_THROWS_AS(run(4, 2), focal::error);
+    CHECK_THROWS_WITH_AS(run(2, 4), "focal::postprocess: deltas and out.boxes must be of last extent 4, got [2 x 3 x 2] and [2 x 100 x 4]",
+                         focal::error);
+    CHECK_THROWS_WITH_AS(run(4, 2), "focal::postprocess: deltas and out.boxes must be of last extent 4, got [2 x 3 x 4] and [2 x 100 x 2]",
+                         focal::error);
+}
+
+TEST_CASE("retinanet_postprocess::capacity(): max_detections, capped by a smaller nms.max_detections") {
+    focal::retinanet_postprocess p;
+    CHECK(p.capacity() == 100);
+    CHECK(p.nms.max_detections == -1);
+    CHECK(focal::retinanet_postprocess::torchvision().capacity() == 300);
+    p.nms.max_detections = 5;
+    CHECK(p.capacity() == 5);
+    p.nms.max_detections = 100;
+    CHECK(p.capacity() == 100);
+    p.nms.max_detections = 500;
+    CHECK(p.capacity() == 100);
+    p.nms.max_detections = 0;
+    CHECK(p.capacity() == 0);
+    p.nms.max_detections = -1;
+    p.max_detections = 0;
+    CHECK(p.capacity() == 0);
+    p.max_detections = 7;
+    CHECK(p.capacity() == 7);
+
+    // Six disjoint anchors x 3 classes, every score sigmoid(2..): 18 detections survive NMS.
+    const index_t a = 6, k = 3;
+    std::vector<float> logits(a * k), deltas(a * 4, 0.0f), anchors;
+    for (index_t i = 0; i < a * k; ++i) logits[i] = 2.0f + 0.1f * static_cast<float>(i);
+    for (index_t i = 0; i < a; ++i) anchors.insert(anchors.end(), {float(i * 10), 0, float(i * 10 + 8), 8});
+    const std::vector<index_t> per_level = {4, 2};
+    auto run = [&](const focal::retinanet_postprocess& q, index_t d, std::vector<float>& scores, std::vector<std::int32_t>& labels,
+                   const auto& exec) {
+        std::vector<float> boxes(static_cast<std::size_t>(d * 4));
+        scores.assign(static_cast<std::size_t>(d), -1.0f);
+        labels.assign(static_cast<std::size_t>(d), -1);
+        return focal::postprocess(q, focal::make_view<const float>(logits.data(), a, k), focal::make_view<const float>(deltas.data(), a, 4),
+                                  focal::make_view<const float>(anchors.data(), a, 4), std::span<const index_t>(per_level),
+                                  focal::image_size{8, 60},
+                                  focal::detections_output{focal::make_view(boxes.data(), d, 4), focal::make_view(scores.data(), d),
+                                                           focal::make_view(labels.data(), d)},
+                                  exec);
+    };
+    std::vector<float> all_scores, scores;
+    std::vector<std::int32_t> all_labels, labels;
+    REQUIRE(run(focal::retinanet_postprocess{}, 100, all_scores, all_labels, focal::exec::simd) == a * k);
+    for (const index_t cap : {index_t(0), index_t(1), index_t(5), index_t(17)}) {
+        CAPTURE(cap);
+        focal::retinanet_postprocess q;
+        q.nms.max_detections = cap;
+        REQUIRE(q.capacity() == cap);
+        // An output of capacity() rows is enough, and the best `cap` detections are written.
+        CHECK(run(q, cap, scores, labels, focal::exec::scalar) == cap);
+        CHECK(std::equal(scores.begin(), scores.end(), all_scores.begin()));
+        CHECK(std::equal(labels.begin(), labels.end(), all_labels.begin()));
+        CHECK(run(q, cap, scores, labels, focal::exec::parallel_policy{.threads = 2, .min_elements = 0}) == cap);
+        CHECK(std::equal(scores.begin(), scores.end(), all_scores.begin()));
+        // max_detections caps as well, whichever is smaller
+        q.max_detections = 3;
+        CHECK(run(q, 100, scores, labels, focal::exec::simd) == std::min<index_t>(cap, 3));
+    }
+    // Fewer rows than capacity() is an error that names max_detections.
+    focal::retinanet_postprocess q;
+    q.nms.max_detections = 5;
+    CHECK_THROWS_WITH_AS(run(q, 4, scores, labels, focal::exec::simd),
+                         "focal::postprocess: out.boxes must be [D x 4] with D >= capacity() = 5, got [4 x 4]", focal::error);
+
+    // The batch form: counts capped too, D = capacity() rows per image.
+    const index_t b = 2, d = 4;
+    std::vector<float> batch_logits, batch_deltas;
+    for (index_t i = 0; i < b; ++i) {
+        batch_logits.insert(batch_logits.end(), logits.begin(), logits.end());
+        batch_deltas.insert(batch_deltas.end(), deltas.begin(), deltas.end());
+    }
+    std::vector<float> boxes(b * d * 4), batch_scores(b * d);
+    std::vector<std::int32_t> batch_labels(b * d);
+    std::vector<std::int64_t> counts(b, -1);
+    const std::vector<focal::image_size> sizes(b, focal::image_size{8, 60});
+    q.nms.max_detections = d;
+    focal::postprocess(q, focal::tensor3_view<const float>(batch_logits.data(), b, a, k),
+                       focal::tensor3_view<const float>(batch_deltas.data(), b, a, index_t(4)),
+                       focal::make_view<const float>(anchors.data(), a, 4), std::span<const index_t>(per_level),
+                       std::span<const focal::image_size>(sizes),
+                       focal::batch_detections_output{focal::tensor3_view<float>(boxes.data(), b, d, index_t(4)),
+                                                      focal::make_view(batch_scores.data(), b, d),
+                                                      focal::make_view(batch_labels.data(), b, d), focal::make_view(counts.data(), b)},
+                       focal::exec::parallel_policy{.threads = 2, .min_elements = 0});
+    CHECK(counts == std::vector<std::int64_t>{d, d});
+    for (index_t i = 0; i < b; ++i)
+        for (index_t j = 0; j < d; ++j) {
+            CHECK(batch_scores[i * d + j] == all_scores[j]);
+            CHECK(batch_labels[i * d + j] == all_labels[j]);
+        }
 }

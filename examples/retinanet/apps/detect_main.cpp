@@ -57,7 +57,7 @@ int main(int argc, char** argv) try {
         samples.push_back(std::move(s));
     }
     train::inference_options o;
-    o.postprocess.score_threshold = static_cast<float>(args.number("score-threshold", 0.3));
+    o.postprocess.score_threshold = args.number("score-threshold", 0.3);
     const auto detections = train::detect(apps::make_detector(*net, device, o), net->config(), samples, o);
     nlohmann::json out = nlohmann::json::array();
     for (std::size_t i = 0; i < files.size(); ++i) {
@@ -68,7 +68,7 @@ int main(int argc, char** argv) try {
                             {"name", d.labels[j] < static_cast<int>(names.size()) ? names[d.labels[j]] : std::to_string(d.labels[j])}});
         out.push_back({{"file", files[i]}, {"detections", dets}});
         data::image drawn = samples[i].picture;
-        data::draw_detections(drawn, d.boxes, d.labels, d.scores, names, o.postprocess.score_threshold);
+        data::draw_detections(drawn, d.boxes, d.labels, d.scores, names, static_cast<float>(o.postprocess.score_threshold));
         const auto png = output / (std::filesystem::path(files[i]).stem().string() + ".detections.png");
         data::write_png(png, drawn);
         std::cout << files[i] << ": " << d.boxes.size() << " detections -> " << png.string() << "\n";

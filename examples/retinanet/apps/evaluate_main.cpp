@@ -41,7 +41,7 @@ int main(int argc, char** argv) try {
     auto net = apps::make_model(args.text("config", "demo"), static_cast<int>(data->class_names().size()), args.text("weights", ""), seed);
     train::inference_options o;
     o.batch = static_cast<int>(args.integer("batch", 8));
-    o.postprocess.score_threshold = static_cast<float>(args.number("score-threshold", 0.05));
+    o.postprocess.score_threshold = args.number("score-threshold", 0.05);
     o.progress = [](std::size_t done, std::size_t total) { std::cerr << "\revaluating " << done << "/" << total << std::flush; };
     const std::size_t n = count == 0 ? data->size() : std::min(count, data->size());
     std::cerr << "evaluating on " << device.describe() << "\n";

@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include <focal/core/error.hpp>
-#include <focal/loss/retinanet_loss.hpp>
+#include <focal/retinanet/loss.hpp>
 #include <nlohmann/json.hpp>
 
 #include "arguments.hpp"

@@ -80,14 +80,16 @@ batch_detector make_cpu_detector(model::retinanet_model<float>& net, const infer
         if (anchors.empty()) anchors = net.anchors(b.padded(), out.grids);
         std::vector<focal::index_t> per_level;
         for (const auto& g : out.grids) per_level.push_back(g.height * g.width * net.config().anchors_per_cell());
-        const auto bn = static_cast<std::ptrdiff_t>(out.batch), d = static_cast<std::ptrdiff_t>(options.postprocess.detections_per_image);
+        const auto bn = static_cast<std::ptrdiff_t>(out.batch), d = static_cast<std::ptrdiff_t>(options.postprocess.capacity());
         batch_detections r(static_cast<std::size_t>(bn), static_cast<std::size_t>(d));
-        focal::postprocess_batch(options.postprocess, focal::view<const float, 3>(out.cls_logits.data(), bn, out.anchors, out.classes),
-                                 focal::view<const float, 3>(out.bbox_regression.data(), bn, out.anchors, 4),
-                                 focal::make_view(anchors.data(), out.anchors, 4), std::span<const focal::index_t>(per_level),
-                                 std::span<const focal::image_size>(b.sizes), focal::view<float, 3>(r.boxes.data(), bn, d, 4),
-                                 focal::make_view(r.scores.data(), bn, d), focal::make_view(r.labels.data(), bn, d),
-                                 focal::make_view(r.counts.data(), bn), focal::exec::parallel_policy{static_cast<std::size_t>(cpu::threads())});
+        focal::postprocess(options.postprocess, focal::tensor3_view<const float>(out.cls_logits.data(), bn, out.anchors, out.classes),
+                           focal::tensor3_view<const float>(out.bbox_regression.data(), bn, out.anchors, 4),
+                           focal::make_view(anchors.data(), out.anchors, 4), std::span<const focal::index_t>(per_level),
+                           std::span<const focal::image_size>(b.sizes),
+                           focal::batch_detections_output{focal::tensor3_view<float>(r.boxes.data(), bn, d, 4),
+                                                          focal::make_view(r.scores.data(), bn, d), focal::make_view(r.labels.data(), bn, d),
+                                                          focal::make_view(r.counts.data(), bn)},
+                           focal::exec::parallel_policy{static_cast<std::size_t>(cpu::threads())});
         return r;
     };
 }

@@ -1,6 +1,6 @@
 // Inference over a dataset and COCO evaluation with focal's evaluator: images are resized for the
 // model, batched, run without gradients by a batch_detector (the CPU model with
-// focal::postprocess_batch, or the GPU's with focal::cuda::postprocess_batch: per-level top-k,
+// focal::postprocess (batch form), or the GPU's with focal::cuda::postprocess: per-level top-k,
 // class-aware NMS, 100 detections) and mapped back to the original pixels.
 #pragma once
 
@@ -10,7 +10,7 @@
 
 #include <focal/eval/coco_result.hpp>
 #include <focal/eval/coco_types.hpp>
-#include <focal/postprocess/retinanet_postprocess.hpp>
+#include <focal/retinanet/postprocess.hpp>
 
 #include "data/sample.hpp"
 #include "distributed/process_group.hpp"
@@ -33,7 +33,7 @@ struct inference_options {
 
 struct batch;
 
-// One batch's post-processed detections in network pixels, as focal::postprocess_batch writes them:
+// One batch's post-processed detections in network pixels, as focal::postprocess's batch form writes them:
 // image i's counts[i] detections are rows [i D, i D + counts[i]) of boxes (x1 y1 x2 y2), scores and
 // labels, D = per_image.
 struct batch_detections {
@@ -48,7 +48,7 @@ struct batch_detections {
 // Runs a network and the post-processing on one batch: the CPU model's (below) or a GPU's.
 using batch_detector = std::function<batch_detections(const batch&)>;
 
-// The CPU model's detector: forward without gradients, focal::postprocess_batch on the host.
+// The CPU model's detector: forward without gradients, focal::postprocess on the host.
 // `options` must outlive it.
 batch_detector make_cpu_detector(model::retinanet_model<float>& net, const inference_options& options);
 

@@ -26,11 +26,11 @@ focal::retinanet_loss_value forward_backward(model::retinanet_model<float>& net,
     const auto n = static_cast<std::ptrdiff_t>(out.batch);
     std::vector<float> d_cls(out.cls_logits.size()), d_box(out.bbox_regression.size());
     const auto value = focal::compute_retinanet_loss(
-        loss, focal::view<const float, 3>(out.cls_logits.data(), n, out.anchors, out.classes),
-        focal::view<const float, 3>(out.bbox_regression.data(), n, out.anchors, 4), focal::make_view(cached.data(), out.anchors, 4),
+        loss, focal::tensor3_view<const float>(out.cls_logits.data(), n, out.anchors, out.classes),
+        focal::tensor3_view<const float>(out.bbox_regression.data(), n, out.anchors, 4), focal::make_view(cached.data(), out.anchors, 4),
         std::span<const focal::ground_truth<float, std::int64_t>>(targets),
-        focal::retinanet_gradients<float>{focal::view<float, 3>(d_cls.data(), n, out.anchors, out.classes),
-                                          focal::view<float, 3>(d_box.data(), n, out.anchors, 4)},
+        focal::retinanet_gradients<float>{focal::tensor3_view<float>(d_cls.data(), n, out.anchors, out.classes),
+                                          focal::tensor3_view<float>(d_box.data(), n, out.anchors, 4)},
         &state, focal::exec::parallel_policy{static_cast<std::size_t>(cpu::threads())});
     net.backward(d_cls, d_box);
     return value;

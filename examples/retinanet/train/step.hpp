@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include <focal/loss/retinanet_loss.hpp>
+#include <focal/retinanet/loss.hpp>
 #include <focal/loss/smooth_l1.hpp>
 
 #include "model/retinanet_model.hpp"

@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include <focal/loss/retinanet_loss.hpp>
+#include <focal/retinanet/loss.hpp>
 
 #include <focal/eval/coco_result.hpp>
 

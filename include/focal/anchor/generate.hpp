@@ -18,7 +18,7 @@
 
 #include "../core/checks.hpp"
 #include "../core/execution.hpp"
-#include "../core/packet.hpp"
+#include "../core/host_packet.hpp"
 #include "../core/parallel.hpp"
 #include "../core/view.hpp"
 #include "anchor_spec.hpp"

@@ -1,10 +1,10 @@
 // focal/assign/match.hpp: match anchors to ground truth, IoU fused into the matcher.
 //
-//   match_anchors(matcher, anchors /*N x 4*/, gt_boxes /*M x 4*/, matches /*N*/, exec)
-//   match_anchors(matcher, anchors, gt_boxes, crowd_boxes /*K x 4*/, matches, exec)
-//   match_anchors(matcher, anchors, gt_boxes, crowd_boxes, matches, max_iou /*N, optional*/, exec)
-// writes one code per anchor (max_iou_matcher.hpp): gt index, -1 negative, -2 ignored; max_iou
-// gets each anchor's best IoU (0 without ground truth, NaN for a non-finite anchor). Boxes are
+//   match_anchors(matcher, anchors /*N x 4*/, gt_boxes /*M x 4*/, match_output{matches /*N*/}, exec)
+//   match_anchors(matcher, anchors, gt_boxes, crowd_boxes /*K x 4*/, match_output{matches, max_iou}, exec)
+// writes one code per anchor (max_iou_matcher.hpp): gt index, -1 background, -2 ignored; the
+// optional out.max_iou gets each anchor's best IoU (0 without ground truth, NaN for a non-finite
+// anchor). Boxes are
 // xyxy; matches may be any signed integer type (int64 like torch, int32, ...). IoU is computed in
 // float for float inputs (double if either input is double), operation for operation as
 // torchvision's box_iou, so the codes are torchvision's exactly.
@@ -28,26 +28,20 @@
 #include <vector>
 
 #include "../box/box4.hpp"
+#include "../box/overlap.hpp"
 #include "../config.hpp"
 #include "../core/checks.hpp"
 #include "../core/execution.hpp"
 #include "../core/math.hpp"
-#include "../core/packet.hpp"
+#include "../core/host_packet.hpp"
 #include "../core/parallel.hpp"
 #include "../core/view.hpp"
+#include "match_output.hpp"
 #include "max_iou_matcher.hpp"
-#include "overlap.hpp"
 
 namespace focal {
 
 namespace detail::assign_impl {
-
-// A vector output whose elements are distinct (a 0 stride would make anchors share one).
-template <class T, class S>
-void require_distinct(const view<T, 1, S>& v, const char* where, const char* what) {
-    require(v.extent(0) <= 1 || v.stride(0) != 0, where, what, "a view whose elements do not overlap",
-            "stride 0 for shape " + shape_string(v));
-}
 
 template <class B>
 void check_match_boxes(const matrix_view<B>& boxes, const char* where, const char* what) {
@@ -91,7 +85,6 @@ struct match_job {
     using iou_type = std::remove_const_t<TI>;
     Ov ov;
     max_iou_matcher matcher;
-    T low_quality_min, crowd_threshold;
     matrix_view<TA> anchors;
     box_table<T> gt, crowd;
     vector_view<TM> matches;
@@ -154,15 +147,13 @@ void match_one_block(const Job& job, index_t b, const T* targets, match_scratch<
         s.y2[k] = s.y2[cnt - 1];
     }
     using mask = decltype(P() > P());
-    const P zero(T(0)), one(T(1)), neg_code(T(-1)), ignore_code(T(-2));
+    const P zero(T(0)), one(T(1)), neg_code(static_cast<T>(background_label));
     const P inf(std::numeric_limits<T>::infinity()), minus_inf(-std::numeric_limits<T>::infinity());
     P lo_x = inf, lo_y = inf, hi_x = minus_inf, hi_y = minus_inf;
     for (index_t k = 0; k < padded; k += width) {
         const box4<P> a{{tr::load(&s.x1[k]), tr::load(&s.y1[k]), tr::load(&s.x2[k]), tr::load(&s.y2[k])}};
         tr::store(&s.area[k], job.ov.area(a));
-        // x - x is 0 for a finite x, NaN for NaN and +-inf
-        const P d0 = a[0] - a[0], d1 = a[1] - a[1], d2 = a[2] - a[2], d3 = a[3] - a[3];
-        const mask finite = (d0 == zero) & (d1 == zero) & (d2 == zero) & (d3 == zero);
+        const mask finite = finite_box(a);
         tr::store(&s.finite[k], math::select(finite, one, zero));
         lo_x = math::min(lo_x, math::select(finite, a[0], inf));
         lo_y = math::min(lo_y, math::select(finite, a[1], inf));
@@ -220,22 +211,16 @@ void match_one_block(const Job& job, index_t b, const T* targets, match_scratch<
         const mask finite = tr::load(&s.finite[k]) != zero;
         const index_t lanes = std::min(width, cnt - k);
         if constexpr (!LowQuality) {
-            P code = job.m == 0 ? neg_code : job.matcher.threshold_code(best, idx);
-            if (!s.crowd_active.empty()) {
-                const mask negative = code == neg_code;
-                if (math::any(negative)) {
-                    mask near = zero != zero;
-                    for (index_t c : s.crowd_active) {
-                        const box4<P> r{
-                            {P(job.crowd.x1[c]), P(job.crowd.y1[c]), P(job.crowd.x2[c]), P(job.crowd.y2[c])}};
-                        const P inter = job.ov.intersection(a, r);
-                        const P iof = math::select(area_a > zero, inter / area_a, zero);
-                        near = near | (iof > P(job.crowd_threshold));
-                    }
-                    code = math::select(negative & near, ignore_code, code);
+            // The crowd boxes matter only where the threshold rule gives negatives.
+            mask near = zero != zero;
+            if (!s.crowd_active.empty() &&
+                math::any((job.m == 0 ? neg_code : job.matcher.threshold_code(best, idx)) == neg_code)) {
+                for (index_t c : s.crowd_active) {
+                    const box4<P> r{{P(job.crowd.x1[c]), P(job.crowd.y1[c]), P(job.crowd.x2[c]), P(job.crowd.y2[c])}};
+                    near = near | job.matcher.near_crowd(job.ov.iof(a, r, area_a));
                 }
             }
-            code = math::select(finite, code, ignore_code);
+            const P code = job.matcher.anchor_code(job.m > 0, best, idx, near, finite);
             tr::store(s.lane_a.data(), code);
             if (job.matches.stride(0) == 1) {
                 auto* out = &job.matches(b0 + k);
@@ -250,7 +235,7 @@ void match_one_block(const Job& job, index_t b, const T* targets, match_scratch<
                     job.max_iou(b0 + k + l) = static_cast<typename Job::iou_type>(s.lane_b[l]);
             }
         } else {
-            const mask promote = eq & finite & (best >= P(job.low_quality_min));
+            const mask promote = job.matcher.promotes(best, eq, finite);
             if (math::any(promote)) {
                 tr::store(s.lane_a.data(), idx);
                 tr::store(s.lane_b.data(), math::select(promote, P(T(1)), zero));
@@ -284,8 +269,6 @@ void match_impl(const max_iou_matcher& matcher, matrix_view<TA> anchors, matrix_
     std::vector<T> block_max(static_cast<std::size_t>(n_blocks * m));
     const match_job<T, Ov, TA, TM, TI> job{ov,
                                            matcher,
-                                           T(matcher.low_quality_min_iou),
-                                           T(matcher.crowd_threshold),
                                            anchors,
                                            box_table<T>(ov, gt_boxes),
                                            box_table<T>(ov, crowd_boxes),
@@ -307,7 +290,7 @@ void match_impl(const max_iou_matcher& matcher, matrix_view<TA> anchors, matrix_
     for (index_t b = 0; b < n_blocks; ++b)
         for (index_t j = 0; j < m; ++j) gt_max[j] = std::max(gt_max[j], block_max[b * m + j]);
     std::vector<char> promotes(static_cast<std::size_t>(m));
-    for (index_t j = 0; j < m; ++j) promotes[j] = !matcher.zero_iou_guard || gt_max[j] > T(0);
+    for (index_t j = 0; j < m; ++j) promotes[j] = matcher.gt_promotes(gt_max[j]);
     std::vector<index_t> blocks;
     for (index_t b = 0; b < n_blocks; ++b)
         for (index_t j = 0; j < m; ++j)
@@ -329,56 +312,50 @@ void match_impl(const max_iou_matcher& matcher, matrix_view<TA> anchors, matrix_
 
 }  // namespace detail::assign_impl
 
+// With crowd / ignore regions (crowd_boxes K x 4; an empty view: none).
 template <class TA, class TG, class TC, class TM, class TI, class Exec = exec::default_policy>
     requires std::floating_point<std::remove_const_t<TA>> && std::floating_point<std::remove_const_t<TG>> &&
              std::signed_integral<TM> && std::floating_point<TI> && exec::is_policy_v<Exec>
 void match_anchors(const max_iou_matcher& matcher, matrix_view<TA> anchors, matrix_view<TG> gt_boxes,
-                   matrix_view<TC> crowd_boxes, vector_view<TM> matches, vector_view<TI> max_iou,
-                   const Exec& exec = {}) {
+                   matrix_view<TC> crowd_boxes, const match_output<TM, TI, host_space>& out, const Exec& exec = {}) {
     constexpr const char* where = "focal::match_anchors";
+    const vector_view<TM> matches = out.matches;
+    const vector_view<TI> max_iou = out.max_iou;
     validate(matcher, where);
     detail::assign_impl::check_match_boxes(anchors, where, "anchors (N x 4)");
     detail::assign_impl::check_match_boxes(gt_boxes, where, "gt_boxes (M x 4)");
     if (!crowd_boxes.is_null()) detail::assign_impl::check_match_boxes(crowd_boxes, where, "crowd_boxes (K x 4)");
     const index_t n = anchors.extent(0), m = gt_boxes.extent(0);
-    detail::require_valid_extents(matches, where, "matches");
-    detail::require(matches.extent(0) == n, where, "matches",
+    detail::require_valid_extents(matches, where, "out.matches");
+    detail::require(matches.extent(0) == n, where, "out.matches",
                     "of extent N = " + std::to_string(n) + " (one per anchor)", detail::shape_string(matches));
-    detail::require_data(matches, where, "matches");
-    detail::assign_impl::require_distinct(matches, where, "matches");
+    detail::require_data(matches, where, "out.matches");
+    detail::require_distinct(matches, where, "out.matches");
     if (!max_iou.is_null()) {
-        detail::require(max_iou.extent(0) == n, where, "max_iou",
-                        "empty or of extent N = " + std::to_string(n) + " (one per anchor)",
+        detail::require(max_iou.extent(0) == n, where, "out.max_iou",
+                        "null or of extent N = " + std::to_string(n) + " (one per anchor)",
                         detail::shape_string(max_iou));
-        detail::require_data(max_iou, where, "max_iou");
-        detail::assign_impl::require_distinct(max_iou, where, "max_iou");
+        detail::require_data(max_iou, where, "out.max_iou");
+        detail::require_distinct(max_iou, where, "out.max_iou");
     }
     using T = std::common_type_t<std::remove_const_t<TA>, std::remove_const_t<TG>>;
     detail::require(m <= static_cast<index_t>(std::numeric_limits<TM>::max()) && m <= (index_t(1) << 24), where,
-                    "gt_boxes", "at most min(2^24, the largest value of matches' type) rows", m);
+                    "gt_boxes", "at most min(2^24, the largest value of out.matches' type) rows", m);
     detail::assign_impl::require_finite_boxes(gt_boxes, where, "gt_boxes");
     if (!crowd_boxes.is_null()) detail::assign_impl::require_finite_boxes(crowd_boxes, where, "crowd_boxes");
     using namespace detail::assign_impl;
     if (matcher.plus_one)
-        match_impl<T, overlap<true>>(matcher, anchors, gt_boxes, crowd_boxes, matches, max_iou, exec);
+        match_impl<T, detail::overlap<true>>(matcher, anchors, gt_boxes, crowd_boxes, matches, max_iou, exec);
     else
-        match_impl<T, overlap<false>>(matcher, anchors, gt_boxes, crowd_boxes, matches, max_iou, exec);
+        match_impl<T, detail::overlap<false>>(matcher, anchors, gt_boxes, crowd_boxes, matches, max_iou, exec);
 }
 
-// Without crowd boxes and max_iou.
-template <class TA, class TG, class TM, class Exec = exec::default_policy>
+// Without crowd boxes.
+template <class TA, class TG, class TM, class TI, class Exec = exec::default_policy>
     requires exec::is_policy_v<Exec>
 void match_anchors(const max_iou_matcher& matcher, matrix_view<TA> anchors, matrix_view<TG> gt_boxes,
-                   vector_view<TM> matches, const Exec& exec = {}) {
-    match_anchors(matcher, anchors, gt_boxes, matrix_view<const float>{}, matches, vector_view<float>{}, exec);
-}
-
-// With crowd / ignore regions (an empty view: none).
-template <class TA, class TG, class TC, class TM, class Exec = exec::default_policy>
-    requires exec::is_policy_v<Exec>
-void match_anchors(const max_iou_matcher& matcher, matrix_view<TA> anchors, matrix_view<TG> gt_boxes,
-                   matrix_view<TC> crowd_boxes, vector_view<TM> matches, const Exec& exec = {}) {
-    match_anchors(matcher, anchors, gt_boxes, crowd_boxes, matches, vector_view<float>{}, exec);
+                   const match_output<TM, TI, host_space>& out, const Exec& exec = {}) {
+    match_anchors(matcher, anchors, gt_boxes, matrix_view<const float>{}, out, exec);
 }
 
 }  // namespace focal

@@ -25,7 +25,8 @@
 #include "../box/box4.hpp"
 #include "../core/checks.hpp"
 #include "../core/execution.hpp"
-#include "../core/packet.hpp"
+#include "../core/host_packet.hpp"
+#include "../core/labels.hpp"
 #include "../core/parallel.hpp"
 #include "../core/view.hpp"
 #include "match.hpp"
@@ -54,7 +55,7 @@ index_t build_targets(const Coder& coder, vector_view<TM> matches, matrix_view<T
     detail::require_valid_extents(labels, where, "labels");
     detail::require_extent(labels, 0, n, where, "labels (one per anchor)");
     detail::require_data(labels, where, "labels");
-    detail::assign_impl::require_distinct(labels, where, "labels");
+    detail::require_distinct(labels, where, "labels");
     detail::require_valid_extents(box_targets, where, "box_targets");
     detail::require(box_targets.extent(0) == n && box_targets.extent(1) == 4, where, "box_targets",
                     "of shape [N x 4] = [" + std::to_string(n) + " x 4]", detail::shape_string(box_targets));
@@ -62,7 +63,7 @@ index_t build_targets(const Coder& coder, vector_view<TM> matches, matrix_view<T
     detail::require_non_overlapping(box_targets, where, "box_targets");
     for (index_t i = 0; i < n; ++i) {
         const auto code = static_cast<std::int64_t>(matches(i));
-        if (code < -2 || code >= m)
+        if (code < ignored_label || code >= m)
             detail::fail(where, "matches", "in [-2, M) = [-2, " + std::to_string(m) + ")", code, " at anchor ", i);
     }
     for (index_t j = 0; j < m; ++j) {
@@ -127,7 +128,7 @@ index_t assign_targets(const max_iou_matcher& matcher, const Coder& coder, matri
                        vector_view<TLO> labels, matrix_view<TB> box_targets, const Exec& exec = {}) {
     const index_t n = std::max<index_t>(0, anchors.extent(0));
     std::vector<std::int32_t> matches(static_cast<std::size_t>(n));
-    match_anchors(matcher, anchors, gt_boxes, crowd_boxes, make_view(matches.data(), n), exec);
+    match_anchors(matcher, anchors, gt_boxes, crowd_boxes, match_output{make_view(matches.data(), n)}, exec);
     return build_targets(coder, vector_view<const std::int32_t>(matches.data(), n), anchors, gt_boxes, gt_labels,
                          labels, box_targets, exec);
 }

@@ -13,7 +13,7 @@
 #include "../config.hpp"
 #include "../core/checks.hpp"
 #include "../core/execution.hpp"
-#include "../core/packet.hpp"
+#include "../core/host_packet.hpp"
 #include "../core/parallel.hpp"
 #include "../core/view.hpp"
 #include "box4.hpp"

@@ -10,7 +10,7 @@
 
 namespace focal::detail {
 
-// `what` (e.g. "output.grad") must have exactly the shape of `like` (e.g. "logits").
+// `what` (e.g. "out.grad") must have exactly the shape of `like` (e.g. "logits").
 template <class T, class U, std::size_t R, class S>
 void require_same_shape(const view<T, R, S>& v, const view<U, R, S>& like, const char* where, const char* what,
                         const char* like_name) {
@@ -60,6 +60,27 @@ void require_non_overlapping(const view<T, 2, S>& v, const char* where, const ch
     const bool cols_outer = (n0 <= 1 || s0 >= 1) && (n1 <= 1 || s1 >= (n0 <= 1 ? 1 : n0 * s0));
     require(rows_outer || cols_outer, where, what, "a view whose elements do not overlap",
             "strides [" + std::to_string(v.stride(0)) + ", " + std::to_string(v.stride(1)) + "] for shape " + shape_string(v));
+}
+
+// A vector output whose elements are distinct (a 0 stride would make rows share one element).
+template <class T, class S>
+void require_distinct(const view<T, 1, S>& v, const char* where, const char* what) {
+    require(v.extent(0) <= 1 || v.stride(0) != 0, where, what, "a view whose elements do not overlap",
+            "stride 0 for shape " + shape_string(v));
+}
+
+// A B x R x C output (host or device memory) whose images neither overlap each other nor
+// themselves: each image's slice is disjoint from the next.
+template <class T, class S>
+void require_disjoint_images(const view<T, 3, S>& v, const char* where, const char* what) {
+    require_data(v, where, what);
+    const view<T, 2, S> first = slice(v, 0);
+    require_non_overlapping(first, where, what);
+    if (v.extent(0) <= 1 || first.size() == 0) return;
+    const auto magnitude = [](index_t s) { return s < 0 ? -s : s; };
+    const index_t span = (v.extent(1) - 1) * magnitude(v.stride(1)) + (v.extent(2) - 1) * magnitude(v.stride(2)) + 1;
+    require(magnitude(v.stride(0)) >= span, where, what, "a view whose images do not overlap",
+            "batch stride " + std::to_string(v.stride(0)) + " for images spanning " + std::to_string(span) + " elements");
 }
 
 // The factor 1 / count or 1 / normalizer must stay a finite, non-zero T, or every gradient would

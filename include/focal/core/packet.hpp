@@ -20,25 +20,3 @@ struct packet_traits {
 };
 
 }  // namespace focal
-
-#if FOCAL_HAS_XSIMD
-#include "../simd/packet.hpp"
-#endif
-
-namespace focal {
-
-// The packet a host driver runs with: xsimd's widest batch for SIMD policies when built in.
-template <class T, bool Simd>
-struct host_packet {
-    using type = T;
-};
-#if FOCAL_HAS_XSIMD
-template <class T>
-struct host_packet<T, true> {
-    using type = xsimd::batch<T>;
-};
-#endif
-template <class T, bool Simd>
-using host_packet_t = typename host_packet<T, Simd>::type;
-
-}  // namespace focal

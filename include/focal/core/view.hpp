@@ -117,11 +117,45 @@ template <class T, class Space = host_space>
 using vector_view = view<T, 1, Space>;
 template <class T, class Space = host_space>
 using matrix_view = view<T, 2, Space>;
+template <class T, class Space = host_space>
+using tensor3_view = view<T, 3, Space>;  // a batch of matrices: B x rows x columns
 
 template <class T>
 inline constexpr bool is_view_v = false;
 template <class T, std::size_t R, class S>
 inline constexpr bool is_view_v<view<T, R, S>> = true;
+
+// ---- slicing (std::submdspan's two common cases) ----
+
+// v with its leading index fixed at i: rank R - 1 (submdspan(v, i, full_extent, ...)). i must be
+// in [0, extent(0)); no element is formed when the slice is empty.
+template <class T, std::size_t R, class S>
+    requires(R >= 2)
+FOCAL_HD constexpr view<T, R - 1, S> slice(const view<T, R, S>& v, index_t i) noexcept {
+    index_t extents[R - 1], strides[R - 1];
+    index_t inner = 1;
+    for (std::size_t r = 1; r < R; ++r) {
+        extents[r - 1] = v.extent(r);
+        strides[r - 1] = v.stride(r);
+        inner *= v.extent(r);
+    }
+    return view<T, R - 1, S>(inner > 0 ? v.data_handle() + i * v.stride(0) : v.data_handle(), extents, strides);
+}
+
+// Leading indices [begin, end) of v, the rank kept (submdspan(v, pair{begin, end}, full_extent, ...)).
+// Requires 0 <= begin <= end <= extent(0); no element is formed when the range is empty.
+template <class T, std::size_t R, class S>
+FOCAL_HD constexpr view<T, R, S> leading_range(const view<T, R, S>& v, index_t begin, index_t end) noexcept {
+    index_t extents[R], strides[R];
+    index_t inner = 1;
+    for (std::size_t r = 0; r < R; ++r) {
+        extents[r] = v.extent(r);
+        strides[r] = v.stride(r);
+        if (r > 0) inner *= v.extent(r);
+    }
+    extents[0] = end - begin;
+    return view<T, R, S>(inner > 0 && end > begin ? v.data_handle() + begin * v.stride(0) : v.data_handle(), extents, strides);
+}
 
 // ---- making views from raw pointers and std::span (host memory) ----
 

@@ -7,20 +7,22 @@
 //   classification_loss(loss, logits [B x N x K], labels [B x N], reduction | device_normalizer,
 //                       batch_out, ws, stream)                                          B images
 //   std::size_t classification_loss_workspace_size(N, K) / (B, N, K)
-// Box regression (l1_loss, smooth_l1_loss, giou_loss), positives (label >= 0) only:
+// Box regression (l1_loss, smooth_l1_loss, giou_loss), positives (is_positive_label: label >= 0) only:
 //   box_regression_loss(loss, predictions [N x 4], targets [N x 4], labels [N],
 //                       reduction | device_normalizer, out, ws, stream)
 //   box_regression_loss(loss, predictions [B x N x 4], targets [B x N x 4], labels [B x N], ..., batch_out, ws, stream)
 //   std::size_t box_regression_loss_workspace_size(N) / (B, N)
 //
 // Semantics are the host's, number for number:
-//   labels: k >= 0 class k (target 1 in column k), -1 background, -2 ignored (value 0, gradient 0);
+//   labels (core/labels.hpp): k >= 0 class k (target 1 in column k), background_label (-1),
+//   ignored_label (-2: value 0, gradient 0);
 //   reduction::sum / mean / divide_by(n) / none as in reduction.hpp; "mean" with labels counts
 //   (N - ignored rows) * K elements (0 when nothing contributes), with dense targets N * K; for boxes
 //   it counts the positive rows. The gradient is that of the returned value (scaled by the
 //   reduction's factor: in T for classification, grad * T(scale), in double then rounded for boxes,
 //   as the host drivers). reduction::none returns the sum and needs out.values (elementwise
-//   losses, unscaled); box losses reject it.
+//   losses, unscaled); the device box losses reject it (they have no per-box output, where the
+//   host's box_loss_output has out.values).
 //   out.value (device, one float or double) receives what the host returns; out.grad may be the
 //   logits' own memory (each element is read before it is written, by the same thread).
 // Batched form (B images, as compute_retinanet_loss calls classification_loss per image):
@@ -65,6 +67,7 @@
 
 #include "../core/checks.hpp"
 #include "../core/error.hpp"
+#include "../core/labels.hpp"
 #include "../core/view.hpp"
 #include "../loss/detail/device_loss.hpp"
 #include "../loss/reduction.hpp"
@@ -76,9 +79,6 @@
 #include "workspace.cuh"
 
 namespace focal::cuda {
-
-template <class T>
-using device_view3 = view<T, 3, device_space>;
 
 // Outputs of the single-image classification driver; null means "not wanted".
 template <class T, class V = double>
@@ -93,7 +93,7 @@ template <class T, class V = double>
 struct batch_loss_output {
     V* values = nullptr;           // device, B values: image b's loss (sum_b * scale_b)
     V* total = nullptr;            // device, 1 value: sum over the images (image order, double)
-    device_view3<T> grad{};        // d total / d input, the input's shape (may be the input)
+    device_tensor3_view<T> grad{};        // d total / d input, the input's shape (may be the input)
 };
 
 // Outputs of the single-image box driver.
@@ -138,7 +138,7 @@ FOCAL_DEVICE FOCAL_INLINE void store_group(T* p, const T (&v)[group_width<T>]) {
 template <class T>
 struct dense_targets {
     static constexpr bool dense = true;
-    device_view3<const T> t;
+    device_tensor3_view<const T> t;
 };
 // Labels, B x N.
 template <class L>
@@ -151,7 +151,7 @@ struct label_targets {
 // vec: every N x K view is row-major contiguous per image and 16-byte aligned.
 template <class Policy, class T, class Targets, class Scale, bool G, class Index>
 __global__ void __launch_bounds__(focal::detail::reduce_block)
-    classification_kernel(Policy policy_in, device_view3<const T> x, device_view3<T> g, device_view3<T> v,
+    classification_kernel(Policy policy_in, device_tensor3_view<const T> x, device_tensor3_view<T> g, device_tensor3_view<T> v,
                           Targets targets, Scale scale, bool vec, index_t blocks_per_image, double* partials) {
     using namespace focal::detail;
     constexpr index_t W = group_width<T>;
@@ -232,8 +232,8 @@ __global__ void __launch_bounds__(focal::detail::reduce_block)
 
 template <class Policy, class T, class Label, class Scale, bool G>
 __global__ void __launch_bounds__(focal::detail::reduce_block)
-    box_kernel(Policy policy_in, device_view3<const T> pred, device_view3<const T> target,
-               view<const Label, 2, device_space> labels, device_view3<T> grad, Scale scale, index_t blocks_per_image,
+    box_kernel(Policy policy_in, device_tensor3_view<const T> pred, device_tensor3_view<const T> target,
+               view<const Label, 2, device_space> labels, device_tensor3_view<T> grad, Scale scale, index_t blocks_per_image,
                double* partials) {
     using namespace focal::detail;
     __shared__ double shared[reduce_block];
@@ -243,7 +243,7 @@ __global__ void __launch_bounds__(focal::detail::reduce_block)
     const double s = scale.at(b);
     double acc = 0;
     for (index_t i = block * reduce_block + threadIdx.x; i < rows; i += blocks_per_image * reduce_block) {
-        if (label_positive(static_cast<std::int64_t>(labels(b, i)))) {
+        if (is_positive_label(static_cast<std::int64_t>(labels(b, i)))) {
             box4<T> p{}, t{};
 #pragma unroll
             for (int c = 0; c < 4; ++c) {
@@ -300,44 +300,24 @@ inline void require_sizes(index_t batch, index_t rows, index_t cols, const char*
 }
 
 template <class T>
-device_view3<T> as_batch(const device_matrix_view<T>& m) {
-    return device_view3<T>(m.data_handle(), {1, m.extent(0), m.extent(1)}, {0, m.stride(0), m.stride(1)});
+device_tensor3_view<T> as_batch(const device_matrix_view<T>& m) {
+    return device_tensor3_view<T>(m.data_handle(), {1, m.extent(0), m.extent(1)}, {0, m.stride(0), m.stride(1)});
 }
 // An optional output: a null view stays null (not requested).
 template <class T>
-device_view3<T> as_batch_output(const device_matrix_view<T>& m) {
-    return m.is_null() ? device_view3<T>{} : as_batch(m);
+device_tensor3_view<T> as_batch_output(const device_matrix_view<T>& m) {
+    return m.is_null() ? device_tensor3_view<T>{} : as_batch(m);
 }
 template <class L>
 view<L, 2, device_space> as_batch(const device_vector_view<L>& v) {
     return view<L, 2, device_space>(v.data_handle(), {1, v.extent(0)}, {0, v.stride(0)});
 }
 
-// Image b's N x K slice of a batch view.
-template <class T>
-device_matrix_view<T> image_of(const device_view3<T>& v) {
-    return device_matrix_view<T>(v.data_handle(), {v.extent(1), v.extent(2)}, {v.stride(1), v.stride(2)});
-}
-
-// A B x R x C output whose images neither overlap each other nor themselves.
-template <class T>
-void require_disjoint_images(const device_view3<T>& v, const char* where, const char* what) {
-    focal::detail::require_data(v, where, what);
-    const device_matrix_view<T> first = image_of(v);
-    focal::detail::require_non_overlapping(first, where, what);
-    if (v.extent(0) <= 1 || first.size() == 0) return;
-    const auto mag = [](index_t s) { return s < 0 ? -s : s; };
-    const index_t span = (v.extent(1) - 1) * mag(v.stride(1)) + (v.extent(2) - 1) * mag(v.stride(2)) + 1;
-    focal::detail::require(mag(v.stride(0)) >= span, where, what, "a view whose images do not overlap",
-                           "batch stride " + std::to_string(v.stride(0)) + " for images spanning " + std::to_string(span) +
-                               " elements");
-}
-
 // An output that shares memory with an input must be that input's own view: each element is then
 // read and written by the same thread. Any other overlap (another layout, a shifted start) would
 // have one thread overwrite what another still reads: a race, not just a wrong answer.
 template <class T, class U>
-void require_same_or_disjoint(const device_view3<T>& out, const device_view3<U>& in, const char* where,
+void require_same_or_disjoint(const device_tensor3_view<T>& out, const device_tensor3_view<U>& in, const char* where,
                               const char* what, const char* in_name) {
     static_assert(sizeof(T) == sizeof(U), "compared views hold the same value type");
     if (out.data_handle() == nullptr || in.data_handle() == nullptr || out.size() == 0 || in.size() == 0) return;
@@ -363,7 +343,7 @@ void require_same_or_disjoint(const device_view3<T>& out, const device_view3<U>&
 
 // Every image row-major contiguous and 16-byte aligned (so groups of 16 bytes load as one vector).
 template <class T>
-bool vector_ready(const device_view3<T>& v) {
+bool vector_ready(const device_tensor3_view<T>& v) {
     if (v.data_handle() == nullptr) return true;  // not requested
     const bool contiguous = (v.extent(2) <= 1 || v.stride(2) == 1) && (v.extent(1) <= 1 || v.stride(1) == v.extent(2)) &&
                             (v.extent(2) != 1 || v.extent(1) <= 1 || v.stride(1) == 1);
@@ -378,8 +358,8 @@ void check_value_type() {
 }
 
 template <class Policy, class T, class Targets, class Scale, class V>
-void run_classification(const char* where, const Policy& policy, const device_view3<const T>& x,
-                        const device_view3<T>& g, const device_view3<T>& v, const Targets& targets, const Scale& scale,
+void run_classification(const char* where, const Policy& policy, const device_tensor3_view<const T>& x,
+                        const device_tensor3_view<T>& g, const device_tensor3_view<T>& v, const Targets& targets, const Scale& scale,
                         const loss_plan& plan, const workspace& ws, V* values, V* total, cudaStream_t stream) {
     const index_t n = x.extent(1) * x.extent(2);
     // Only the views that are read or written decide the vector path.
@@ -424,27 +404,27 @@ void check_normalizer(const device_normalizer<N>& n, const char* where) {
 
 // Shared checks of the classification drivers (logits B x N x K, outputs).
 template <class Policy, class T>
-void check_classification(const char* where, const Policy& policy, const device_view3<const T>& x,
-                          const device_view3<T>& g, const device_view3<T>& v) {
+void check_classification(const char* where, const Policy& policy, const device_tensor3_view<const T>& x,
+                          const device_tensor3_view<T>& g, const device_tensor3_view<T>& v) {
     focal::detail::validate_policy(policy, where);
     focal::detail::require_valid_extents(x, where, "logits");
     focal::detail::require_data(x, where, "logits");
     if (!g.is_null()) {
-        focal::detail::require_same_shape(g, x, where, "output.grad", "logits");
-        require_disjoint_images(g, where, "output.grad");
+        focal::detail::require_same_shape(g, x, where, "out.grad", "logits");
+        focal::detail::require_disjoint_images(g, where, "out.grad");
     }
     if (!v.is_null()) {
-        focal::detail::require_same_shape(v, x, where, "output.values", "logits");
-        require_disjoint_images(v, where, "output.values");
+        focal::detail::require_same_shape(v, x, where, "out.values", "logits");
+        focal::detail::require_disjoint_images(v, where, "out.values");
     }
-    require_same_or_disjoint(g, x, where, "output.grad", "logits");
-    require_same_or_disjoint(v, x, where, "output.values", "logits");
-    require_same_or_disjoint(v, g, where, "output.values", "output.grad");
+    require_same_or_disjoint(g, x, where, "out.grad", "logits");
+    require_same_or_disjoint(v, x, where, "out.values", "logits");
+    require_same_or_disjoint(v, g, where, "out.values", "out.grad");
     require_sizes(x.extent(0), x.extent(1), x.extent(2), where);
 }
 
 template <class T, class Label>
-void check_labels(const char* where, const device_view3<const T>& x, const view<const Label, 2, device_space>& labels) {
+void check_labels(const char* where, const device_tensor3_view<const T>& x, const view<const Label, 2, device_space>& labels) {
     focal::detail::require(labels.extent(0) == x.extent(0) && labels.extent(1) == x.extent(1), where,
                            "labels (one per logits row)",
                            "of shape [" + std::to_string(x.extent(0)) + " x " + std::to_string(x.extent(1)) + "]",
@@ -454,9 +434,9 @@ void check_labels(const char* where, const device_view3<const T>& x, const view<
 
 // Labels, reduction or device normalizer: the common body of the single and batched forms.
 template <class Loss, class T, class Label, class How, class V>
-void classification_labels(const char* where, const Loss& loss, const device_view3<const T>& x,
-                           const view<const Label, 2, device_space>& labels, const How& how, const device_view3<T>& g,
-                           const device_view3<T>& v, V* values, V* total, bool batched, const workspace& ws,
+void classification_labels(const char* where, const Loss& loss, const device_tensor3_view<const T>& x,
+                           const view<const Label, 2, device_space>& labels, const How& how, const device_tensor3_view<T>& g,
+                           const device_tensor3_view<T>& v, V* values, V* total, bool batched, const workspace& ws,
                            cudaStream_t stream) {
     check_value_type<V>();
     check_classification(where, loss, x, g, v);
@@ -468,7 +448,7 @@ void classification_labels(const char* where, const Loss& loss, const device_vie
             focal::detail::require(how.how != reduction::kind::none, where, "reduction",
                                    "sum, mean or divide_by (the batched form has no elementwise output)", "reduction::none");
         else
-            focal::detail::require(how.how != reduction::kind::none || !v.is_null() || x.size() == 0, where, "output.values",
+            focal::detail::require(how.how != reduction::kind::none || !v.is_null() || x.size() == 0, where, "out.values",
                                    "given for reduction::none (it receives the elementwise losses)", "a null view");
         if (how.how != reduction::kind::mean) focal::detail::require_representable_scale<T>(how.scale(0.0), where);
     } else {
@@ -495,8 +475,8 @@ void classification_labels(const char* where, const Loss& loss, const device_vie
 
 // Box losses: the common body of the single and batched forms.
 template <class Loss, class T, class Label, class How, class V>
-void box_labels(const char* where, const Loss& loss, const device_view3<const T>& pred, const device_view3<const T>& target,
-                const view<const Label, 2, device_space>& labels, const How& how, const device_view3<T>& grad,
+void box_labels(const char* where, const Loss& loss, const device_tensor3_view<const T>& pred, const device_tensor3_view<const T>& target,
+                const view<const Label, 2, device_space>& labels, const How& how, const device_tensor3_view<T>& grad,
                 V* values, V* total, bool batched, const workspace& ws, cudaStream_t stream) {
     check_value_type<V>();
     focal::detail::validate_policy(loss, where);
@@ -519,10 +499,10 @@ void box_labels(const char* where, const Loss& loss, const device_view3<const T>
     focal::detail::require_data(target, where, "targets");
     focal::detail::require_data(labels, where, "labels");
     if (!grad.is_null()) {
-        focal::detail::require_same_shape(grad, pred, where, "grad", "predictions");
-        require_disjoint_images(grad, where, "grad");
-        require_same_or_disjoint(grad, pred, where, "grad", "predictions");
-        require_same_or_disjoint(grad, target, where, "grad", "targets");
+        focal::detail::require_same_shape(grad, pred, where, "out.grad", "predictions");
+        focal::detail::require_disjoint_images(grad, where, "out.grad");
+        require_same_or_disjoint(grad, pred, where, "out.grad", "predictions");
+        require_same_or_disjoint(grad, target, where, "out.grad", "targets");
     }
     require_sizes(pred.extent(0), pred.extent(1), 4, where);
     const loss_plan plan = box_plan(pred.extent(0), pred.extent(1));
@@ -586,17 +566,17 @@ void classification_loss(const Loss& loss, device_matrix_view<TX> logits, device
     using T = std::remove_const_t<TX>;
     constexpr const char* where = "focal::cuda::classification_loss";
     detail::check_value_type<V>();
-    const device_view3<const T> x = detail::as_batch(device_matrix_view<const T>(logits));
-    const device_view3<T> g = detail::as_batch_output(out.grad), v = detail::as_batch_output(out.values);
+    const device_tensor3_view<const T> x = detail::as_batch(device_matrix_view<const T>(logits));
+    const device_tensor3_view<T> g = detail::as_batch_output(out.grad), v = detail::as_batch_output(out.values);
     detail::check_classification(where, loss, x, g, v);
     validate(r, where);
-    focal::detail::require(r.how != reduction::kind::none || !out.values.is_null() || logits.empty(), where, "output.values",
+    focal::detail::require(r.how != reduction::kind::none || !out.values.is_null() || logits.empty(), where, "out.values",
                            "given for reduction::none (it receives the elementwise losses)", "a null view");
     const device_matrix_view<const T> t = targets;
     focal::detail::require_same_shape(t, device_matrix_view<const T>(logits), where, "targets", "logits");
     focal::detail::require_data(t, where, "targets");
-    detail::require_same_or_disjoint(g, detail::as_batch(t), where, "output.grad", "targets");
-    detail::require_same_or_disjoint(v, detail::as_batch(t), where, "output.values", "targets");
+    detail::require_same_or_disjoint(g, detail::as_batch(t), where, "out.grad", "targets");
+    detail::require_same_or_disjoint(v, detail::as_batch(t), where, "out.values", "targets");
     const double scale = r.scale(static_cast<double>(logits.size()));
     focal::detail::require_representable_scale<T>(scale, where);
     const detail::loss_plan plan = detail::classification_plan(1, logits.extent(0), logits.extent(1));
@@ -605,7 +585,7 @@ void classification_loss(const Loss& loss, device_matrix_view<TX> logits, device
                                focal::detail::constant_scale{scale}, plan, ws, out.value, static_cast<V*>(nullptr), stream);
 }
 
-// Labels [N]: >= 0 class, -1 background, -2 ignored. How: a reduction, or a device_normalizer
+// Labels [N]: >= 0 class, background_label (-1), ignored_label (-2). How: a reduction, or a device_normalizer
 // (values[0] is the normalizer).
 template <class Loss, class TX, class Label, class How, class V = double>
     requires std::floating_point<std::remove_const_t<TX>> && std::integral<std::remove_const_t<Label>> &&
@@ -624,12 +604,12 @@ void classification_loss(const Loss& loss, device_matrix_view<TX> logits, device
 template <class Loss, class TX, class Label, class How, class V = double>
     requires std::floating_point<std::remove_const_t<TX>> && std::integral<std::remove_const_t<Label>> &&
              elementwise_loss<Loss, std::remove_const_t<TX>> && detail::is_reduction_arg_v<How>
-void classification_loss(const Loss& loss, device_view3<TX> logits, device_matrix_view<Label> labels, const How& how,
+void classification_loss(const Loss& loss, device_tensor3_view<TX> logits, device_matrix_view<Label> labels, const How& how,
                          batch_loss_output<std::remove_const_t<TX>, V> out, const workspace& ws, cudaStream_t stream) {
     using T = std::remove_const_t<TX>;
     using L = std::remove_const_t<Label>;
-    detail::classification_labels("focal::cuda::classification_loss", loss, device_view3<const T>(logits),
-                                  view<const L, 2, device_space>(labels), how, out.grad, device_view3<T>{}, out.values,
+    detail::classification_labels("focal::cuda::classification_loss", loss, device_tensor3_view<const T>(logits),
+                                  view<const L, 2, device_space>(labels), how, out.grad, device_tensor3_view<T>{}, out.values,
                                   out.total, true, ws, stream);
 }
 
@@ -653,13 +633,13 @@ void box_regression_loss(const Loss& loss, device_matrix_view<TP> predictions, d
 template <class Loss, class TP, class TT, class Label, class How, class V = double>
     requires std::floating_point<std::remove_const_t<TP>> && std::same_as<std::remove_const_t<TP>, std::remove_const_t<TT>> &&
              std::integral<std::remove_const_t<Label>> && box_loss<Loss, std::remove_const_t<TP>> && detail::is_reduction_arg_v<How>
-void box_regression_loss(const Loss& loss, device_view3<TP> predictions, device_view3<TT> targets,
+void box_regression_loss(const Loss& loss, device_tensor3_view<TP> predictions, device_tensor3_view<TT> targets,
                          device_matrix_view<Label> labels, const How& how, batch_loss_output<std::remove_const_t<TP>, V> out,
                          const workspace& ws, cudaStream_t stream) {
     using T = std::remove_const_t<TP>;
     using L = std::remove_const_t<Label>;
-    detail::box_labels("focal::cuda::box_regression_loss", loss, device_view3<const T>(predictions),
-                       device_view3<const T>(targets), view<const L, 2, device_space>(labels), how, out.grad, out.values,
+    detail::box_labels("focal::cuda::box_regression_loss", loss, device_tensor3_view<const T>(predictions),
+                       device_tensor3_view<const T>(targets), view<const L, 2, device_space>(labels), how, out.grad, out.values,
                        out.total, true, ws, stream);
 }
 

@@ -2,18 +2,20 @@
 //
 //   pairwise_iou(a /*M x 4*/, b /*N x 4*/, out /*M x N*/, stream)
 //       out(i, j) = IoU(a_i, b_j) computed in out's type, torchvision's box_iou layout; the bits of
-//       the host focal::pairwise_iou (no FMA contraction: see assign/detail/match_anchor.hpp).
+//       the host focal::pairwise_iou (no FMA contraction: box/overlap.hpp's unfused_iou).
 //   std::size_t match_anchors_workspace_size(A, G, C = 0)
-//   match_anchors(matcher, anchors /*A x 4*/, gt_boxes /*G x 4*/, crowd_boxes /*C x 4, or {}*/,
-//                 matches /*A, signed integers*/, [max_iou /*A or {}*/,] ws, stream)
+//   match_anchors(matcher, anchors /*A x 4*/, gt_boxes /*G x 4*/, [crowd_boxes /*C x 4, or {}*/,]
+//                 match_output{matches /*A, signed integers*/[, max_iou /*A*/]}, ws, stream)
 //       the codes of the host focal::match_anchors (assign/match.hpp), code for code: gt index,
-//       -1 negative, -2 ignored; torch.max's first-index ties; low-quality matches with ties, the
-//       zero-IoU guard and low_quality_min_iou; crowd regions; non-finite anchors -> -2; no gt ->
-//       every anchor -1 (crowd and non-finite anchors still -2). max_iou as the host's.
+//       background_label (-1), ignored_label (-2); torch.max's first-index ties; low-quality
+//       matches with ties, the zero-IoU guard and low_quality_iou_threshold; crowd regions
+//       (crowd_iof_threshold); non-finite anchors -> -2; no gt -> every anchor -1 (crowd and
+//       non-finite anchors still -2). max_iou as the host's out.max_iou.
 //   std::size_t match_anchors_batched_workspace_size(B, A, Gmax, Cmax = 0)
 //   match_anchors_batched(matcher, anchors /*A x 4, shared*/, gt_boxes /*B x Gmax x 4*/,
 //                         gt_counts /*B or {}*/, crowd_boxes /*B x Cmax x 4 or {}*/,
-//                         crowd_counts /*B or {}*/, matches /*B x A*/, max_iou /*B x A or {}*/, ws, stream)
+//                         crowd_counts /*B or {}*/, batch_match_output{matches /*B x A*/[, max_iou /*B x A*/]},
+//                         ws, stream)         (or without the crowd_boxes and crowd_counts)
 //       image b uses its first gt_counts[b] gt rows (all Gmax with {}; a count outside [0, Gmax]
 //       is clamped into it) and first crowd_counts[b] crowd rows: row b of matches is
 //       match_anchors(matcher, anchors, gt_boxes[b, :count], crowd_boxes[b, :ccount]). One launch
@@ -31,6 +33,9 @@
 // boxes, which live in device memory here and are not read: a NaN gt box then has IoU NaN, is
 // never matched and promotes nothing (codes stay in [-2, G)). Numerics: IoU in
 // common_type(anchors, gt) (float for float inputs) with every operation rounded separately.
+// The rules (threshold, crowd, finiteness, promotion) are max_iou_matcher's members and the
+// overlaps box/overlap.hpp's unfused_area / unfused_iou / unfused_iof: the host's definitions,
+// called here with plain values (the host's SIMD driver calls them with packets).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -42,17 +47,17 @@
 #include <type_traits>
 
 #include "../assign/detail/match_anchor.hpp"
+#include "../assign/match_output.hpp"
 #include "../assign/max_iou_matcher.hpp"
 #include "../box/box4.hpp"
+#include "../box/overlap.hpp"
 #include "../core/checks.hpp"
+#include "../core/labels.hpp"
 #include "launch.cuh"
 #include "view.cuh"
 #include "workspace.cuh"
 
 namespace focal::cuda {
-
-template <class T>
-using device_tensor3_view = view<T, 3, device_space>;
 
 namespace detail::match {
 
@@ -177,6 +182,10 @@ struct staged_boxes {
 template <bool PlusOne, class T, class Args>
 __global__ void __launch_bounds__(tile) match_pass1(Args p) {
     using namespace focal::detail::assign_impl;
+    using focal::detail::finite_box;
+    using focal::detail::unfused_area;
+    using focal::detail::unfused_iof;
+    using focal::detail::unfused_iou;
     using K = key_t<T>;
     __shared__ staged_boxes<T> s;
     __shared__ K keys[tile];
@@ -190,7 +199,7 @@ __global__ void __launch_bounds__(tile) match_pass1(Args p) {
         const index_t i = t * tile + threadIdx.x;
         const bool valid = i < n;
         const box4<T> a = load_box<T>(p.anchors, valid ? i : n - 1);  // spare threads: a copy, no output
-        const T area_a = strict_area<PlusOne>(a);
+        const T area_a = unfused_area<PlusOne>(a);
         const bool finite = finite_box(a);
         best_match<T> best;
         for (index_t g0 = 0; g0 < m; g0 += tile) {
@@ -198,12 +207,12 @@ __global__ void __launch_bounds__(tile) match_pass1(Args p) {
             __syncthreads();  // the previous chunk is read
             if (static_cast<int>(threadIdx.x) < count) {
                 const box4<T> g = load_box<T>(p.gt, b, g0 + threadIdx.x);
-                s.put(threadIdx.x, g, strict_area<PlusOne>(g));
+                s.put(threadIdx.x, g, unfused_area<PlusOne>(g));
             }
             if (low_quality) keys[threadIdx.x] = 0;
             __syncthreads();
             for (int q = 0; q < count; ++q) {
-                const T iou = strict_iou<PlusOne>(a, s.box(q), area_a, s.area[q]);
+                const T iou = unfused_iou<PlusOne>(a, s.box(q), area_a, s.area[q]);
                 best.consider(iou, static_cast<int>(g0 + q));
                 if (low_quality) {
                     const K k = warp_max(valid ? max_key(iou) : K(0));
@@ -216,8 +225,8 @@ __global__ void __launch_bounds__(tile) match_pass1(Args p) {
             }
         }
         // Crowd regions matter for anchors the threshold rule makes negative.
-        const bool negative =
-            m == 0 || p.matcher.threshold_code(best.best, static_cast<T>(best.argmax)) == T(max_iou_matcher::negative);
+        const T argmax = static_cast<T>(best.argmax);
+        const bool negative = m == 0 || p.matcher.threshold_code(best.best, argmax) == T(background_label);
         bool near = false;
         for (index_t c0 = 0; c0 < mc; c0 += tile) {
             const int count = static_cast<int>(mc - c0 < tile ? mc - c0 : tile);
@@ -229,11 +238,12 @@ __global__ void __launch_bounds__(tile) match_pass1(Args p) {
             __syncthreads();
             if (negative)
                 for (int q = 0; q < count && !near; ++q)
-                    near = near_crowd(p.matcher, strict_iof<PlusOne>(a, s.box(q), area_a));
+                    near = p.matcher.near_crowd(unfused_iof<PlusOne>(a, s.box(q), area_a));
         }
         if (valid) {
+            // Codes are exact small integers in T (gt indices < 2^24, -1, -2).
             p.matches(b, i) = static_cast<std::remove_cvref_t<decltype(p.matches(b, i))>>(
-                anchor_code(p.matcher, m, best, near, finite));
+                static_cast<int>(p.matcher.anchor_code(m > 0, best.best, argmax, near, finite)));
             if (!p.max_iou.is_null())
                 p.max_iou(b, i) = static_cast<std::remove_cvref_t<decltype(p.max_iou(b, i))>>(
                     finite ? best.best : quiet_nan<T>());
@@ -260,10 +270,13 @@ __global__ void __launch_bounds__(tile) match_pass2(Args p) {
 }
 
 // Pass 3: in the tiles holding a promoting gt's highest IoU, anchors whose IoU equals it take
-// their own argmax (when finite and best >= low_quality_min_iou).
+// their own argmax (when finite and best >= low_quality_iou_threshold).
 template <bool PlusOne, class T, class Args>
 __global__ void __launch_bounds__(tile) match_pass3(Args p) {
     using namespace focal::detail::assign_impl;
+    using focal::detail::finite_box;
+    using focal::detail::unfused_area;
+    using focal::detail::unfused_iou;
     using K = key_t<T>;
     __shared__ staged_boxes<T> s;
     const index_t b = blockIdx.y, n = p.anchors.extent(0), g_rows = p.gt.extent(1);
@@ -273,7 +286,7 @@ __global__ void __launch_bounds__(tile) match_pass3(Args p) {
     // gt j is a target in tile t: it promotes and t holds its maximum (NaN otherwise: equals nothing).
     auto target = [&](index_t t, index_t j) {
         const K k = gt_max[j];
-        return gt_promotes(p.matcher, from_key<T>(k)) && block_max[t * g_rows + j] == k
+        return p.matcher.gt_promotes(from_key<T>(k)) && block_max[t * g_rows + j] == k
                    ? from_key<T>(k)
                    : quiet_nan<T>();
     };
@@ -287,7 +300,7 @@ __global__ void __launch_bounds__(tile) match_pass3(Args p) {
         const index_t i = t * tile + threadIdx.x;
         const bool valid = i < n;
         const box4<T> a = load_box<T>(p.anchors, valid ? i : n - 1);
-        const T area_a = strict_area<PlusOne>(a);
+        const T area_a = unfused_area<PlusOne>(a);
         const bool finite = finite_box(a);
         best_match<T> best;
         bool equals = false;
@@ -296,17 +309,17 @@ __global__ void __launch_bounds__(tile) match_pass3(Args p) {
             __syncthreads();
             if (static_cast<int>(threadIdx.x) < count) {
                 const box4<T> g = load_box<T>(p.gt, b, g0 + threadIdx.x);
-                s.put(threadIdx.x, g, strict_area<PlusOne>(g));
+                s.put(threadIdx.x, g, unfused_area<PlusOne>(g));
                 s.target[threadIdx.x] = target(t, g0 + threadIdx.x);
             }
             __syncthreads();
             for (int q = 0; q < count; ++q) {
-                const T iou = strict_iou<PlusOne>(a, s.box(q), area_a, s.area[q]);
+                const T iou = unfused_iou<PlusOne>(a, s.box(q), area_a, s.area[q]);
                 best.consider(iou, static_cast<int>(g0 + q));
                 equals = equals || iou == s.target[q];
             }
         }
-        if (valid && promotes(p.matcher, best, equals, finite))
+        if (valid && p.matcher.promotes(best.best, equals, finite))
             p.matches(b, i) = static_cast<std::remove_cvref_t<decltype(p.matches(b, i))>>(best.argmax);
         __syncthreads();  // s is restaged by the next tile
     }
@@ -351,12 +364,13 @@ void run_match(const Args& p, index_t images, cudaStream_t stream, const char* w
 namespace detail::match {
 template <class T, class TA, class TB, class TO>
 __global__ void pairwise_iou_kernel(device_matrix_view<TA> a, device_matrix_view<TB> b, device_matrix_view<TO> out) {
-    using namespace focal::detail::assign_impl;
+    using focal::detail::unfused_area;
+    using focal::detail::unfused_iou;
     const index_t n = b.extent(0), total = a.extent(0) * n;
     for (index_t e = thread_index(); e < total; e += grid_stride()) {
         const index_t i = e / n, j = e - i * n;
         const box4<T> x = load_box<T>(a, i), y = load_box<T>(b, j);
-        out(i, j) = strict_iou<false>(x, y, strict_area<false>(x), strict_area<false>(y));
+        out(i, j) = unfused_iou<false>(x, y, unfused_area<false>(x), unfused_area<false>(y));
     }
 }
 }  // namespace detail::match
@@ -406,7 +420,7 @@ void checked_match(const max_iou_matcher& matcher, device_matrix_view<TA> anchor
     check_output(matches, images, n, where, "matches", batched ? "[B x A]" : "[A]");
     if (!max_iou.is_null()) check_output(max_iou, images, n, where, "max_iou", batched ? "[B x A]" : "[A]");
     focal::detail::require(g <= static_cast<index_t>(std::numeric_limits<TM>::max()) && g <= (index_t(1) << 24), where,
-                           "gt_boxes", "at most min(2^24, the largest value of matches' type) rows", g);
+                           "gt_boxes", "at most min(2^24, the largest value of out.matches' type) rows", g);
     if (!crowd.is_null())
         focal::detail::require(crowd.extent(0) == images, where, "crowd_boxes",
                                "of one row block per image (B = " + std::to_string(images) + ")",
@@ -437,49 +451,49 @@ template <class TA, class TG, class TNG, class TC, class TNC, class TM, class TI
 void match_anchors_batched(const max_iou_matcher& matcher, device_matrix_view<TA> anchors,
                            device_tensor3_view<TG> gt_boxes, device_vector_view<TNG> gt_counts,
                            device_tensor3_view<TC> crowd_boxes, device_vector_view<TNC> crowd_counts,
-                           device_matrix_view<TM> matches, device_matrix_view<TI> max_iou, workspace ws,
-                           cudaStream_t stream) {
+                           const batch_match_output<TM, TI, device_space>& out, workspace ws, cudaStream_t stream) {
     constexpr const char* where = "focal::cuda::match_anchors_batched";
     validate(matcher, where);
     detail::match::check_boxes(anchors, where, "anchors (A x 4)");
     detail::match::check_boxes(gt_boxes, where, "gt_boxes (B x Gmax x 4)");
     if (!crowd_boxes.is_null()) detail::match::check_boxes(crowd_boxes, where, "crowd_boxes (B x Cmax x 4)");
-    detail::match::checked_match(matcher, anchors, gt_boxes, gt_counts, crowd_boxes, crowd_counts, matches, max_iou,
-                                 ws, stream, where, true);
+    detail::match::checked_match(matcher, anchors, gt_boxes, gt_counts, crowd_boxes, crowd_counts, out.matches,
+                                 out.max_iou, ws, stream, where, true);
 }
 
-template <class TA, class TG, class TNG, class TM>
+// Without crowd boxes.
+template <class TA, class TG, class TNG, class TM, class TI>
 void match_anchors_batched(const max_iou_matcher& matcher, device_matrix_view<TA> anchors,
                            device_tensor3_view<TG> gt_boxes, device_vector_view<TNG> gt_counts,
-                           device_matrix_view<TM> matches, workspace ws, cudaStream_t stream) {
+                           const batch_match_output<TM, TI, device_space>& out, workspace ws, cudaStream_t stream) {
     match_anchors_batched(matcher, anchors, gt_boxes, gt_counts, device_tensor3_view<const float>{},
-                          device_vector_view<const int>{}, matches, device_matrix_view<float>{}, ws, stream);
+                          device_vector_view<const int>{}, out, ws, stream);
 }
 
 template <class TA, class TG, class TC, class TM, class TI>
     requires std::floating_point<std::remove_const_t<TA>> && std::floating_point<std::remove_const_t<TG>> &&
              std::signed_integral<TM> && std::floating_point<TI>
 void match_anchors(const max_iou_matcher& matcher, device_matrix_view<TA> anchors, device_matrix_view<TG> gt_boxes,
-                   device_matrix_view<TC> crowd_boxes, device_vector_view<TM> matches, device_vector_view<TI> max_iou,
-                   workspace ws, cudaStream_t stream) {
+                   device_matrix_view<TC> crowd_boxes, const match_output<TM, TI, device_space>& out, workspace ws,
+                   cudaStream_t stream) {
     constexpr const char* where = "focal::cuda::match_anchors";
+    const device_vector_view<TM> matches = out.matches;
+    const device_vector_view<TI> max_iou = out.max_iou;
     validate(matcher, where);
     detail::match::check_boxes(anchors, where, "anchors (A x 4)");
     detail::match::check_boxes(gt_boxes, where, "gt_boxes (G x 4)");
     if (!crowd_boxes.is_null()) detail::match::check_boxes(crowd_boxes, where, "crowd_boxes (C x 4)");
-    focal::detail::require_valid_extents(matches, where, "matches");
-    focal::detail::require(matches.extent(0) == anchors.extent(0), where, "matches",
+    focal::detail::require_valid_extents(matches, where, "out.matches");
+    focal::detail::require(matches.extent(0) == anchors.extent(0), where, "out.matches",
                            "of extent A = " + std::to_string(anchors.extent(0)) + " (one per anchor)",
                            focal::detail::shape_string(matches));
-    focal::detail::require(matches.extent(0) <= 1 || matches.stride(0) != 0, where, "matches",
-                           "a view whose elements do not overlap", "stride 0");
+    focal::detail::require_distinct(matches, where, "out.matches");
     if (!max_iou.is_null()) {
-        focal::detail::require_valid_extents(max_iou, where, "max_iou");
-        focal::detail::require(max_iou.extent(0) == anchors.extent(0), where, "max_iou",
-                               "empty or of extent A = " + std::to_string(anchors.extent(0)) + " (one per anchor)",
+        focal::detail::require_valid_extents(max_iou, where, "out.max_iou");
+        focal::detail::require(max_iou.extent(0) == anchors.extent(0), where, "out.max_iou",
+                               "null or of extent A = " + std::to_string(anchors.extent(0)) + " (one per anchor)",
                                focal::detail::shape_string(max_iou));
-        focal::detail::require(max_iou.extent(0) <= 1 || max_iou.stride(0) != 0, where, "max_iou",
-                               "a view whose elements do not overlap", "stride 0");
+        focal::detail::require_distinct(max_iou, where, "out.max_iou");
     }
     detail::match::checked_match(matcher, anchors, detail::match::as_batch(gt_boxes),
                                  device_vector_view<const int>{}, detail::match::as_batch(crowd_boxes),
@@ -487,12 +501,11 @@ void match_anchors(const max_iou_matcher& matcher, device_matrix_view<TA> anchor
                                  detail::match::as_batch(max_iou), ws, stream, where, false);
 }
 
-// Without max_iou.
-template <class TA, class TG, class TC, class TM>
+// Without crowd boxes.
+template <class TA, class TG, class TM, class TI>
 void match_anchors(const max_iou_matcher& matcher, device_matrix_view<TA> anchors, device_matrix_view<TG> gt_boxes,
-                   device_matrix_view<TC> crowd_boxes, device_vector_view<TM> matches, workspace ws,
-                   cudaStream_t stream) {
-    match_anchors(matcher, anchors, gt_boxes, crowd_boxes, matches, device_vector_view<float>{}, ws, stream);
+                   const match_output<TM, TI, device_space>& out, workspace ws, cudaStream_t stream) {
+    match_anchors(matcher, anchors, gt_boxes, device_matrix_view<const float>{}, out, ws, stream);
 }
 
 }  // namespace focal::cuda

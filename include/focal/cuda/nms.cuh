@@ -3,7 +3,7 @@
 //
 //   std::size_t bytes = focal::cuda::nms_workspace_size(n);          // host only
 //   focal::cuda::nms(focal::greedy_nms{.iou_threshold = 0.5}, boxes /*N x 4 xyxy*/, scores /*N*/,
-//                    keep /*int32, >= N (or max_output)*/, keep_count /*int32, 1*/, ws, stream);
+//                    keep /*int32, >= N (or max_detections)*/, keep_count /*int32, 1*/, ws, stream);
 //   std::size_t bytes = focal::cuda::batched_nms_workspace_size(n);
 //   focal::cuda::nms(focal::batched_nms{...}, boxes, scores, classes /*N, integer*/, keep, keep_count, ws, stream);
 //
@@ -109,12 +109,12 @@ void check_keep_count(const device_vector_view<TK>& keep_count, const char* wher
 // The shared driver: classes == nullptr for greedy NMS.
 template <class TB, class TS, class TC, class TK>
 void run_nms(const char* where, device_matrix_view<TB> boxes, device_vector_view<TS> scores, const TC* classes,
-             index_t class_stride, bool trick, float t, index_t max_output, device_vector_view<TK> keep,
+             index_t class_stride, bool trick, float t, index_t max_detections, device_vector_view<TK> keep,
              device_vector_view<std::int32_t> keep_count, const workspace& ws, cudaStream_t stream) {
     const index_t n = boxes.extent(0);
     const nms_layout l = plan_nms(n, classes != nullptr);
     require_workspace(ws, l.bytes, where);
-    if (n == 0 || max_output == 0) {
+    if (n == 0 || max_detections == 0) {
         FOCAL_CUDA_CHECK(cudaMemsetAsync(keep_count.data_handle(), 0, sizeof(std::int32_t), stream));
         return;
     }
@@ -142,18 +142,18 @@ void run_nms(const char* where, device_matrix_view<TB> boxes, device_vector_view
     launch_nms_mask(where, sorted, sorted_class, n, n, nullptr, 1, t, mask, stream);
     launch(where, nms_walk_kernel<nms_emit_keep<TK>, nms_done_count>, 1, nms_walk_threads, 0, stream,
            static_cast<const std::uint64_t*>(mask), static_cast<const std::uint32_t*>(keys_out), n, n,
-           static_cast<const std::int32_t*>(nullptr), focal::detail::mask_words(n), max_output, removed,
+           static_cast<const std::int32_t*>(nullptr), focal::detail::mask_words(n), max_detections, removed,
            nms_emit_keep<TK>{keep.data_handle(), keep.stride(0), order_out}, nms_done_count{keep_count.data_handle()});
 }
 
 template <class TB, class TS, class TK>
 void check_nms_args(const char* where, const device_matrix_view<TB>& boxes, const device_vector_view<TS>& scores,
-                    index_t max_output, const device_vector_view<TK>& keep,
+                    index_t max_detections, const device_vector_view<TK>& keep,
                     const device_vector_view<std::int32_t>& keep_count) {
     focal::detail::check_boxes_and_scores(boxes, scores, where);
     const index_t n = boxes.extent(0);
     focal::detail::require(n <= nms_max_boxes, where, "boxes", "at most " + std::to_string(nms_max_boxes) + " rows", n);
-    focal::detail::check_keep(keep, focal::detail::output_capacity(n, max_output), n, where);
+    focal::detail::check_keep(keep, focal::detail::output_capacity(n, max_detections), n, where);
     check_keep_count(keep_count, where);
 }
 
@@ -164,7 +164,7 @@ inline std::size_t nms_workspace_size(index_t n) { return detail::plan_nms(n, fa
 // Scratch bytes for class-aware nms of n boxes.
 inline std::size_t batched_nms_workspace_size(index_t n) { return detail::plan_nms(n, true).bytes; }
 
-// Greedy NMS (host: nms/greedy.hpp). keep: int32 (or wider) indices, extent >= min(N, max_output).
+// Greedy NMS (host: nms/greedy.hpp). keep: int32 (or wider) indices, extent >= min(N, max_detections).
 template <class TB, class TS, class TK>
     requires std::is_same_v<std::remove_const_t<TB>, float> && std::is_same_v<std::remove_const_t<TS>, float> &&
              std::integral<TK> && (!std::is_const_v<TK>)
@@ -173,9 +173,9 @@ void nms(const greedy_nms& policy, device_matrix_view<TB> boxes, device_vector_v
          cudaStream_t stream) {
     constexpr const char* where = "focal::cuda::nms";
     validate(policy, where);
-    detail::check_nms_args(where, boxes, scores, policy.max_output, keep, keep_count);
+    detail::check_nms_args(where, boxes, scores, policy.max_detections, keep, keep_count);
     detail::run_nms(where, boxes, scores, static_cast<const std::int32_t*>(nullptr), 0, false,
-                    focal::detail::threshold_below<float>(policy.iou_threshold), policy.max_output, keep, keep_count, ws,
+                    focal::detail::threshold_below<float>(policy.iou_threshold), policy.max_detections, keep, keep_count, ws,
                     stream);
 }
 
@@ -189,14 +189,14 @@ void nms(const batched_nms& policy, device_matrix_view<TB> boxes, device_vector_
          const workspace& ws, cudaStream_t stream) {
     constexpr const char* where = "focal::cuda::nms";
     validate(policy, where);
-    detail::check_nms_args(where, boxes, scores, policy.max_output, keep, keep_count);
+    detail::check_nms_args(where, boxes, scores, policy.max_detections, keep, keep_count);
     const index_t n = boxes.extent(0);
     focal::detail::require(classes.extent(0) == n, where, "classes",
                            "of extent N = " + std::to_string(n) + " (one per box)", focal::detail::shape_string(classes));
     focal::detail::require_data(classes, where, "classes");
     const bool trick = policy.mode == batched_mode::torchvision && n <= policy.torchvision_trick_max_boxes;
     detail::run_nms(where, boxes, scores, classes.data_handle(), classes.stride(0), trick,
-                    focal::detail::threshold_below<float>(policy.iou_threshold), policy.max_output, keep, keep_count, ws,
+                    focal::detail::threshold_below<float>(policy.iou_threshold), policy.max_detections, keep, keep_count, ws,
                     stream);
 }
 

@@ -1,30 +1,33 @@
 // focal/cuda/postprocess.cuh: RetinaNet post-processing of a batch on the GPU, detection for
-// detection the host's postprocess_batch (postprocess/retinanet_postprocess.hpp).
+// detection the host's batch focal::postprocess (retinanet/postprocess.hpp).
 //
 //   std::size_t bytes = focal::cuda::postprocess_workspace_size(p, batch, anchors, classes, anchors_per_level);
-//   focal::cuda::postprocess_batch(p, logits /*B x A x K*/, deltas /*B x A x 4*/, anchors /*A x 4*/,
-//       anchors_per_level /*host*/, sizes /*host, B*/, out_boxes /*B x D x 4*/, out_scores /*B x D*/,
-//       out_labels /*B x D*/, counts /*B*/, ws, stream);
-// All tensors are device views (float logits, deltas, anchors and outputs). counts[b] and the
-// first counts[b] rows of image b's outputs are written on the device, best first.
+//   focal::cuda::postprocess(p, logits /*B x A x K*/, deltas /*B x A x 4*/, anchors /*A x 4*/,
+//       anchors_per_level /*host*/, sizes /*host, B*/,
+//       focal::batch_detections_output{boxes /*B x D x 4*/, scores /*B x D*/, labels /*B x D*/, counts /*B*/},
+//       ws, stream);
+// All tensors are device views (float logits, deltas, anchors and outputs): out is the host's
+// batch_detections_output with Space = device_space. out.counts[b] and the first counts[b] rows of
+// image b's outputs are written on the device, best first; D >= p.capacity().
 //
 // Per image, as the host: (1) per level the candidates of cuda/top_candidates.cuh (logit >
-// logit_threshold(score_threshold), at most candidates_per_level, best first); (2) score =
-// 1 / (1 + exp(-logit)) (exp in double, rounded: the host's float std::exp within an ulp), kept
-// when > score_threshold; decode (delta_xywh_coder::decode) and clip (clip_box, std::min/max's NaN
-// behaviour); (3) class-aware NMS as cuda/nms.cuh, with the candidates numbered in level order so
-// that equal scores keep the host's order, torchvision mode's coordinate trick when at most
-// 1000 candidates survive (max coordinate over the surviving boxes, as the host); (4) the first
-// detections_per_image. Numerics: boxes are decoded in float on the device (the exp and possible
-// fma contraction can move a coordinate by an ulp or two), so boxes agree to ~1e-6 relative and
-// scores to an ulp; a decision of NMS or of the score threshold that sits within those ulps can
-// differ. torchvision mode above 1000 candidates: equal scores are ordered by candidate index,
-// where the host mimics std::sort (see cuda/nms.cuh).
+// logit_threshold(float(score_threshold)), at most max_candidates_per_level, best first); (2)
+// score = 1 / (1 + exp(-logit)) (exp in double, rounded: the host's float std::exp within an ulp),
+// kept when > float(score_threshold); decode (delta_xywh_coder::decode) and clip (clip_box,
+// std::min/max's NaN behaviour); (3) class-aware NMS (p.nms: its iou_threshold and mode) as
+// cuda/nms.cuh, with the candidates numbered in level order so that equal scores keep the host's
+// order, torchvision mode's coordinate trick when at most nms.torchvision_trick_max_boxes
+// candidates survive (max coordinate over the surviving boxes, as the host); (4) the first
+// p.capacity() (max_detections, or nms.max_detections when smaller). Numerics: boxes are decoded
+// in float on the device (the exp and possible fma contraction can move a coordinate by an ulp or
+// two), so boxes agree to ~1e-6 relative and scores to an ulp; a decision of NMS or of the score
+// threshold that sits within those ulps can differ. torchvision mode above the trick's limit:
+// equal scores are ordered by candidate index, where the host mimics std::sort (see cuda/nms.cuh).
 //
 // Images run in passes of up to postprocess_images_per_pass (fewer when a pass would exceed 2^31
 // logits, CUB's int count); the workspace holds one pass:
 // 24 * A * K bytes per image for the candidate gather (cuda/top_candidates.cuh) plus
-// C * ceil(C / 64) * 8 bytes of NMS mask, C = sum over levels of min(candidates_per_level, A_l * K).
+// C * ceil(C / 64) * 8 bytes of NMS mask, C = sum over levels of min(max_candidates_per_level, A_l * K).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -42,8 +45,8 @@
 #include "../core/checks.hpp"
 #include "../core/error.hpp"
 #include "../nms/detail/bitmask.hpp"
-#include "../postprocess/detail/candidates.hpp"
-#include "../postprocess/retinanet_postprocess.hpp"
+#include "../retinanet/detail/candidates.hpp"
+#include "../retinanet/postprocess.hpp"
 #include "detail/nms_kernels.cuh"
 #include "launch.cuh"
 #include "top_candidates.cuh"
@@ -79,7 +82,7 @@ inline postprocess_layout plan_postprocess(index_t images, const level_table& t,
     l.images = images;
     l.slots = t.slot_begin[t.levels];
     // The NMS mask grid has one block row per 64 candidates (at most 65535), order is int32.
-    focal::detail::require(l.slots <= nms_max_boxes, where, "candidates_per_level",
+    focal::detail::require(l.slots <= nms_max_boxes, where, "max_candidates_per_level",
                            "at most " + std::to_string(nms_max_boxes) + " candidates per image over all levels", l.slots);
     l.cand = plan_candidates(p, images, t);
     const index_t all = images * l.slots, words = focal::detail::mask_words(l.slots);
@@ -123,7 +126,8 @@ template <class TD, class TA>
 __global__ void postprocess_candidates_kernel(level_table t, const std::int64_t* begin, const std::int32_t* selected,
                                               const std::uint64_t* sorted, const TD* deltas, index_t d0, index_t d1,
                                               index_t d2, const TA* anchors, index_t a0, index_t a1, index_t images,
-                                              retinanet_postprocess p, image_sizes sizes, box4<float>* box, float* score,
+                                              delta_xywh_coder coder, bool clip, float score_threshold,
+                                              image_sizes sizes, box4<float>* box, float* score,
                                               std::int64_t* label, std::uint32_t* key, std::int32_t* order) {
     const index_t slots = t.slot_begin[t.levels];
     for (index_t g = thread_index(); g < images * slots; g += grid_stride()) {
@@ -140,7 +144,7 @@ __global__ void postprocess_candidates_kernel(level_table t, const std::int64_t*
         const std::uint64_t k = sorted[begin[segment] + pos];
         const index_t flat = focal::detail::candidate_flat(k);
         const float s = device_sigmoid_score(focal::detail::candidate_logit(k));
-        if (!(s > p.score_threshold)) continue;
+        if (!(s > score_threshold)) continue;
         const index_t anchor = t.anchor_begin[level] + flat / t.classes;
         const TD* d = deltas + image * d0 + anchor * d1;
         const TA* an = anchors + anchor * a0;
@@ -148,8 +152,8 @@ __global__ void postprocess_candidates_kernel(level_table t, const std::int64_t*
                               static_cast<float>(d[3 * d2])}};
         const box4<float> av{{static_cast<float>(an[0]), static_cast<float>(an[a1]), static_cast<float>(an[2 * a1]),
                               static_cast<float>(an[3 * a1])}};
-        box4<float> b = p.coder.decode(dv, av);
-        if (p.clip_to_image) b = focal::detail::clip_box(b, sizes.width[image], sizes.height[image]);
+        box4<float> b = coder.decode(dv, av);
+        if (clip) b = focal::detail::clip_box(b, sizes.width[image], sizes.height[image]);
         box[g] = b;
         score[g] = s;
         label[g] = flat % t.classes;
@@ -235,7 +239,7 @@ struct postprocess_done {
 
 }  // namespace detail
 
-// Scratch bytes for postprocess_batch over `batch` images (one pass of up to
+// Scratch bytes for postprocess over `batch` images (one pass of up to
 // postprocess_images_per_pass images is held).
 inline std::size_t postprocess_workspace_size(const retinanet_postprocess& p, index_t batch, index_t anchors,
                                               index_t classes, std::span<const index_t> anchors_per_level) {
@@ -243,56 +247,57 @@ inline std::size_t postprocess_workspace_size(const retinanet_postprocess& p, in
     validate(p, where);
     focal::detail::require(batch >= 0 && anchors >= 0 && classes >= 0, where, "batch, anchors and classes", "non-negative",
                            batch, ", ", anchors, ", ", classes);
-    const detail::level_table t = detail::make_level_table(anchors_per_level, classes, p.candidates_per_level, where);
+    const detail::level_table t = detail::make_level_table(anchors_per_level, classes, p.max_candidates_per_level, where);
     return detail::plan_postprocess(detail::pass_images(batch, t), t, where).bytes;
 }
 
-template <class TL, class TD, class TA, class T, class L, class TN>
+template <class TL, class TD, class TA, class T, class L, class N>
     requires std::is_same_v<std::remove_const_t<TL>, float> && std::floating_point<std::remove_const_t<TD>> &&
-             std::floating_point<std::remove_const_t<TA>> && std::floating_point<T> && std::integral<L> && std::integral<TN>
-void postprocess_batch(const retinanet_postprocess& p, view<TL, 3, device_space> logits, view<TD, 3, device_space> deltas,
-                       device_matrix_view<TA> anchors, std::span<const index_t> anchors_per_level,
-                       std::span<const image_size> sizes, view<T, 3, device_space> out_boxes, device_matrix_view<T> out_scores,
-                       device_matrix_view<L> out_labels, device_vector_view<TN> counts, const workspace& ws,
-                       cudaStream_t stream) {
-    constexpr const char* where = "focal::cuda::postprocess_batch";
+             std::floating_point<std::remove_const_t<TA>> && std::floating_point<T> && std::integral<L> && std::integral<N>
+void postprocess(const retinanet_postprocess& p, device_tensor3_view<TL> logits, device_tensor3_view<TD> deltas,
+                 device_matrix_view<TA> anchors, std::span<const index_t> anchors_per_level,
+                 std::span<const image_size> sizes, const batch_detections_output<T, L, N, device_space>& out,
+                 const workspace& ws, cudaStream_t stream) {
+    constexpr const char* where = "focal::cuda::postprocess";
     validate(p, where);
     focal::detail::require_valid_extents(logits, where, "logits");
-    const index_t batch = logits.extent(0), a = logits.extent(1), k = logits.extent(2), d = p.detections_per_image;
+    const index_t batch = logits.extent(0), a = logits.extent(1), k = logits.extent(2), d = p.capacity();
     focal::detail::require(deltas.extent(0) == batch && static_cast<index_t>(sizes.size()) == batch &&
-                               out_boxes.extent(0) == batch && out_scores.extent(0) == batch &&
-                               out_labels.extent(0) == batch && counts.extent(0) == batch,
-                           where, "deltas, sizes, outputs and counts", "one entry per image (" + std::to_string(batch) + ")",
+                               out.boxes.extent(0) == batch && out.scores.extent(0) == batch &&
+                               out.labels.extent(0) == batch && out.counts.extent(0) == batch,
+                           where, "deltas, sizes and out", "one entry per image (" + std::to_string(batch) + ")",
                            "deltas " + focal::detail::shape_string(deltas) + ", " + std::to_string(sizes.size()) +
-                               " sizes, boxes " + focal::detail::shape_string(out_boxes) + ", counts " +
-                               focal::detail::shape_string(counts));
+                               " sizes, out.boxes " + focal::detail::shape_string(out.boxes) + ", out.counts " +
+                               focal::detail::shape_string(out.counts));
     focal::detail::require(deltas.extent(1) == a && deltas.extent(2) == 4, where, "deltas",
                            "of shape [B x A x 4] with A = " + std::to_string(a), focal::detail::shape_string(deltas));
     focal::detail::require(anchors.extent(0) == a && anchors.extent(1) == 4, where, "anchors",
                            "of shape [A x 4] with A = " + std::to_string(a), focal::detail::shape_string(anchors));
-    focal::detail::require(out_boxes.extent(1) >= d && out_boxes.extent(2) == 4, where, "out_boxes",
-                           "[B x D x 4] with D >= detections_per_image = " + std::to_string(d),
-                           focal::detail::shape_string(out_boxes));
-    focal::detail::require(out_scores.extent(1) >= d && out_labels.extent(1) >= d, where, "out_scores and out_labels",
-                           "of extent >= detections_per_image = " + std::to_string(d) + " per image",
-                           focal::detail::shape_string(out_scores) + " and " + focal::detail::shape_string(out_labels));
+    focal::detail::require(out.boxes.extent(1) >= d && out.boxes.extent(2) == 4, where, "out.boxes",
+                           "[B x D x 4] with D >= max_detections = " + std::to_string(d),
+                           focal::detail::shape_string(out.boxes));
+    focal::detail::require(out.scores.extent(1) >= d && out.labels.extent(1) >= d, where, "out.scores and out.labels",
+                           "of extent >= max_detections = " + std::to_string(d) + " per image",
+                           focal::detail::shape_string(out.scores) + " and " + focal::detail::shape_string(out.labels));
     focal::detail::require(k == 0 || static_cast<std::uintmax_t>(k - 1) <= static_cast<std::uintmax_t>(std::numeric_limits<L>::max()),
-                           where, "out_labels", "of an integer type that holds the largest class index " + std::to_string(k - 1),
+                           where, "out.labels", "of an integer type that holds the largest class index " + std::to_string(k - 1),
                            "a maximum of ", +std::numeric_limits<L>::max());
-    focal::detail::require(static_cast<std::uintmax_t>(d) <= static_cast<std::uintmax_t>(std::numeric_limits<TN>::max()), where,
-                           "counts", "of an integer type that holds detections_per_image = " + std::to_string(d),
-                           "a maximum of ", +std::numeric_limits<TN>::max());
+    focal::detail::require(static_cast<std::uintmax_t>(p.max_detections) <=
+                               static_cast<std::uintmax_t>(std::numeric_limits<N>::max()),
+                           where, "out.counts",
+                           "of an integer type that holds max_detections = " + std::to_string(p.max_detections),
+                           "a maximum of ", +std::numeric_limits<N>::max());
     for (const image_size& s : sizes)
         focal::detail::require(s.height >= 0 && s.width >= 0, where, "image size", "non-negative",
                                std::to_string(s.height) + " x " + std::to_string(s.width));
     focal::detail::require_data(logits, where, "logits");
     focal::detail::require_data(deltas, where, "deltas");
     focal::detail::require_data(anchors, where, "anchors");
-    focal::detail::require_data(out_boxes, where, "out_boxes");
-    focal::detail::require_data(out_scores, where, "out_scores");
-    focal::detail::require_data(out_labels, where, "out_labels");
-    focal::detail::require_data(counts, where, "counts");
-    const detail::level_table t = detail::make_level_table(anchors_per_level, k, p.candidates_per_level, where);
+    focal::detail::require_data(out.boxes, where, "out.boxes");
+    focal::detail::require_data(out.scores, where, "out.scores");
+    focal::detail::require_data(out.labels, where, "out.labels");
+    focal::detail::require_data(out.counts, where, "out.counts");
+    const detail::level_table t = detail::make_level_table(anchors_per_level, k, p.max_candidates_per_level, where);
     focal::detail::require(t.anchors == a, where, "anchors_per_level",
                            "counts summing to the logits' rows " + std::to_string(a), t.anchors);
     const index_t pass_images = detail::pass_images(batch, t);
@@ -316,15 +321,17 @@ void postprocess_batch(const retinanet_postprocess& p, view<TL, 3, device_space>
     auto* sorted_class = workspace_at<std::int64_t>(ws, l.sorted_class);
     auto* mask = workspace_at<std::uint64_t>(ws, l.mask);
     auto* removed = workspace_at<std::uint64_t>(ws, l.removed);
-    const float logit_min = focal::detail::logit_threshold(p.score_threshold);
-    const float t_iou = focal::detail::threshold_below<float>(p.nms_threshold);
-    const bool torchvision = p.nms_mode == batched_mode::torchvision;
+    const float score_threshold = static_cast<float>(p.score_threshold);  // compared in float, as the host
+    const float logit_min = focal::detail::logit_threshold(score_threshold);
+    const float t_iou = focal::detail::threshold_below<float>(p.nms.iou_threshold);
+    const bool torchvision = p.nms.mode == batched_mode::torchvision;
 
     for (index_t b0 = 0; b0 < batch; b0 += pass_images) {
         const index_t images = batch - b0 < pass_images ? batch - b0 : pass_images;
         if (slots == 0 || d == 0) {
             for (index_t i = 0; i < images; ++i)
-                FOCAL_CUDA_CHECK(cudaMemsetAsync(counts.data_handle() + (b0 + i) * counts.stride(0), 0, sizeof(TN), stream));
+                FOCAL_CUDA_CHECK(
+                    cudaMemsetAsync(out.counts.data_handle() + (b0 + i) * out.counts.stride(0), 0, sizeof(N), stream));
             continue;
         }
         detail::image_sizes sz;
@@ -342,10 +349,11 @@ void postprocess_batch(const retinanet_postprocess& p, view<TL, 3, device_space>
                static_cast<const std::uint64_t*>(workspace_at<std::uint64_t>(ws, l.cand.sorted)),
                static_cast<const std::remove_const_t<TD>*>(deltas.data_handle() + b0 * deltas.stride(0)), deltas.stride(0),
                deltas.stride(1), deltas.stride(2), static_cast<const std::remove_const_t<TA>*>(anchors.data_handle()),
-               anchors.stride(0), anchors.stride(1), images, p, sz, box, score, label, key_in, order_in);
+               anchors.stride(0), anchors.stride(1), images, p.coder, p.clip_to_image, score_threshold, sz, box, score,
+               label, key_in, order_in);
         launch(where, detail::postprocess_image_kernel, static_cast<unsigned>(images), detail::nms_walk_threads, 0, stream,
                slots, static_cast<const std::uint32_t*>(key_in), static_cast<const box4<float>*>(box), torchvision,
-               index_t(1000), offsets, valid, step, trick);
+               p.nms.torchvision_trick_max_boxes, offsets, valid, step, trick);
         std::size_t cub_bytes = l.cub_bytes;
         FOCAL_CUDA_CHECK(cub::DeviceSegmentedRadixSort::SortPairs(
             workspace_at<void>(ws, l.cub), cub_bytes, static_cast<const std::uint32_t*>(key_in), key_out,
@@ -358,15 +366,16 @@ void postprocess_batch(const retinanet_postprocess& p, view<TL, 3, device_space>
                static_cast<const std::int32_t*>(trick), sorted, sorted_class);
         detail::launch_nms_mask(where, sorted, sorted_class, slots, slots, valid, images, t_iou, mask, stream);
         const detail::postprocess_emit<T, L> emit{slots, order_out, box, score, label,
-                                                  out_boxes.data_handle() + b0 * out_boxes.stride(0), out_boxes.stride(0),
-                                                  out_boxes.stride(1), out_boxes.stride(2),
-                                                  out_scores.data_handle() + b0 * out_scores.stride(0), out_scores.stride(0),
-                                                  out_scores.stride(1), out_labels.data_handle() + b0 * out_labels.stride(0),
-                                                  out_labels.stride(0), out_labels.stride(1)};
-        launch(where, detail::nms_walk_kernel<detail::postprocess_emit<T, L>, detail::postprocess_done<TN>>,
+                                                  out.boxes.data_handle() + b0 * out.boxes.stride(0), out.boxes.stride(0),
+                                                  out.boxes.stride(1), out.boxes.stride(2),
+                                                  out.scores.data_handle() + b0 * out.scores.stride(0), out.scores.stride(0),
+                                                  out.scores.stride(1), out.labels.data_handle() + b0 * out.labels.stride(0),
+                                                  out.labels.stride(0), out.labels.stride(1)};
+        launch(where, detail::nms_walk_kernel<detail::postprocess_emit<T, L>, detail::postprocess_done<N>>,
                static_cast<unsigned>(images), detail::nms_walk_threads, 0, stream, static_cast<const std::uint64_t*>(mask),
                static_cast<const std::uint32_t*>(key_out), slots, slots, static_cast<const std::int32_t*>(valid), words, d,
-               removed, emit, detail::postprocess_done<TN>{counts.data_handle() + b0 * counts.stride(0), counts.stride(0)});
+               removed, emit,
+               detail::postprocess_done<N>{out.counts.data_handle() + b0 * out.counts.stride(0), out.counts.stride(0)});
     }
 }
 

@@ -13,15 +13,15 @@
 //   assign_targets_batched(matcher, coder, anchors, gt_boxes, gt_counts, crowd_boxes, crowd_counts,
 //                          gt_labels, labels, box_targets, num_positives, ws, stream)
 // As the host focal::build_targets (assign/targets.hpp): labels[i] = gt_labels[matches[i]] for a
-// positive, else matches[i] (-1, -2); box_targets[i] = coder.encode(gt_boxes[matches[i]],
-// anchors[i]) in box_targets' type for a positive, 0 elsewhere; num_positives (any integer type,
-// device memory) = the number of positives, summed per block then over blocks (deterministic).
-// labels may be the matches' own memory (each thread reads its code before writing). Encoding
-// agrees with the host within float rounding (see coder.cuh); labels and counts are exact.
-// Data checks the host makes but the device cannot (the codes and labels live in device memory):
-// a code outside [-2, G) is written as -2 with zero targets and not counted (the host throws);
-// gt labels are copied as they are (the host requires >= 0). In the batched form image b's codes
-// are checked against gt_counts[b] (clamped to [0, Gmax]).
+// positive, else matches[i] (background_label -1, ignored_label -2); box_targets[i] =
+// coder.encode(gt_boxes[matches[i]], anchors[i]) in box_targets' type for a positive, 0 elsewhere;
+// num_positives (any integer type, device memory) = the number of positives, summed per block then
+// over blocks (deterministic). labels may be the matches' own memory (each thread reads its code
+// before writing). Encoding agrees with the host within float rounding (see coder.cuh); labels and
+// counts are exact. Data checks the host makes but the device cannot (the codes and labels live in
+// device memory): a code outside [-2, G) is written as ignored_label with zero targets and not
+// counted (the host throws); gt labels are copied as they are (the host requires >= 0). In the
+// batched form image b's codes are checked against gt_counts[b] (clamped to [0, Gmax]).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -37,6 +37,7 @@
 #include "../assign/max_iou_matcher.hpp"
 #include "../box/box4.hpp"
 #include "../core/checks.hpp"
+#include "../core/labels.hpp"
 #include "launch.cuh"
 #include "match.cuh"
 #include "view.cuh"
@@ -325,9 +326,8 @@ void assign_targets_batched(const max_iou_matcher& matcher, const Coder& coder, 
                                      gt_counts, gt_labels, labels, box_targets, num_positives,
                                      detail::targets::sub_workspace(ws, plan.targets_ws, plan.targets_bytes), stream,
                                      where, true, false);
-    match_anchors_batched(matcher, anchors, gt_boxes, gt_counts, crowd_boxes, crowd_counts, matches,
-                          device_matrix_view<float>{}, detail::targets::sub_workspace(ws, plan.match_ws, plan.match_bytes),
-                          stream);
+    match_anchors_batched(matcher, anchors, gt_boxes, gt_counts, crowd_boxes, crowd_counts, batch_match_output{matches},
+                          detail::targets::sub_workspace(ws, plan.match_ws, plan.match_bytes), stream);
     build_targets_batched(coder, device_matrix_view<const std::int32_t>(matches), anchors, gt_boxes, gt_counts,
                           gt_labels, labels, box_targets, num_positives,
                           detail::targets::sub_workspace(ws, plan.targets_ws, plan.targets_bytes), stream);
@@ -349,7 +349,7 @@ void assign_targets(const max_iou_matcher& matcher, const Coder& coder, device_m
                                     gt_labels, labels, box_targets, num_positives,
                                     detail::targets::sub_workspace(ws, plan.targets_ws, plan.targets_bytes), stream,
                                     where, false);
-    match_anchors(matcher, anchors, gt_boxes, crowd_boxes, matches,
+    match_anchors(matcher, anchors, gt_boxes, crowd_boxes, match_output{matches},
                   detail::targets::sub_workspace(ws, plan.match_ws, plan.match_bytes), stream);
     build_targets(coder, device_vector_view<const std::int32_t>(matches), anchors, gt_boxes, gt_labels, labels,
                   box_targets, num_positives, detail::targets::sub_workspace(ws, plan.targets_ws, plan.targets_bytes),

@@ -1,5 +1,5 @@
 // focal/cuda/top_candidates.cuh: per-level threshold + top-k of RetinaNet logits on the GPU, the
-// candidates of postprocess/top_candidates.hpp (and retinanet_postprocess.hpp's level_candidates).
+// candidates of retinanet/detail/top_candidates.hpp (and retinanet/postprocess.hpp's level_candidates).
 //
 //   std::size_t bytes = focal::cuda::top_candidates_workspace_size(anchors, classes, levels, k);
 //   focal::cuda::top_candidates(logits /*A x K*/, anchors_per_level /*host span*/, logit_threshold, k,
@@ -10,7 +10,7 @@
 // level): exactly the host's set and order. A NaN logit is never a candidate.
 //
 // How: (1) a 4096-bin histogram per level of the top 12 bits of candidate_key
-// (postprocess/detail/candidates.hpp; bins ascend as logits descend), in shared memory, flushed
+// (retinanet/detail/candidates.hpp; bins ascend as logits descend), in shared memory, flushed
 // with integer atomics; (2) per level, the first bin whose running count reaches k; (3) the
 // candidates in the bins up to it are gathered (integer atomics: in any order) as 64-bit keys
 // (logit key << 32 | flat), unique, so (4) CUB's segmented radix sort puts them in one order
@@ -35,7 +35,7 @@
 
 #include "../core/checks.hpp"
 #include "../core/error.hpp"
-#include "../postprocess/detail/candidates.hpp"
+#include "../retinanet/detail/candidates.hpp"
 #include "launch.cuh"
 #include "view.cuh"
 #include "workspace.cuh"

@@ -20,6 +20,8 @@ template <class T>
 using device_vector_view = vector_view<T, device_space>;
 template <class T>
 using device_matrix_view = matrix_view<T, device_space>;
+template <class T>
+using device_tensor3_view = tensor3_view<T, device_space>;
 
 // Owning device memory (cudaMalloc / cudaFree): a convenience for tests, benchmarks and examples.
 // The entry points never need one: they take views over any device memory.

@@ -1,13 +1,13 @@
 // focal/loss/classification_loss.hpp: a classification loss over an N x K logits view.
 //
-//   double classification_loss(loss, logits, targets, reduction, output, exec)   dense 0/1 targets, N x K
-//   double classification_loss(loss, logits, labels,  reduction, output, exec)   labels, N
+//   double classification_loss(loss, logits, targets, reduction, out, exec)   dense 0/1 targets, N x K
+//   double classification_loss(loss, logits, labels,  reduction, out, exec)   labels, N
 //
-// Labels are per anchor: k >= 0 is class k (target 1 in column k, 0 elsewhere), -1 background
-// (all targets 0), -2 ignored (contributes nothing; gradient 0). One pass: each logit is read
+// Labels are per anchor (core/labels.hpp): k >= 0 is class k (target 1 in column k, 0 elsewhere),
+// background_label (-1: all targets 0), ignored_label (-2: contributes nothing; gradient 0). One pass: each logit is read
 // once and each gradient written once. Any strides are accepted; rows with unit stride run
 // straight from the caller's memory, other layouts go through a small per-row buffer.
-// output.grad may be the logits' own memory (same view): every element is read before written.
+// out.grad may be the logits' own memory (same view): every element is read before written.
 // On a thrown focal::error nothing has been written.
 #pragma once
 
@@ -21,11 +21,13 @@
 #include "../config.hpp"
 #include "../core/checks.hpp"
 #include "../core/error.hpp"
+#include "../core/labels.hpp"
 #include "../core/execution.hpp"
 #include "../core/packet.hpp"
 #include "../core/view.hpp"
 #include "detail/loss_tile.hpp"
 #include "detail/row_driver.hpp"
+#include "loss_output.hpp"
 #include "reduction.hpp"
 #include "value_grad.hpp"
 
@@ -39,16 +41,16 @@ void check_outputs(const matrix_view<const T>& logits, const loss_output<T>& out
     require_valid_extents(logits, where, "logits");
     require_data(logits, where, "logits");
     if (!out.grad.is_null()) {
-        require_same_shape(out.grad, logits, where, "output.grad", "logits");
-        require_data(out.grad, where, "output.grad");
-        require_non_overlapping(out.grad, where, "output.grad");
+        require_same_shape(out.grad, logits, where, "out.grad", "logits");
+        require_data(out.grad, where, "out.grad");
+        require_non_overlapping(out.grad, where, "out.grad");
     }
     if (!out.values.is_null()) {
-        require_same_shape(out.values, logits, where, "output.values", "logits");
-        require_data(out.values, where, "output.values");
-        require_non_overlapping(out.values, where, "output.values");
+        require_same_shape(out.values, logits, where, "out.values", "logits");
+        require_data(out.values, where, "out.values");
+        require_non_overlapping(out.values, where, "out.values");
     }
-    require(r.how != reduction::kind::none || !out.values.is_null() || logits.empty(), where, "output.values",
+    require(r.how != reduction::kind::none || !out.values.is_null() || logits.empty(), where, "out.values",
             "given for reduction::none (it receives the elementwise losses)", "a null view");
 }
 
@@ -125,10 +127,10 @@ double classification_loss(const Loss& loss, matrix_view<TX> logits, vector_view
     auto label_of = [&](index_t i) { return static_cast<std::int64_t>(labels(i)); };
     for (index_t i = 0; i < labels.extent(0); ++i) {
         const std::int64_t l = label_of(i);
-        if (l < -2 || l >= classes)
+        if (l < ignored_label || l >= classes)
             detail::fail(where, "labels", "in [-2, " + std::to_string(classes) + ") (-2 ignored, -1 background)", l,
                          " at anchor ", i);
-        ignored += l == -2;
+        ignored += detail::is_ignored_label(l);
     }
     const double scale = r.scale(static_cast<double>((x.extent(0) - ignored) * classes));
     detail::require_representable_scale<T>(scale, where);
@@ -136,7 +138,7 @@ double classification_loss(const Loss& loss, matrix_view<TX> logits, vector_view
     const double sum = detail::run_rows<T>(exec, x.extent(0), classes, !out.grad.is_null(), !out.values.is_null(),
                                            [&]<class P, bool G, bool V>(index_t row) -> double {
         const std::int64_t label = label_of(row);
-        if (label == -2) {
+        if (detail::is_ignored_label(label)) {
             if (G) detail::fill_row(out.grad, row, T(0));
             if (V) detail::fill_row(out.values, row, T(0));
             return 0.0;

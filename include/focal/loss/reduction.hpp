@@ -1,6 +1,6 @@
 // focal/loss/reduction.hpp: how a driver reduces elementwise losses, and where it writes.
 //
-//   reduction::none()        returns the sum; the elementwise values go to output.values
+//   reduction::none()        returns the sum; the elementwise values go to out.values (loss_output.hpp)
 //   reduction::sum()         returns the sum
 //   reduction::mean()        returns the sum / number of contributing elements (ignored ones do
 //                            not count; 0 when nothing contributes)
@@ -43,12 +43,5 @@ inline void validate(const reduction& r, const char* where) {
         detail::require(std::isfinite(r.normalizer) && r.normalizer > 0, where, "reduction::divide_by(normalizer)",
                         "finite and > 0", r.normalizer);
 }
-
-// Optional outputs of a classification driver; a default (null) view means "not wanted".
-template <class T>
-struct loss_output {
-    matrix_view<T> grad{};    // d(returned value) / d logits, the logits' shape
-    matrix_view<T> values{};  // elementwise loss (not scaled), the logits' shape
-};
 
 }  // namespace focal

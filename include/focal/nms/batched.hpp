@@ -17,7 +17,7 @@
 //       sort(descending=True), which is not stable; focal reproduces it with std::sort on the same
 //       sequence (exact when the standard library is libstdc++, as torch's on Linux).
 //   Both modes drop NaN scores (torchvision would keep them); otherwise the lists are torchvision's.
-// max_output truncates the ordered list.
+// max_detections truncates the ordered list.
 #pragma once
 
 #include <algorithm>
@@ -46,17 +46,18 @@ enum class batched_mode { per_class, torchvision };
 
 struct batched_nms {
     double iou_threshold = 0.5;  // suppress IoU > iou_threshold within a class, in [0, 1]
-    index_t max_output = -1;     // keep at most this many in all, -1: no limit
+    index_t max_detections = -1;     // keep at most this many in all, -1: no limit
     batched_mode mode = batched_mode::per_class;
     index_t torchvision_trick_max_boxes = 1000;  // torchvision mode: coordinate trick up to this N (its CPU rule)
 };
 
-inline void validate(const batched_nms& p, const char* where = "focal::batched_nms") {
-    detail::check_iou_threshold(p.iou_threshold, where);
-    detail::check_max_output(p.max_output, where);
-    detail::require(p.mode == batched_mode::per_class || p.mode == batched_mode::torchvision, where, "mode",
+// prefix names the policy inside another ("nms." in retinanet_postprocess's errors).
+inline void validate(const batched_nms& p, const char* where = "focal::batched_nms", const std::string& prefix = "") {
+    detail::check_iou_threshold(p.iou_threshold, where, prefix + "iou_threshold");
+    detail::check_max_detections(p.max_detections, where, prefix + "max_detections");
+    detail::require(p.mode == batched_mode::per_class || p.mode == batched_mode::torchvision, where, prefix + "mode",
                     "per_class or torchvision", static_cast<int>(p.mode));
-    detail::require(p.torchvision_trick_max_boxes >= 0, where, "torchvision_trick_max_boxes", ">= 0",
+    detail::require(p.torchvision_trick_max_boxes >= 0, where, prefix + "torchvision_trick_max_boxes", ">= 0",
                     p.torchvision_trick_max_boxes);
 }
 
@@ -97,7 +98,7 @@ index_t nms(const batched_nms& policy, matrix_view<TB> boxes, vector_view<TS> sc
     detail::require(classes.extent(0) == n, where, "classes", "of extent N = " + std::to_string(n) + " (one per box)",
                     detail::shape_string(classes));
     detail::require_data(classes, where, "classes");
-    detail::check_keep(keep, detail::output_capacity(n, policy.max_output), n, where);
+    detail::check_keep(keep, detail::output_capacity(n, policy.max_detections), n, where);
 
     using T = std::remove_const_t<TB>;
     const T threshold = detail::threshold_below<T>(policy.iou_threshold);
@@ -109,16 +110,16 @@ index_t nms(const batched_nms& policy, matrix_view<TB> boxes, vector_view<TS> sc
         const matrix_view<const T> view(shifted.data(), n, 4);
         const auto kept = detail::greedy_keep<T>(exec, n, order, detail::box_reader<T>(view),
                                                  [](std::uint32_t) { return std::uint32_t(0); }, 1, threshold,
-                                                 policy.max_output);
-        return detail::write_in_order(order, kept, policy.max_output, keep);
+                                                 policy.max_detections);
+        return detail::write_in_order(order, kept, policy.max_detections, keep);
     }
 
     const detail::dense_classes dense = detail::make_dense_classes(classes);
     const auto group_of = [&dense](std::uint32_t i) { return dense.id[i]; };
-    // Per class, at most max_output can make the overall first max_output.
+    // Per class, at most max_detections can make the overall first max_detections.
     const auto kept = detail::greedy_keep<T>(exec, n, order, detail::box_reader<T>(boxes), group_of, dense.groups,
-                                             threshold, torchvision ? -1 : policy.max_output);
-    if (!torchvision) return detail::write_in_order(order, kept, policy.max_output, keep);
+                                             threshold, torchvision ? -1 : policy.max_detections);
+    if (!torchvision) return detail::write_in_order(order, kept, policy.max_detections, keep);
 
     // torchvision's vanilla path: keep_indices (ascending) sorted by scores[keep_indices] with
     // torch's unstable descending sort, i.e. std::sort on (score, index) pairs.
@@ -129,7 +130,7 @@ index_t nms(const batched_nms& policy, matrix_view<TB> boxes, vector_view<TS> sc
     std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
         return (!std::isnan(a.first) && std::isnan(b.first)) || a.first > b.first;
     });
-    const index_t count = detail::output_capacity(static_cast<index_t>(ranked.size()), policy.max_output);
+    const index_t count = detail::output_capacity(static_cast<index_t>(ranked.size()), policy.max_detections);
     for (index_t k = 0; k < count; ++k) keep(k) = static_cast<TK>(ranked[k].second);
     return count;
 }

@@ -4,7 +4,7 @@
 //                              scores /*N*/, keep /*>= N indices*/, exec);
 // Boxes are visited by score, highest first, equal scores in index order (a stable sort). A box is
 // kept unless a kept box has IoU > iou_threshold with it (strict); keep[0 .. count) receives the
-// kept indices in that order, at most max_output of them (-1: all).
+// kept indices in that order, at most max_detections of them (-1: all).
 //
 // Contract, for every input:
 //   * a NaN score is never kept and suppresses nothing; +-inf scores sort as numbers;
@@ -36,23 +36,23 @@ namespace focal {
 
 struct greedy_nms {
     double iou_threshold = 0.5;  // suppress IoU > iou_threshold, in [0, 1]; double, as torchvision's
-    index_t max_output = -1;     // keep at most this many, -1: no limit
+    index_t max_detections = -1;     // keep at most this many, -1: no limit
 };
 
 inline void validate(const greedy_nms& p, const char* where = "focal::greedy_nms") {
     detail::check_iou_threshold(p.iou_threshold, where);
-    detail::check_max_output(p.max_output, where);
+    detail::check_max_detections(p.max_detections, where);
 }
 
 namespace detail {
 
-// Writes the kept boxes into keep in score order, at most max_output; returns the count.
+// Writes the kept boxes into keep in score order, at most max_detections; returns the count.
 template <class TK>
 index_t write_in_order(const std::vector<std::uint32_t>& order, const std::vector<std::uint8_t>& kept,
-                       index_t max_output, const vector_view<TK>& keep) {
+                       index_t max_detections, const vector_view<TK>& keep) {
     index_t count = 0;
     for (const std::uint32_t i : order) {
-        if (count == max_output) break;
+        if (count == max_detections) break;
         if (kept[i]) keep(count++) = static_cast<TK>(i);
     }
     return count;
@@ -77,14 +77,14 @@ index_t nms(const greedy_nms& policy, matrix_view<TB> boxes, vector_view<TS> sco
     validate(policy, where);
     detail::check_boxes_and_scores(boxes, scores, where);
     const index_t n = boxes.extent(0);
-    detail::check_keep(keep, detail::output_capacity(n, policy.max_output), n, where);
+    detail::check_keep(keep, detail::output_capacity(n, policy.max_detections), n, where);
 
     using T = std::remove_const_t<TB>;
     const std::vector<std::uint32_t> order = detail::score_order(scores);
     const auto kept = detail::greedy_keep<T>(exec, n, order, detail::box_reader<T>(boxes),
                                              [](std::uint32_t) { return std::uint32_t(0); }, 1,
-                                             detail::threshold_below<T>(policy.iou_threshold), policy.max_output);
-    return detail::write_in_order(order, kept, policy.max_output, keep);
+                                             detail::threshold_below<T>(policy.iou_threshold), policy.max_detections);
+    return detail::write_in_order(order, kept, policy.max_detections, keep);
 }
 
 }  // namespace focal

@@ -7,7 +7,7 @@
 //   linear:    1 - IoU(picked, b)       where IoU > iou_threshold (strict; 1 elsewhere)
 //   gaussian:  exp(-IoU^2 / sigma)      (the paper's and OpenCV's form, no 1/2)
 // A box whose score falls below score_threshold (or starts below it, or is NaN) is dropped.
-// Output scores are non-increasing. Stops after max_output picks (-1: none left).
+// Output scores are non-increasing. Stops after max_detections picks (-1: none left).
 // Scores are expected to be probabilities; score_threshold >= 0 drops negative ones. Arithmetic is
 // in the boxes' type. A decayed +inf score stays +inf (0 where the weight is 0, never NaN).
 // Inert boxes (zero-area, inverted, NaN or infinite: IoU 0 or NaN with everything) keep their score
@@ -27,7 +27,7 @@
 #include "../core/error.hpp"
 #include "../core/execution.hpp"
 #include "../core/math.hpp"
-#include "../core/packet.hpp"
+#include "../core/host_packet.hpp"
 #include "../core/view.hpp"
 #include "detail/box_chunks.hpp"
 #include "detail/checks.hpp"
@@ -43,8 +43,8 @@ struct soft_nms {
     soft_decay decay = soft_decay::gaussian;
     float sigma = 0.5f;             // gaussian: exp(-IoU^2 / sigma), > 0
     double iou_threshold = 0.3;     // linear: decay where IoU > iou_threshold, in [0, 1]
-    float score_threshold = 0.001f; // drop boxes whose score falls below, finite and >= 0
-    index_t max_output = -1;        // at most this many picks, -1: no limit
+    double score_threshold = 0.001; // drop boxes whose score falls below, finite and >= 0 (compared in the boxes' type)
+    index_t max_detections = -1;        // at most this many picks, -1: no limit
 
     // The factor a score is multiplied by, for a (non-NaN) IoU with the picked box; t is
     // iou_threshold in T (for linear decay).
@@ -61,9 +61,9 @@ inline void validate(const soft_nms& p, const char* where = "focal::soft_nms") {
                     "soft_decay::linear or soft_decay::gaussian", static_cast<int>(p.decay));
     detail::require(std::isfinite(p.sigma) && p.sigma > 0.0f, where, "sigma", "finite and > 0", p.sigma);
     detail::check_iou_threshold(p.iou_threshold, where);
-    detail::require(std::isfinite(p.score_threshold) && p.score_threshold >= 0.0f, where, "score_threshold",
+    detail::require(std::isfinite(p.score_threshold) && p.score_threshold >= 0.0, where, "score_threshold",
                     "finite and >= 0", p.score_threshold);
-    detail::check_max_output(p.max_output, where);
+    detail::check_max_detections(p.max_detections, where);
 }
 
 template <class TB, class TS, class TK, class TO, class Exec = exec::default_policy>
@@ -77,14 +77,17 @@ index_t nms(const soft_nms& policy, matrix_view<TB> boxes, vector_view<TS> score
     validate(policy, where);
     detail::check_boxes_and_scores(boxes, scores, where);
     const index_t n = boxes.extent(0);
-    const index_t capacity = detail::output_capacity(n, policy.max_output);
+    const index_t capacity = detail::output_capacity(n, policy.max_detections);
     detail::check_keep(keep, capacity, n, where);
     detail::check_output(kept_scores, capacity, where, "kept_scores");
 
     using T = std::remove_const_t<TB>;
     constexpr bool simd = !std::is_same_v<Exec, exec::scalar_policy>;
     using P = host_packet_t<T, simd>;
-    const T floor = static_cast<T>(policy.score_threshold);
+    // A finite threshold above T's range admits only +inf scores (and converting it would be undefined).
+    const T floor = policy.score_threshold > static_cast<double>(std::numeric_limits<T>::max())
+                        ? std::numeric_limits<T>::infinity()
+                        : static_cast<T>(policy.score_threshold);
 
     // Candidates: score not NaN and >= score_threshold, best first.
     std::vector<std::uint32_t> order = detail::score_order(scores);
@@ -110,7 +113,7 @@ index_t nms(const soft_nms& policy, matrix_view<TB> boxes, vector_view<TS> score
     const T t = detail::threshold_below<T>(policy.iou_threshold);
     index_t count = 0;
     detail::soft_nms_run<P>(sb, inert, inert_score, policy, t, policy.decay == soft_decay::linear ? t : T(0), floor,
-                            policy.max_output, [&](std::uint32_t i, T s) {
+                            policy.max_detections, [&](std::uint32_t i, T s) {
                                 keep(count) = static_cast<TK>(i);
                                 kept_scores(count) = static_cast<TO>(s);
                                 ++count;

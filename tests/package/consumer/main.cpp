@@ -3,11 +3,14 @@
 // Built by tests/package (find_package and add_subdirectory). Computes a sigmoid focal loss with
 // integer labels through focal::classification_loss on Eigen and xtensor views, compares the
 // value and the gradient with a double-precision reference written out by hand, and checks that a
-// label out of range throws focal::error. Exits non-zero on any mismatch.
+// label out of range throws focal::error. Then a box regression loss with per-box values
+// (focal::box_loss_output, reduction::none) and the label constants of <focal/core/labels.hpp>.
+// Exits non-zero on any mismatch.
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
@@ -22,7 +25,8 @@
 #endif
 static_assert(FOCAL_HAS_XSIMD == FOCAL_CONSUMER_EXPECT_XSIMD,
               "focal::xsimd must turn the SIMD backend on, and only focal::xsimd");
-static_assert(focal::version.major == 0 && focal::version.minor == 1);
+static_assert(focal::version.major == 0 && focal::version.minor == 2);
+static_assert(focal::background_label == -1 && focal::ignored_label == -2);
 
 namespace {
 
@@ -70,7 +74,7 @@ double logit(int i, int k) { return -3.5 + 0.37 * i + 1.1 * k - 0.05 * i * k; }
 
 int main() {
     // Labels: class k >= 0, -1 background, -2 ignored.
-    const std::vector<int> labels = {0, 2, -1, 1, -2, 0, 2};
+    const std::vector<int> labels = {0, 2, focal::background_label, 1, focal::ignored_label, 0, 2};
     const auto label_view = focal::make_view(labels.data(), anchors);
     const focal::sigmoid_focal_loss loss{alpha, gamma_};
 
@@ -79,7 +83,7 @@ int main() {
     int contributing = 0;
     Eigen::MatrixXd ref_grad = Eigen::MatrixXd::Zero(anchors, classes);
     for (int i = 0; i < anchors; ++i) {
-        if (labels[i] == -2) continue;
+        if (labels[i] == focal::ignored_label) continue;
         ++contributing;
         for (int k = 0; k < classes; ++k) {
             const bool t = labels[i] == k;
@@ -136,7 +140,7 @@ int main() {
         const std::string message = e.what();
         std::printf("label %d out of range: focal::error \"%s\"\n", classes, message.c_str());
         check(message.find("labels") != std::string::npos, "the message names the labels argument");
-        check((grad.array() == 42.0f).all(), "nothing written to output.grad before the error");
+        check((grad.array() == 42.0f).all(), "nothing written to out.grad before the error");
     }
     check(threw, "focal::error thrown for a label out of range");
     bool is_invalid_argument = false;
@@ -147,6 +151,35 @@ int main() {
         is_invalid_argument = true;
     }
     check(is_invalid_argument, "label -3 throws, and focal::error is a std::invalid_argument");
+
+    // 5. Box regression (L1 on deltas) over the positive anchors, reduction::none: the sum, each
+    //    positive box's loss in out.values (0 elsewhere), the unscaled gradient in out.grad.
+    Eigen::Matrix<float, Eigen::Dynamic, 4, Eigen::RowMajor> deltas(anchors, 4), targets(anchors, 4), box_grad(anchors, 4);
+    double ref_box = 0;
+    std::vector<double> ref_values(anchors, 0.0);
+    for (int i = 0; i < anchors; ++i)
+        for (int c = 0; c < 4; ++c) {
+            deltas(i, c) = 0.25f * static_cast<float>(i - c);
+            targets(i, c) = 0.5f * static_cast<float>(c) - 0.125f;
+            if (labels[i] >= 0) ref_values[i] += std::fabs(static_cast<double>(deltas(i, c)) - static_cast<double>(targets(i, c)));
+        }
+    for (double v : ref_values) ref_box += v;
+    std::vector<float> values(anchors, 42.0f);
+    box_grad.setConstant(42.0f);
+    const double box = focal::box_regression_loss(focal::l1_loss{}, focal::as_matrix_view(std::as_const(deltas)),
+                                                  focal::as_matrix_view(std::as_const(targets)), label_view, focal::reduction::none(),
+                                                  focal::box_loss_output<float>{focal::as_matrix_view(box_grad), focal::make_view(values.data(), anchors)},
+                                                  focal::exec::parallel);
+    std::printf("box l1 (none):   sum %.9g (reference %.9g)\n", box, ref_box);
+    check(close(box, ref_box, 1e-6), "box_regression_loss sum (reduction::none)");
+    for (int i = 0; i < anchors; ++i) {
+        check(close(values[i], ref_values[i], 1e-6), "box_regression_loss out.values[" + std::to_string(i) + "]");
+        for (int c = 0; c < 4; ++c) {
+            const float d = deltas(i, c) - targets(i, c);
+            const float want = labels[i] < 0 ? 0.0f : (d > 0 ? 1.0f : (d < 0 ? -1.0f : 0.0f));
+            check(box_grad(i, c) == want, "box_regression_loss out.grad(" + std::to_string(i) + ", " + std::to_string(c) + ")");
+        }
+    }
 
     if (failures) {
         std::printf("focal_consumer: %d check(s) failed\n", failures);

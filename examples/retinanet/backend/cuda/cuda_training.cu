@@ -22,7 +22,7 @@ namespace retinanet::cuda {
 namespace {
 
 template <class T>
-using view3 = focal::view<T, 3, focal::device_space>;
+using view3 = focal::cuda::device_tensor3_view<T>;
 template <class T>
 using matrix = focal::cuda::device_matrix_view<T>;
 template <class T>
@@ -77,7 +77,7 @@ train::batch_detections detect_batch(cuda_executor& executor, gpu_network& net, 
     const float* anchor_data = anchors.get(executor, net.host(), b.padded(), out.grids);
     std::vector<focal::index_t> per_level;
     for (const auto& g : out.grids) per_level.push_back(g.height * g.width * config.anchors_per_cell());
-    const auto n = static_cast<focal::index_t>(out.batch), d = static_cast<focal::index_t>(options.postprocess.detections_per_image);
+    const auto n = static_cast<focal::index_t>(out.batch), d = options.postprocess.capacity();
     const auto rows = static_cast<std::size_t>(n * d);
     const auto boxes = executor.allocate<float>(rows * 4), scores = executor.allocate<float>(rows);
     const auto labels = executor.allocate<std::int64_t>(rows), counts = executor.allocate<std::int64_t>(static_cast<std::size_t>(n));
@@ -85,11 +85,12 @@ train::batch_detections detect_batch(cuda_executor& executor, gpu_network& net, 
     std::size_t ws_capacity = 0;
     const auto ws = workspace_of(executor, ws_memory, ws_capacity,
                                  focal::cuda::postprocess_workspace_size(options.postprocess, n, out.anchors, out.classes, per_level));
-    focal::cuda::postprocess_batch(options.postprocess, view3<const float>(out.cls_logits.get(), n, out.anchors, out.classes),
-                                   view3<const float>(out.bbox_regression.get(), n, out.anchors, 4), matrix<const float>(anchor_data, out.anchors, 4),
-                                   std::span<const focal::index_t>(per_level), std::span<const focal::image_size>(b.sizes),
-                                   view3<float>(boxes.get(), n, d, 4), matrix<float>(scores.get(), n, d), matrix<std::int64_t>(labels.get(), n, d),
-                                   vector<std::int64_t>(counts.get(), n), ws, executor.stream());
+    focal::cuda::postprocess(options.postprocess, view3<const float>(out.cls_logits.get(), n, out.anchors, out.classes),
+                             view3<const float>(out.bbox_regression.get(), n, out.anchors, 4), matrix<const float>(anchor_data, out.anchors, 4),
+                             std::span<const focal::index_t>(per_level), std::span<const focal::image_size>(b.sizes),
+                             focal::batch_detections_output{view3<float>(boxes.get(), n, d, 4), matrix<float>(scores.get(), n, d),
+                                                            matrix<std::int64_t>(labels.get(), n, d), vector<std::int64_t>(counts.get(), n)},
+                             ws, executor.stream());
     train::batch_detections r(static_cast<std::size_t>(n), static_cast<std::size_t>(d));
     executor.download(r.boxes.data(), boxes.get(), r.boxes.size() * sizeof(float));
     executor.download(r.scores.data(), scores.get(), r.scores.size() * sizeof(float));

@@ -4,7 +4,7 @@
 //     (focal::cuda), SGD; batches are made on the data thread, staged in pinned memory and copied
 //     on a second stream while the previous step computes. The host model is only touched for
 //     checkpoints and evaluation, so checkpoints are the CPU trainer's own.
-//   - make_cuda_detector: inference and focal::cuda::postprocess_batch on the GPU, for
+//   - make_cuda_detector: inference and focal::cuda::postprocess (a batch) on the GPU, for
 //     train::detect / train::evaluate.
 // In a build without CUDA (no nvcc found, or FOCAL_BUILD_CUDA=OFF) cuda_available() says why and
 // the factories throw focal::error.

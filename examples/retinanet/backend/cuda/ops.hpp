@@ -13,7 +13,7 @@
 
 #include <focal/config.hpp>
 #include <focal/core/math.hpp>
-#include <focal/loss/normalizer.hpp>
+#include <focal/retinanet/normalizer.hpp>
 
 #include "backend/element_rules/group_norm.hpp"
 #include "backend/element_rules/sgd.hpp"
@@ -479,7 +479,7 @@ struct sgd_update_op {
 
 // ---- the loss normalizer, read by focal::cuda's losses on the device ----------------------------
 
-// One index: the batch's normalizers from the per-image positives by focal/loss/normalizer.hpp,
+// One index: the batch's normalizers from the per-image positives by focal/retinanet/normalizer.hpp,
 // written to out[0, B) (image b's loss is divided by out[b]); batch_ema's running value in *ema.
 // This rank's {positives, images} for the ranks' sum (data-parallel training).
 struct batch_counts_op {
@@ -494,7 +494,7 @@ struct batch_counts_op {
     }
 };
 
-// Each image's divisor (focal/loss/normalizer.hpp). With `summed` (the ranks' summed {positives,
+// Each image's divisor (focal/retinanet/normalizer.hpp). With `summed` (the ranks' summed {positives,
 // images}) the normalizer is the whole batch's over `processes`, as focal::compute_retinanet_loss
 // does with retinanet_loss_state::sum_counts.
 struct loss_normalizer_op {

@@ -2,17 +2,10 @@
 // shared by the CUDA kernels (focal/cuda/match.cuh, targets.cuh) and tested against the host
 // match_anchors / build_targets on the CPU (tests/cuda_host/test_cuda_match_host.cpp).
 //
-//   strict<T>                 a float / double whose + - * / are rounded one by one: under nvcc's
-//                             device pass __fadd_rn, __fmul_rn, ... (never fused into an FMA),
-//                             elsewhere the plain operators. overlap<PlusOne> (overlap.hpp)
-//                             instantiated with it is the host's IoU formula, operation for
-//                             operation, without contraction: the device IoU has the bits of the
-//                             host's (and torchvision's) unfused float arithmetic.
-//   strict_area / strict_iou / strict_iof     overlap<PlusOne> through strict<T>
-//   finite_box(b)             x - x == 0 for all four coordinates (the host's finiteness test)
+//   The matcher's rules themselves (threshold, crowd, finiteness, promotion) are members of
+//   max_iou_matcher; the overlaps and finite_box are box/overlap.hpp's. What is here is the
+//   device's bookkeeping around them:
 //   best_match<T>             running max over gt: strict `>`, so the first gt keeps a tie (torch.max)
-//   anchor_code(...)          the pass-1 code: threshold rule, crowd ignore, non-finite anchor -> -2
-//   promotes(...)             the low-quality rule for one anchor
 //   max_key(iou) / from_key   IoU > 0 as an unsigned integer of its bits (positive floats order as
 //                             their bits; NaN, 0 and -0 give key 0): a block's per-gt maximum
 //                             by integer max, order-independent and deterministic
@@ -29,102 +22,11 @@
 #include "../../config.hpp"
 #include "../../core/math.hpp"
 #include "../../core/view.hpp"
+#include "../../box/overlap.hpp"
+#include "../../core/labels.hpp"
 #include "../max_iou_matcher.hpp"
-#include "../overlap.hpp"
 
 namespace focal::detail::assign_impl {
-
-// A comparison of strict values: a bool that `|` and `&` combine without clang's
-// -Wbitwise-instead-of-logical (the operands are calls), as the packet masks of the host do.
-struct strict_mask {
-    bool value;
-    FOCAL_HD constexpr operator bool() const noexcept { return value; }  // NOLINT: select takes a bool
-    friend FOCAL_HD FOCAL_INLINE constexpr strict_mask operator|(strict_mask a, strict_mask b) noexcept {
-        return {a.value || b.value};
-    }
-    friend FOCAL_HD FOCAL_INLINE constexpr strict_mask operator&(strict_mask a, strict_mask b) noexcept {
-        return {a.value && b.value};
-    }
-};
-
-// Unfused IEEE arithmetic (round to nearest even at every operation).
-template <class T>
-struct strict {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "strict<T>: float or double");
-    T v;
-    strict() = default;
-    FOCAL_HD constexpr strict(T x) noexcept : v(x) {}  // NOLINT: implicit from T by design
-    template <class U>
-        requires(std::is_arithmetic_v<U> && !std::is_same_v<U, T>)
-    FOCAL_HD constexpr explicit strict(U x) noexcept : v(static_cast<T>(x)) {}
-
-    friend FOCAL_HD FOCAL_INLINE strict operator+(strict a, strict b) noexcept {
-#if FOCAL_DEVICE_PASS
-        if constexpr (std::is_same_v<T, float>) return strict(__fadd_rn(a.v, b.v));
-        else return strict(__dadd_rn(a.v, b.v));
-#else
-        return strict(a.v + b.v);
-#endif
-    }
-    friend FOCAL_HD FOCAL_INLINE strict operator-(strict a, strict b) noexcept {
-#if FOCAL_DEVICE_PASS
-        if constexpr (std::is_same_v<T, float>) return strict(__fsub_rn(a.v, b.v));
-        else return strict(__dsub_rn(a.v, b.v));
-#else
-        return strict(a.v - b.v);
-#endif
-    }
-    friend FOCAL_HD FOCAL_INLINE strict operator*(strict a, strict b) noexcept {
-#if FOCAL_DEVICE_PASS
-        if constexpr (std::is_same_v<T, float>) return strict(__fmul_rn(a.v, b.v));
-        else return strict(__dmul_rn(a.v, b.v));
-#else
-        return strict(a.v * b.v);
-#endif
-    }
-    friend FOCAL_HD FOCAL_INLINE strict operator/(strict a, strict b) noexcept {
-#if FOCAL_DEVICE_PASS
-        if constexpr (std::is_same_v<T, float>) return strict(__fdiv_rn(a.v, b.v));
-        else return strict(__ddiv_rn(a.v, b.v));
-#else
-        return strict(a.v / b.v);
-#endif
-    }
-    friend FOCAL_HD FOCAL_INLINE constexpr strict_mask operator<(strict a, strict b) noexcept { return {a.v < b.v}; }
-    friend FOCAL_HD FOCAL_INLINE constexpr strict_mask operator>(strict a, strict b) noexcept { return {a.v > b.v}; }
-    friend FOCAL_HD FOCAL_INLINE constexpr strict_mask operator<=(strict a, strict b) noexcept { return {a.v <= b.v}; }
-    friend FOCAL_HD FOCAL_INLINE constexpr strict_mask operator>=(strict a, strict b) noexcept { return {a.v >= b.v}; }
-    friend FOCAL_HD FOCAL_INLINE constexpr strict_mask operator==(strict a, strict b) noexcept { return {a.v == b.v}; }
-    friend FOCAL_HD FOCAL_INLINE constexpr strict_mask operator!=(strict a, strict b) noexcept { return {a.v != b.v}; }
-};
-
-template <class T>
-FOCAL_HD FOCAL_INLINE box4<strict<T>> to_strict(const box4<T>& b) noexcept {
-    return {{strict<T>(b[0]), strict<T>(b[1]), strict<T>(b[2]), strict<T>(b[3])}};
-}
-
-// overlap<PlusOne>'s area, intersection and IoU, unfused.
-template <bool PlusOne, class T>
-FOCAL_HD FOCAL_INLINE T strict_area(const box4<T>& b) noexcept {
-    return overlap<PlusOne>{}.area(to_strict(b)).v;
-}
-template <bool PlusOne, class T>
-FOCAL_HD FOCAL_INLINE T strict_iou(const box4<T>& a, const box4<T>& b, T area_a, T area_b) noexcept {
-    return overlap<PlusOne>{}.iou(to_strict(a), to_strict(b), strict<T>(area_a), strict<T>(area_b)).v;
-}
-// Intersection over the anchor's area (0 for an empty anchor): the crowd test's measure.
-template <bool PlusOne, class T>
-FOCAL_HD FOCAL_INLINE T strict_iof(const box4<T>& anchor, const box4<T>& crowd, T area_anchor) noexcept {
-    const strict<T> inter = overlap<PlusOne>{}.intersection(to_strict(anchor), to_strict(crowd));
-    return area_anchor > T(0) ? (inter / strict<T>(area_anchor)).v : T(0);
-}
-
-// All four coordinates finite: x - x is 0 for a finite x, NaN for NaN and +-inf (as the host).
-template <class T>
-FOCAL_HD FOCAL_INLINE bool finite_box(const box4<T>& b) noexcept {
-    const T zero(0);
-    return (b[0] - b[0]) == zero && (b[1] - b[1]) == zero && (b[2] - b[2]) == zero && (b[3] - b[3]) == zero;
-}
 
 // Best IoU over the gt seen so far and the first gt reaching it (starts at (0, gt 0)).
 template <class T>
@@ -138,37 +40,6 @@ struct best_match {
         }
     }
 };
-
-// Pass 1's code for one anchor: the threshold rule (-1 for every anchor without gt), then a
-// negative near a crowd box becomes -2, then a non-finite anchor is -2 whatever its code.
-template <class T>
-FOCAL_HD FOCAL_INLINE int anchor_code(const max_iou_matcher& matcher, index_t num_gt, const best_match<T>& m,
-                                      bool near_crowd, bool finite) noexcept {
-    int code = max_iou_matcher::negative;
-    if (num_gt > 0) code = static_cast<int>(matcher.threshold_code(m.best, static_cast<T>(m.argmax)));
-    if (code == max_iou_matcher::negative && near_crowd) code = max_iou_matcher::ignored;
-    return finite ? code : max_iou_matcher::ignored;
-}
-
-// Near a crowd box: intersection / anchor area > crowd_threshold (in T, as the host).
-template <class T>
-FOCAL_HD FOCAL_INLINE bool near_crowd(const max_iou_matcher& matcher, T iof) noexcept {
-    return iof > static_cast<T>(matcher.crowd_threshold);
-}
-
-// Low-quality promotion of one anchor whose IoU equals some promoting gt's highest IoU
-// (equals_target): it takes its own argmax if finite and its best IoU >= low_quality_min_iou.
-template <class T>
-FOCAL_HD FOCAL_INLINE bool promotes(const max_iou_matcher& matcher, const best_match<T>& m, bool equals_target,
-                                    bool finite) noexcept {
-    return equals_target && finite && m.best >= static_cast<T>(matcher.low_quality_min_iou);
-}
-
-// A gt promotes at all: its highest IoU is > 0, or the guard is off (torchvision).
-template <class T>
-FOCAL_HD FOCAL_INLINE bool gt_promotes(const max_iou_matcher& matcher, T gt_max) noexcept {
-    return !matcher.zero_iou_guard || gt_max > T(0);
-}
 
 template <class T>
 using key_t = std::conditional_t<sizeof(T) == 4, unsigned int, unsigned long long>;  // CUDA's atomicMax types
@@ -212,7 +83,7 @@ FOCAL_HD FOCAL_INLINE T quiet_nan() noexcept {
 // A match code as the device build_targets reads it: codes outside [-2, num_gt) (the host
 // throws for them) are treated as ignored, so no gt row is read out of bounds.
 FOCAL_HD FOCAL_INLINE std::int64_t target_code(std::int64_t code, index_t num_gt) noexcept {
-    return code < -2 || code >= static_cast<std::int64_t>(num_gt) ? std::int64_t(max_iou_matcher::ignored) : code;
+    return code < ignored_label || code >= static_cast<std::int64_t>(num_gt) ? std::int64_t(ignored_label) : code;
 }
 
 }  // namespace focal::detail::assign_impl

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "../../core/labels.hpp"
 #include "../../core/view.hpp"
 #include "../../loss/detail/device_loss.hpp"
 
@@ -80,10 +81,10 @@ __global__ void __launch_bounds__(reduce_block)
 }
 
 struct is_ignored {
-    FOCAL_DEVICE FOCAL_INLINE bool operator()(std::int64_t label) const { return focal::detail::label_ignored(label); }
+    FOCAL_DEVICE FOCAL_INLINE bool operator()(std::int64_t label) const { return focal::detail::is_ignored_label(label); }
 };
 struct is_positive {
-    FOCAL_DEVICE FOCAL_INLINE bool operator()(std::int64_t label) const { return focal::detail::label_positive(label); }
+    FOCAL_DEVICE FOCAL_INLINE bool operator()(std::int64_t label) const { return focal::detail::is_positive_label(label); }
 };
 
 }  // namespace focal::cuda::detail

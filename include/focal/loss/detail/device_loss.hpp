@@ -29,6 +29,7 @@
 #include <type_traits>
 
 #include "../../config.hpp"
+#include "../../core/labels.hpp"
 #include "../../core/view.hpp"
 #include "../reduction.hpp"
 #include "../value_grad.hpp"
@@ -43,19 +44,16 @@ struct element_target {
     bool ignored;  // the anchor's row contributes nothing (value 0, gradient 0)
 };
 
-// Anchor label -> the target of column k. Labels are read as signed 64-bit integers (an unsigned
-// type's -1 is background, as on the host). k == label gives 1, any other column 0; -1 matches no
-// column. -2 is ignored. The host drivers reject labels outside [-2, K); the device cannot throw,
-// so there a label < -2 counts as ignored and a label >= K as background (documented in loss.cuh).
-FOCAL_HD FOCAL_INLINE constexpr bool label_ignored(std::int64_t label) noexcept { return label <= -2; }
-
+// Anchor label -> the target of column k, by core/labels.hpp's rules (the host's): labels are read
+// as signed 64-bit integers (an unsigned type's -1 is background, as on the host); one_hot_target
+// gives 1 where k == label, any other column 0 (background_label matches no column);
+// is_ignored_label marks ignored_label. The host drivers reject labels outside [-2, K); the device
+// cannot throw, so there a label < -2 counts as ignored and a label >= K as background (documented
+// in loss.cuh). A box row takes part in the box loss when is_positive_label(label).
 template <class T>
-FOCAL_HD FOCAL_INLINE constexpr element_target<T> label_target(std::int64_t label, index_t k) noexcept {
-    return {static_cast<std::int64_t>(k) == label ? T(1) : T(0), label_ignored(label)};
+FOCAL_HD FOCAL_INLINE element_target<T> label_target(std::int64_t label, index_t k) noexcept {
+    return {one_hot_target<T>(static_cast<std::int64_t>(k), label), is_ignored_label(label)};
 }
-
-// A box row is positive (takes part in the box loss) when its label is >= 0.
-FOCAL_HD FOCAL_INLINE constexpr bool label_positive(std::int64_t label) noexcept { return label >= 0; }
 
 // ---- one element ------------------------------------------------------------------------------
 

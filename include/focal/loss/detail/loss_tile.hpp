@@ -7,6 +7,7 @@
 #pragma once
 
 #include "../../config.hpp"
+#include "../../core/labels.hpp"
 #include "../../core/math.hpp"
 #include "../../core/packet.hpp"
 #include "../../core/view.hpp"
@@ -33,7 +34,7 @@ struct row_label_target_source {
     template <class P>
     FOCAL_INLINE P get(index_t i) const noexcept {
         const P cls = packet_traits<P>::lane_index() + P(first_class + static_cast<T>(i));
-        return math::select(cls == P(label), P(T(1)), P(T(0)));
+        return one_hot_target<P>(cls, P(label));
     }
 };
 

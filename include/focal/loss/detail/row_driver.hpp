@@ -14,7 +14,7 @@
 #include "../../config.hpp"
 #include "../../core/execution.hpp"
 #include "../../core/parallel.hpp"
-#include "../../core/packet.hpp"
+#include "../../core/host_packet.hpp"
 #include "../../core/view.hpp"
 #include "loss_tile.hpp"
 

@@ -7,7 +7,7 @@
 // the kept rows into the removed words after it) yields exactly the host greedy order:
 //   * suppression is "both boxes active and IoU > t" (nms/detail/box_chunks.hpp: an inactive box,
 //     one with area <= 0, inf or NaN, neither suppresses nor is suppressed);
-//   * the IoU is box/iou.hpp's iou_from_areas, evaluated on exact<float>, whose operations are
+//   * the IoU is box/iou.hpp's iou_from_areas, evaluated on unfused<float>, whose operations are
 //     single IEEE roundings on the device too (no contraction into fma): bit-identical to the host;
 //   * t is threshold_below<float>(iou_threshold) (nms/detail/checks.hpp), as on the host;
 //   * class-aware (per_class) NMS is the same walk with suppression only within a class: greedy in
@@ -20,37 +20,10 @@
 #include "../../box/box4.hpp"
 #include "../../box/format.hpp"
 #include "../../box/iou.hpp"
+#include "../../box/overlap.hpp"
 #include "../../config.hpp"
 
 namespace focal::detail {
-
-// A float whose + - * / are each one IEEE rounding in device code as on the host: nvcc may fuse
-// a * b + c into an fma in plain float code, which would move an IoU by an ulp.
-struct exact {
-    float v;
-    FOCAL_HD constexpr exact(float x = 0.0f) noexcept : v(x) {}
-    FOCAL_HD constexpr exact(int x) noexcept : v(static_cast<float>(x)) {}
-};
-#if FOCAL_DEVICE_PASS
-FOCAL_HD FOCAL_INLINE exact operator+(exact a, exact b) noexcept { return exact(__fadd_rn(a.v, b.v)); }
-FOCAL_HD FOCAL_INLINE exact operator-(exact a, exact b) noexcept { return exact(__fsub_rn(a.v, b.v)); }
-FOCAL_HD FOCAL_INLINE exact operator*(exact a, exact b) noexcept { return exact(__fmul_rn(a.v, b.v)); }
-FOCAL_HD FOCAL_INLINE exact operator/(exact a, exact b) noexcept { return exact(__fdiv_rn(a.v, b.v)); }
-#else
-FOCAL_HD FOCAL_INLINE exact operator+(exact a, exact b) noexcept { return exact(a.v + b.v); }
-FOCAL_HD FOCAL_INLINE exact operator-(exact a, exact b) noexcept { return exact(a.v - b.v); }
-FOCAL_HD FOCAL_INLINE exact operator*(exact a, exact b) noexcept { return exact(a.v * b.v); }
-FOCAL_HD FOCAL_INLINE exact operator/(exact a, exact b) noexcept { return exact(a.v / b.v); }
-#endif
-FOCAL_HD FOCAL_INLINE exact operator-(exact a) noexcept { return exact(-a.v); }
-FOCAL_HD FOCAL_INLINE bool operator<(exact a, exact b) noexcept { return a.v < b.v; }
-FOCAL_HD FOCAL_INLINE bool operator>(exact a, exact b) noexcept { return a.v > b.v; }
-FOCAL_HD FOCAL_INLINE bool operator==(exact a, exact b) noexcept { return a.v == b.v; }
-FOCAL_HD FOCAL_INLINE bool operator!=(exact a, exact b) noexcept { return a.v != b.v; }
-
-FOCAL_HD FOCAL_INLINE box4<exact> to_exact(const box4<float>& b) noexcept {
-    return {{exact(b[0]), exact(b[1]), exact(b[2]), exact(b[3])}};
-}
 
 inline constexpr int mask_word_bits = 64;
 
@@ -84,11 +57,11 @@ FOCAL_HD FOCAL_INLINE float score_from_key(std::uint32_t key) noexcept {
 }
 
 // box_chunks.hpp's is_active: finite positive area (a - a == 0 rules out inf and NaN).
-FOCAL_HD FOCAL_INLINE bool nms_active(exact a) noexcept { return a > exact(0.0f) && (a - a) == exact(0.0f); }
+FOCAL_HD FOCAL_INLINE bool nms_active(unfused<float> a) noexcept { return a > unfused<float>(0.0f) && (a - a) == unfused<float>(0.0f); }
 
 // Box p (area pa) suppresses box q (area qa) at threshold t: both active and IoU > t.
-FOCAL_HD FOCAL_INLINE bool nms_suppresses(const box4<exact>& p, exact pa, const box4<exact>& q, exact qa, float t) noexcept {
-    return nms_active(pa) && nms_active(qa) && iou_from_areas(p, q, pa, qa) > exact(t);
+FOCAL_HD FOCAL_INLINE bool nms_suppresses(const box4<unfused<float>>& p, unfused<float> pa, const box4<unfused<float>>& q, unfused<float> qa, float t) noexcept {
+    return nms_active(pa) && nms_active(qa) && bool(iou_from_areas(p, q, pa, qa) > unfused<float>(t));
 }
 
 // One mask word: bit j set when sorted box `row` suppresses sorted box col0 + j, for j < count
@@ -97,13 +70,13 @@ FOCAL_HD FOCAL_INLINE bool nms_suppresses(const box4<exact>& p, exact pa, const 
 FOCAL_HD FOCAL_INLINE std::uint64_t mask_word(std::int64_t row, const box4<float>& row_box, std::int64_t row_class,
                                              std::int64_t col0, int count, const box4<float>* cols,
                                              const std::int64_t* col_class, float t) noexcept {
-    const box4<exact> p = to_exact(row_box);
-    const exact pa = area(p);
+    const box4<unfused<float>> p = to_unfused(row_box);
+    const unfused<float> pa = area(p);
     std::uint64_t word = 0;
     for (int j = 0; j < count; ++j) {
         if (col0 + j <= row) continue;
         if (col_class != nullptr && col_class[j] != row_class) continue;
-        const box4<exact> q = to_exact(cols[j]);
+        const box4<unfused<float>> q = to_unfused(cols[j]);
         if (nms_suppresses(p, pa, q, area(q), t)) word |= std::uint64_t(1) << j;
     }
     return word;
@@ -129,8 +102,8 @@ FOCAL_HD FOCAL_INLINE int resolve_word(std::uint64_t removed, const std::uint64_
 // int64 a uint64 class of 2^63 or more would round differently).
 template <class C>
 FOCAL_HD FOCAL_INLINE box4<float> offset_box(const box4<float>& b, C cls, float step) noexcept {
-    const exact off = exact(static_cast<float>(cls)) * exact(step);
-    return {{(exact(b[0]) + off).v, (exact(b[1]) + off).v, (exact(b[2]) + off).v, (exact(b[3]) + off).v}};
+    const unfused<float> off = unfused<float>(static_cast<float>(cls)) * unfused<float>(step);
+    return {{(unfused<float>(b[0]) + off).v, (unfused<float>(b[1]) + off).v, (unfused<float>(b[2]) + off).v, (unfused<float>(b[3]) + off).v}};
 }
 
 // The running maximum coordinate of offset_boxes: NaN once any coordinate is NaN (an associative,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "../../core/checks.hpp"
@@ -25,9 +26,9 @@ void check_boxes_and_scores(const view<TB, 2, S>& boxes, const view<TS, 1, S>& s
     require_data(scores, where, "scores");
 }
 
-// How many indices an NMS can write: every box, or max_output (>= 0) of them.
-inline index_t output_capacity(index_t n, index_t max_output) noexcept {
-    return max_output >= 0 && max_output < n ? max_output : n;
+// How many indices an NMS can write: every box, or max_detections (>= 0) of them.
+inline index_t output_capacity(index_t n, index_t max_detections) noexcept {
+    return max_detections >= 0 && max_detections < n ? max_detections : n;
 }
 
 // An output vector: at least `capacity` elements that do not share memory.
@@ -36,7 +37,7 @@ void check_output(const view<T, 1, S>& out, index_t capacity, const char* where,
     require(out.extent(0) >= capacity, where, what,
             "of extent >= " + std::to_string(capacity) + " (one per box that may be kept)", shape_string(out));
     require_data(out, where, what);
-    require(out.extent(0) <= 1 || out.stride(0) != 0, where, what, "a view whose elements do not overlap", "stride 0");
+    require_distinct(out, where, what);
 }
 
 // keep: integral, and able to hold every box index.
@@ -48,11 +49,11 @@ void check_keep(const view<TK, 1, S>& keep, index_t capacity, index_t n, const c
             "a maximum of ", +std::numeric_limits<TK>::max());
 }
 
-inline void check_iou_threshold(double t, const char* where, const char* what = "iou_threshold") {
+inline void check_iou_threshold(double t, const char* where, std::string_view what = "iou_threshold") {
     require(t >= 0.0 && t <= 1.0, where, what, "in [0, 1]", t);  // NaN fails
 }
-inline void check_max_output(index_t m, const char* where) {
-    require(m >= -1, where, "max_output", ">= 0, or -1 for no limit", m);
+inline void check_max_detections(index_t m, const char* where, std::string_view what = "max_detections") {
+    require(m >= -1, where, what, ">= 0, or -1 for no limit", m);
 }
 
 // The largest T not above t: for an IoU x of type T, x > threshold_below<T>(t) exactly when

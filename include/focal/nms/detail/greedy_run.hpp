@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "../../core/execution.hpp"
-#include "../../core/packet.hpp"
+#include "../../core/host_packet.hpp"
 #include "../../core/parallel.hpp"
 #include "box_chunks.hpp"
 #include "greedy_kernel.hpp"

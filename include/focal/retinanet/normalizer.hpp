@@ -1,4 +1,4 @@
-// focal/loss/normalizer.hpp: what a batch's losses are divided by (the RetinaNet loss normalizer),
+// focal/retinanet/normalizer.hpp: what a batch's losses are divided by (the RetinaNet loss normalizer),
 // as FOCAL_HD functions of the positive-anchor counts, so host code, device code and a trainer
 // that reduces the counts itself (across processes, for instance) share one definition.
 //

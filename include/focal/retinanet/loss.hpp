@@ -1,4 +1,4 @@
-// focal/loss/retinanet_loss.hpp: the RetinaNet training loss as wiring of focal's pieces.
+// focal/retinanet/loss.hpp: the RetinaNet training loss as wiring of focal's pieces.
 //
 // For a batch of B images sharing one anchor set (A x 4), with head outputs cls_logits B x A x K
 // and bbox_regression B x A x 4 and each image's ground truth:
@@ -36,11 +36,11 @@
 #include "../core/checks.hpp"
 #include "../core/execution.hpp"
 #include "../core/view.hpp"
-#include "box_regression_loss.hpp"
-#include "classification_loss.hpp"
+#include "../loss/box_regression_loss.hpp"
+#include "../loss/classification_loss.hpp"
 #include "normalizer.hpp"
-#include "sigmoid_focal.hpp"
-#include "smooth_l1.hpp"
+#include "../loss/sigmoid_focal.hpp"
+#include "../loss/smooth_l1.hpp"
 
 namespace focal {
 
@@ -84,8 +84,8 @@ struct ground_truth {
 // Where gradients go (optional): B x A x K and B x A x 4, the shapes of the head outputs.
 template <class T>
 struct retinanet_gradients {
-    view<T, 3> cls_logits{};
-    view<T, 3> bbox_regression{};
+    tensor3_view<T> cls_logits{};
+    tensor3_view<T> bbox_regression{};
 };
 
 struct retinanet_loss_value {
@@ -93,29 +93,11 @@ struct retinanet_loss_value {
     index_t positives = 0;  // over the batch
 };
 
-namespace detail {
-// Image b's first element, without forming a reference into an empty view.
-template <class T, class S>
-T* image_data(const view<T, 3, S>& v, index_t b) noexcept {
-    return v.extent(1) > 0 && v.extent(2) > 0 ? &v(b, 0, 0) : v.data_handle();
-}
-// A B x R x C output whose images do not share memory (each image's slice disjoint from the next).
-template <class T, class S>
-void require_disjoint_images(const view<T, 3, S>& v, const char* where, const char* what) {
-    require_data(v, where, what);
-    const matrix_view<T> first(v.data_handle(), {v.extent(1), v.extent(2)}, {v.stride(1), v.stride(2)});
-    require_non_overlapping(first, where, what);
-    if (v.extent(0) <= 1 || first.size() == 0) return;
-    const index_t span = (v.extent(1) - 1) * std::abs(v.stride(1)) + (v.extent(2) - 1) * std::abs(v.stride(2)) + 1;
-    require(std::abs(v.stride(0)) >= span, where, what, "a view whose images do not overlap",
-            "batch stride " + std::to_string(v.stride(0)) + " for images spanning " + std::to_string(span) + " elements");
-}
-}  // namespace detail
 
 template <class BoxLoss, class TC, class TR, class TA, class T, class L, class Exec = exec::default_policy>
     requires std::floating_point<T> && exec::is_policy_v<Exec>
-retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss, view<TC, 3> cls_logits,
-                                            view<TR, 3> bbox_regression, matrix_view<TA> anchors,
+retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss, tensor3_view<TC> cls_logits,
+                                            tensor3_view<TR> bbox_regression, matrix_view<TA> anchors,
                                             std::span<const ground_truth<T, L>> targets,
                                             const retinanet_gradients<T>& grads = {},
                                             retinanet_loss_state* state = nullptr, const Exec& exec = {}) {
@@ -131,9 +113,9 @@ retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss,
     detail::require(anchors.extent(0) == a && anchors.extent(1) == 4, where, "anchors", "of shape [A x 4] with A = " + std::to_string(a),
                     detail::shape_string(anchors));
     const bool want_cls_grad = !grads.cls_logits.is_null(), want_box_grad = !grads.bbox_regression.is_null();
-    if (want_cls_grad) detail::require_same_shape(grads.cls_logits, view<T, 3>(nullptr, {batch, a, k}, {a * k, k, 1}), where,
+    if (want_cls_grad) detail::require_same_shape(grads.cls_logits, tensor3_view<T>(nullptr, {batch, a, k}, {a * k, k, 1}), where,
                                                   "grads.cls_logits", "cls_logits");
-    if (want_box_grad) detail::require_same_shape(grads.bbox_regression, view<T, 3>(nullptr, {batch, a, 4}, {a * 4, 4, 1}), where,
+    if (want_box_grad) detail::require_same_shape(grads.bbox_regression, tensor3_view<T>(nullptr, {batch, a, 4}, {a * 4, 4, 1}), where,
                                                   "grads.bbox_regression", "bbox_regression");
     detail::require(loss.normalizer != loss_normalizer::batch_ema || state != nullptr, where, "state",
                     "given for loss_normalizer::batch_ema (it carries the running normalizer)", "nullptr");
@@ -193,21 +175,16 @@ retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss,
     for (index_t i = 0; i < batch; ++i) norm[i] = image_normalizer(loss.normalizer, positives[i], counts[1], batch_norm) / share;
     // 3. Losses and gradients, image by image (each driver threads within the image).
     for (index_t i = 0; i < batch; ++i) {
-        const matrix_view<const std::remove_const_t<TC>> logits_i(detail::image_data(cls_logits, i), {a, k},
-                                                                  {cls_logits.stride(1), cls_logits.stride(2)});
-        const matrix_view<const std::remove_const_t<TR>> deltas_i(detail::image_data(bbox_regression, i), {a, 4},
-                                                                  {bbox_regression.stride(1), bbox_regression.stride(2)});
+        const matrix_view<const std::remove_const_t<TC>> logits_i = slice(cls_logits, i);
+        const matrix_view<const std::remove_const_t<TR>> deltas_i = slice(bbox_regression, i);
         const vector_view<const std::int64_t> labels_i(labels.data() + i * a, a);
         loss_output<T> cls_out;
-        if (want_cls_grad)
-            cls_out.grad = matrix_view<T>(detail::image_data(grads.cls_logits, i), {a, k}, {grads.cls_logits.stride(1), grads.cls_logits.stride(2)});
+        if (want_cls_grad) cls_out.grad = slice(grads.cls_logits, i);
         result.classification += classification_loss(loss.classification, logits_i, labels_i, reduction::divide_by(norm[i]), cls_out, exec);
-        matrix_view<T> box_grad;
-        if (want_box_grad)
-            box_grad = matrix_view<T>(detail::image_data(grads.bbox_regression, i), {a, 4},
-                                      {grads.bbox_regression.stride(1), grads.bbox_regression.stride(2)});
+        box_loss_output<T> box_out;
+        if (want_box_grad) box_out.grad = slice(grads.bbox_regression, i);
         result.box += box_regression_loss(loss.box, deltas_i, matrix_view<const T>(box_targets.data() + i * a * 4, a, 4), labels_i,
-                                          reduction::divide_by(norm[i]), box_grad);
+                                          reduction::divide_by(norm[i]), box_out, exec);
     }
     return result;
 }
@@ -215,8 +192,8 @@ retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss,
 // The same with the ground truth in a std::vector.
 template <class BoxLoss, class TC, class TR, class TA, class T, class L, class Exec = exec::default_policy>
     requires std::floating_point<T> && exec::is_policy_v<Exec>
-retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss, view<TC, 3> cls_logits,
-                                            view<TR, 3> bbox_regression, matrix_view<TA> anchors,
+retinanet_loss_value compute_retinanet_loss(const retinanet_loss<BoxLoss>& loss, tensor3_view<TC> cls_logits,
+                                            tensor3_view<TR> bbox_regression, matrix_view<TA> anchors,
                                             const std::vector<ground_truth<T, L>>& targets,
                                             const retinanet_gradients<T>& grads = {},
                                             retinanet_loss_state* state = nullptr, const Exec& exec = {}) {

@@ -1,4 +1,4 @@
-// focal/postprocess/top_candidates.hpp: the k best (anchor, class) pairs of one pyramid level.
+// focal/retinanet/detail/top_candidates.hpp: the k best (anchor, class) pairs of one pyramid level.
 //
 // top_candidates(logits /*A x K*/, logit_threshold, k, out) appends to out the pairs whose logit
 // is > logit_threshold, at most k of them: the largest logits, ties broken by the smaller flat
@@ -12,10 +12,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "../config.hpp"
-#include "../core/math.hpp"
-#include "../core/packet.hpp"
-#include "../core/view.hpp"
+#include "../../config.hpp"
+#include "../../core/math.hpp"
+#include "../../core/packet.hpp"
+#include "../../core/view.hpp"
 
 namespace focal::detail {
 

@@ -1,17 +1,23 @@
-// focal/postprocess/retinanet_postprocess.hpp: RetinaNet inference post-processing (the paper,
-// section 4 "Inference"; torchvision's RetinaNet.postprocess_detections).
+// focal/retinanet/postprocess.hpp: RetinaNet inference post-processing (the paper, section 4
+// "Inference"; torchvision's RetinaNet.postprocess_detections).
+//
+//   index_t n = postprocess(p, logits /*A x K*/, deltas /*A x 4*/, anchors /*A x 4*/, anchors_per_level,
+//                           size, detections_output{boxes, scores, labels}, exec);           one image
+//   postprocess(p, logits /*B x A x K*/, deltas /*B x A x 4*/, anchors, anchors_per_level, sizes /*B*/,
+//               batch_detections_output{boxes, scores, labels, counts}, exec);             a batch
 //
 // For one image, given the head outputs over all anchors (levels concatenated, in level order):
 //   1. per level: the (anchor, class) pairs with sigmoid(logit) > score_threshold, at most
-//      candidates_per_level of them, best first (top_candidates.hpp);
-//   2. decode their anchors' box deltas (delta_xywh_coder) and clip to the image;
-//   3. merge the levels and run class-aware NMS (nms/batched.hpp) at nms_threshold;
-//   4. keep the best detections_per_image.
+//      max_candidates_per_level of them, best first (detail/top_candidates.hpp);
+//   2. decode their anchors' box deltas (coder) and clip them to the image;
+//   3. merge the levels and run the nms policy (class-aware batched_nms, nms/batched.hpp);
+//   4. keep the best max_detections (and at most nms.max_detections when that is set).
 // retinanet_postprocess::torchvision() reproduces torchvision 0.14 result for result (its batched
 // NMS order, 300 detections); the default keeps the paper's 100 and true per-class NMS.
-// Scores are 1 / (1 + exp(-logit)) in float, as torch.sigmoid. Candidates are found in logit
-// space (one compare per packet, against a threshold that rises to the k-th best seen), so
-// sigmoid runs only on the few that survive.
+// Scores are 1 / (1 + exp(-logit)) in float, as torch.sigmoid, and compared with
+// float(score_threshold), as torch compares a float tensor with a Python number. Candidates are
+// found in logit space (one compare per packet, against a threshold that rises to the k-th best
+// seen), so sigmoid runs only on the few that survive.
 #pragma once
 
 #include <algorithm>
@@ -28,39 +34,44 @@
 #include "../config.hpp"
 #include "../core/checks.hpp"
 #include "../core/execution.hpp"
-#include "../core/packet.hpp"
+#include "../core/host_packet.hpp"
 #include "../core/parallel.hpp"
 #include "../core/size2d.hpp"
 #include "../core/view.hpp"
 #include "../nms/batched.hpp"
-#include "top_candidates.hpp"
+#include "detail/candidates.hpp"
+#include "detail/top_candidates.hpp"
 
 namespace focal {
 
 struct retinanet_postprocess {
-    float score_threshold = 0.05f;       // keep sigmoid(logit) > this
-    index_t candidates_per_level = 1000; // top-k per pyramid level before NMS
-    double nms_threshold = 0.5;          // class-aware NMS: suppress IoU > this
-    index_t detections_per_image = 100;  // the paper's 100
-    batched_mode nms_mode = batched_mode::per_class;
+    double score_threshold = 0.05;           // keep sigmoid(logit) > this
+    index_t max_candidates_per_level = 1000; // top-k per pyramid level before NMS
+    batched_nms nms{};                       // class-aware NMS at IoU 0.5, per class
+    index_t max_detections = 100;            // per image: the paper's 100
     delta_xywh_coder coder{};
     bool clip_to_image = true;
 
     // torchvision 0.14's RetinaNet defaults: 300 detections, its batched_nms.
     static retinanet_postprocess torchvision() {
         retinanet_postprocess p;
-        p.detections_per_image = 300;
-        p.nms_mode = batched_mode::torchvision;
+        p.max_detections = 300;
+        p.nms.mode = batched_mode::torchvision;
         return p;
+    }
+
+    // The detections an image can have: max_detections, or nms.max_detections when smaller.
+    index_t capacity() const noexcept {
+        return nms.max_detections >= 0 && nms.max_detections < max_detections ? nms.max_detections : max_detections;
     }
 };
 
 inline void validate(const retinanet_postprocess& p, const char* where = "focal::retinanet_postprocess") {
-    detail::require(p.score_threshold >= 0.0f && p.score_threshold < 1.0f, where, "score_threshold", "in [0, 1)",
+    detail::require(p.score_threshold >= 0.0 && p.score_threshold < 1.0, where, "score_threshold", "in [0, 1)",
                     p.score_threshold);
-    detail::require(p.candidates_per_level >= 0, where, "candidates_per_level", ">= 0", p.candidates_per_level);
-    detail::require(p.nms_threshold >= 0.0 && p.nms_threshold <= 1.0, where, "nms_threshold", "in [0, 1]", p.nms_threshold);
-    detail::require(p.detections_per_image >= 0, where, "detections_per_image", ">= 0", p.detections_per_image);
+    detail::require(p.max_candidates_per_level >= 0, where, "max_candidates_per_level", ">= 0", p.max_candidates_per_level);
+    detail::require(p.max_detections >= 0, where, "max_detections", ">= 0", p.max_detections);
+    validate(p.nms, where, "nms.");
     validate(p.coder, where);
 }
 
@@ -68,7 +79,7 @@ inline void validate(const retinanet_postprocess& p, const char* where = "focal:
 using image_size = size2d;
 
 // Where one image's detections go: boxes D x 4 (xyxy), scores D, labels D (class index), with
-// D >= detections_per_image; the first count() rows are written, best first.
+// D >= capacity() (max_detections); the first count rows are written, best first.
 template <class T, class L>
 struct detections_output {
     matrix_view<T> boxes;
@@ -78,6 +89,19 @@ struct detections_output {
 // focal::detections_output{boxes, scores, labels} deduces T and L (clang 14 has no aggregate CTAD).
 template <class T, class L>
 detections_output(matrix_view<T>, vector_view<T>, vector_view<L>) -> detections_output<T, L>;
+
+// A batch's: the single-image output with a leading image dimension (boxes B x D x 4, scores
+// B x D, labels B x D), and counts (B): image b's number of detections.
+// Space: host_space here; focal::cuda::postprocess takes the same struct over device memory.
+template <class T, class L, class N, class Space = host_space>
+struct batch_detections_output {
+    tensor3_view<T, Space> boxes;
+    matrix_view<T, Space> scores;
+    matrix_view<L, Space> labels;
+    vector_view<N, Space> counts;
+};
+template <class T, class L, class N, class S>
+batch_detections_output(view<T, 3, S>, view<T, 2, S>, view<L, 2, S>, view<N, 1, S>) -> batch_detections_output<T, L, N, S>;
 
 namespace detail {
 
@@ -155,11 +179,11 @@ index_t postprocess(const retinanet_postprocess& p, matrix_view<TL> logits, matr
     detail::require(total == a, where, "anchors_per_level", "counts summing to the logits' rows " + std::to_string(a), total);
     detail::require(size.height >= 0 && size.width >= 0, where, "image size", "non-negative",
                     std::to_string(size.height) + " x " + std::to_string(size.width));
-    const index_t capacity = p.detections_per_image;
+    const index_t capacity = p.capacity();
     detail::require(out.boxes.extent(0) >= capacity && out.boxes.extent(1) == 4, where, "out.boxes",
-                    "[D x 4] with D >= detections_per_image = " + std::to_string(capacity), detail::shape_string(out.boxes));
+                    "[D x 4] with D >= capacity() = " + std::to_string(capacity), detail::shape_string(out.boxes));
     detail::require(out.scores.extent(0) >= capacity && out.labels.extent(0) >= capacity, where, "out.scores and out.labels",
-                    "of length >= detections_per_image = " + std::to_string(capacity),
+                    "of length >= capacity() = " + std::to_string(capacity),
                     detail::shape_string(out.scores) + " and " + detail::shape_string(out.labels));
     detail::require_data(out.boxes, where, "out.boxes");
     detail::require_data(out.scores, where, "out.scores");
@@ -170,25 +194,21 @@ index_t postprocess(const retinanet_postprocess& p, matrix_view<TL> logits, matr
                     "a maximum of ", +std::numeric_limits<L>::max());
 
     using P = host_packet_t<std::remove_const_t<TL>, !std::is_same_v<Exec, exec::scalar_policy>>;
-    const float logit_min = detail::logit_threshold(p.score_threshold);
+    const float score_threshold = static_cast<float>(p.score_threshold);
+    const float logit_min = detail::logit_threshold(score_threshold);
     std::vector<float> boxes, scores;
     std::vector<std::int64_t> labels;
     index_t level_begin = 0;
     for (index_t level_anchors : anchors_per_level) {
-        const matrix_view<const std::remove_const_t<TL>> level(level_anchors && k ? &logits(level_begin, 0) : logits.data_handle(),
-                                                               {level_anchors, k}, {logits.stride(0), logits.stride(1)});
-        for (const auto& c : detail::level_candidates<P>(exec, level, logit_min, p.candidates_per_level)) {
+        const auto level = leading_range(matrix_view<const std::remove_const_t<TL>>(logits), level_begin, level_begin + level_anchors);
+        for (const auto& c : detail::level_candidates<P>(exec, level, logit_min, p.max_candidates_per_level)) {
             const float score = detail::sigmoid_score(c.logit);
-            if (!(score > p.score_threshold)) continue;
+            if (!(score > score_threshold)) continue;
             const index_t anchor = level_begin + static_cast<index_t>(c.flat / k);
             const box4<float> d{{float(deltas(anchor, 0)), float(deltas(anchor, 1)), float(deltas(anchor, 2)), float(deltas(anchor, 3))}};
             const box4<float> an{{float(anchors(anchor, 0)), float(anchors(anchor, 1)), float(anchors(anchor, 2)), float(anchors(anchor, 3))}};
             box4<float> b = p.coder.decode(d, an);
-            if (p.clip_to_image) {  // torchvision's clip_boxes_to_image: clamp(0, size)
-                const float w = float(size.width), h = float(size.height);
-                for (int i : {0, 2}) b[i] = std::min(std::max(b[i], 0.0f), w);
-                for (int i : {1, 3}) b[i] = std::min(std::max(b[i], 0.0f), h);
-            }
+            if (p.clip_to_image) b = detail::clip_box(b, float(size.width), float(size.height));
             boxes.insert(boxes.end(), {b[0], b[1], b[2], b[3]});
             scores.push_back(score);
             labels.push_back(c.flat % k);
@@ -197,7 +217,8 @@ index_t postprocess(const retinanet_postprocess& p, matrix_view<TL> logits, matr
     }
     const auto n = static_cast<index_t>(scores.size());
     std::vector<std::int64_t> keep(static_cast<std::size_t>(n));
-    const batched_nms nms_policy{.iou_threshold = p.nms_threshold, .max_output = capacity, .mode = p.nms_mode};
+    batched_nms nms_policy = p.nms;
+    nms_policy.max_detections = capacity;
     const index_t kept = nms(nms_policy, make_view(boxes.data(), n, 4), make_view(scores.data(), n),
                              make_view(labels.data(), n), make_view(keep.data(), n), exec);
     for (index_t i = 0; i < kept; ++i) {
@@ -209,44 +230,36 @@ index_t postprocess(const retinanet_postprocess& p, matrix_view<TL> logits, matr
     return kept;
 }
 
-// A batch: logits B x A x K, deltas B x A x 4, one anchor set A x 4 shared by the images, one size
-// per image; out_boxes B x D x 4, out_scores B x D, out_labels B x D; counts[b] receives image b's
-// number of detections. Under exec::parallel the images run concurrently (each on one thread,
-// SIMD); an error in one image is rethrown after the others finish (their outputs are written).
-template <class TL, class TD, class TA, class T, class L, class TN, class Exec = exec::default_policy>
+// A batch: the single-image form with a leading image dimension. logits B x A x K, deltas B x A x 4,
+// one anchor set A x 4 shared by the images, one size per image. Under exec::parallel the images
+// run concurrently (each on one thread, SIMD); an error in one image is rethrown after the others
+// finish (their outputs are written).
+template <class TL, class TD, class TA, class T, class L, class N, class Exec = exec::default_policy>
     requires std::floating_point<std::remove_const_t<TL>> && std::floating_point<T> && std::integral<L> &&
-             std::integral<TN> && exec::is_policy_v<Exec>
-void postprocess_batch(const retinanet_postprocess& p, view<TL, 3> logits, view<TD, 3> deltas, matrix_view<TA> anchors,
-                       std::span<const index_t> anchors_per_level, std::span<const image_size> sizes, view<T, 3> out_boxes,
-                       matrix_view<T> out_scores, matrix_view<L> out_labels, vector_view<TN> counts, const Exec& exec = {}) {
-    constexpr const char* where = "focal::postprocess_batch";
+             std::integral<N> && exec::is_policy_v<Exec>
+void postprocess(const retinanet_postprocess& p, tensor3_view<TL> logits, tensor3_view<TD> deltas, matrix_view<TA> anchors,
+                 std::span<const index_t> anchors_per_level, std::span<const image_size> sizes,
+                 const batch_detections_output<T, L, N, host_space>& out, const Exec& exec = {}) {
+    constexpr const char* where = "focal::postprocess";
     detail::require_valid_extents(logits, where, "logits");
     const index_t batch = logits.extent(0);
-    detail::require(deltas.extent(0) == batch && static_cast<index_t>(sizes.size()) == batch && out_boxes.extent(0) == batch &&
-                        out_scores.extent(0) == batch && out_labels.extent(0) == batch && counts.extent(0) == batch,
-                    where, "deltas, sizes, outputs and counts", "one entry per image (" + std::to_string(batch) + ")",
-                    "deltas " + detail::shape_string(deltas) + ", " + std::to_string(sizes.size()) + " sizes, boxes " +
-                        detail::shape_string(out_boxes) + ", counts " + detail::shape_string(counts));
-    detail::require(deltas.extent(2) == 4 && out_boxes.extent(2) == 4, where, "deltas and out_boxes", "of last extent 4",
-                    detail::shape_string(deltas) + " and " + detail::shape_string(out_boxes));
-    // A count that TN cannot hold would be written wrapped (a negative detections_per_image is
-    // reported by postprocess).
-    detail::require(p.detections_per_image < 0 || static_cast<std::uintmax_t>(p.detections_per_image) <=
-                                                      static_cast<std::uintmax_t>(std::numeric_limits<TN>::max()),
-                    where, "counts", "of an integer type that holds detections_per_image = " + std::to_string(p.detections_per_image),
-                    "a maximum of ", +std::numeric_limits<TN>::max());
+    detail::require(deltas.extent(0) == batch && static_cast<index_t>(sizes.size()) == batch && out.boxes.extent(0) == batch &&
+                        out.scores.extent(0) == batch && out.labels.extent(0) == batch && out.counts.extent(0) == batch,
+                    where, "deltas, sizes and out", "one entry per image (" + std::to_string(batch) + ")",
+                    "deltas " + detail::shape_string(deltas) + ", " + std::to_string(sizes.size()) + " sizes, out.boxes " +
+                        detail::shape_string(out.boxes) + ", out.counts " + detail::shape_string(out.counts));
+    detail::require(deltas.extent(2) == 4 && out.boxes.extent(2) == 4, where, "deltas and out.boxes", "of last extent 4",
+                    detail::shape_string(deltas) + " and " + detail::shape_string(out.boxes));
+    // A count that N cannot hold would be written wrapped (a negative max_detections is reported
+    // by the single-image form).
+    detail::require(p.max_detections < 0 || static_cast<std::uintmax_t>(p.max_detections) <=
+                                                static_cast<std::uintmax_t>(std::numeric_limits<N>::max()),
+                    where, "out.counts", "of an integer type that holds max_detections = " + std::to_string(p.max_detections),
+                    "a maximum of ", +std::numeric_limits<N>::max());
     auto one = [&](index_t b, const auto& inner_exec) {
-        auto slice2 = [&](const auto& v, index_t cols) {
-            using E = std::remove_reference_t<decltype(*v.data_handle())>;
-            return matrix_view<E>(v.size() ? &v(b, 0, 0) : v.data_handle(), {v.extent(1), cols}, {v.stride(1), v.stride(2)});
-        };
-        auto row = [&](const auto& m) {
-            using E = std::remove_reference_t<decltype(*m.data_handle())>;
-            return vector_view<E>(m.size() ? &m(b, 0) : m.data_handle(), {m.extent(1)}, {m.stride(1)});
-        };
-        const detections_output<T, L> out{slice2(out_boxes, 4), row(out_scores), row(out_labels)};
-        counts(b) = static_cast<TN>(postprocess(p, slice2(logits, logits.extent(2)), slice2(deltas, 4), anchors, anchors_per_level,
-                                                sizes[static_cast<std::size_t>(b)], out, inner_exec));
+        const detections_output<T, L> image_out{slice(out.boxes, b), slice(out.scores, b), slice(out.labels, b)};
+        out.counts(b) = static_cast<N>(postprocess(p, slice(logits, b), slice(deltas, b), anchors, anchors_per_level,
+                                                   sizes[static_cast<std::size_t>(b)], image_out, inner_exec));
     };
     if constexpr (std::is_same_v<Exec, exec::parallel_policy>) {
         if (batch > 1) {

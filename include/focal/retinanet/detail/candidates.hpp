@@ -1,4 +1,4 @@
-// focal/postprocess/detail/candidates.hpp: the per-candidate pieces of RetinaNet post-processing
+// focal/retinanet/detail/candidates.hpp: the per-candidate pieces of RetinaNet post-processing
 // that the CUDA kernels (cuda/top_candidates.cuh, cuda/postprocess.cuh) and the host tests share.
 //
 // A candidate (logit x at flat index f = anchor * K + class within its level) gets the 64-bit key

@@ -1,7 +1,0 @@
-// focal/nms/nms.hpp: every NMS: greedy (torchvision.ops.nms), class-aware (batched_nms, per class or
-// torchvision's exact rules) and Soft-NMS (linear and Gaussian decay).
-#pragma once
-
-#include "batched.hpp"
-#include "greedy.hpp"
-#include "soft.hpp"
