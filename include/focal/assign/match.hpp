@@ -326,18 +326,7 @@ void match_anchors(const max_iou_matcher& matcher, matrix_view<TA> anchors, matr
     detail::assign_impl::check_match_boxes(gt_boxes, where, "gt_boxes (M x 4)");
     if (!crowd_boxes.is_null()) detail::assign_impl::check_match_boxes(crowd_boxes, where, "crowd_boxes (K x 4)");
     const index_t n = anchors.extent(0), m = gt_boxes.extent(0);
-    detail::require_valid_extents(matches, where, "out.matches");
-    detail::require(matches.extent(0) == n, where, "out.matches",
-                    "of extent N = " + std::to_string(n) + " (one per anchor)", detail::shape_string(matches));
-    detail::require_data(matches, where, "out.matches");
-    detail::require_distinct(matches, where, "out.matches");
-    if (!max_iou.is_null()) {
-        detail::require(max_iou.extent(0) == n, where, "out.max_iou",
-                        "null or of extent N = " + std::to_string(n) + " (one per anchor)",
-                        detail::shape_string(max_iou));
-        detail::require_data(max_iou, where, "out.max_iou");
-        detail::require_distinct(max_iou, where, "out.max_iou");
-    }
+    detail::check_match_output(out, n, where);
     using T = std::common_type_t<std::remove_const_t<TA>, std::remove_const_t<TG>>;
     detail::require(m <= static_cast<index_t>(std::numeric_limits<TM>::max()) && m <= (index_t(1) << 24), where,
                     "gt_boxes", "at most min(2^24, the largest value of out.matches' type) rows", m);

@@ -1,6 +1,9 @@
 // focal/assign/match_output.hpp: where the matchers write (host and device memory alike).
 #pragma once
 
+#include <string>
+
+#include "../core/checks.hpp"
 #include "../core/memory_space.hpp"
 #include "../core/view.hpp"
 
@@ -29,5 +32,24 @@ template <class TM, class S>
 batch_match_output(view<TM, 2, S>) -> batch_match_output<TM, float, S>;
 template <class TM, class TI, class S>
 batch_match_output(view<TM, 2, S>, view<TI, 2, S>) -> batch_match_output<TM, TI, S>;
+
+namespace detail {
+// The single-image output checks of the host and CUDA matchers: matches of extent N with distinct
+// elements; max_iou null, or the same.
+template <class TM, class TI, class S>
+void check_match_output(const match_output<TM, TI, S>& out, index_t n, const char* where) {
+    require_valid_extents(out.matches, where, "out.matches");
+    require(out.matches.extent(0) == n, where, "out.matches", "of extent N = " + std::to_string(n) + " (one per anchor)",
+            shape_string(out.matches));
+    require_data(out.matches, where, "out.matches");
+    require_distinct(out.matches, where, "out.matches");
+    if (out.max_iou.is_null()) return;
+    require_valid_extents(out.max_iou, where, "out.max_iou");
+    require(out.max_iou.extent(0) == n, where, "out.max_iou",
+            "null or of extent N = " + std::to_string(n) + " (one per anchor)", shape_string(out.max_iou));
+    require_data(out.max_iou, where, "out.max_iou");
+    require_distinct(out.max_iou, where, "out.max_iou");
+}
+}  // namespace detail
 
 }  // namespace focal

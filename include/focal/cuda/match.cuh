@@ -417,8 +417,8 @@ void checked_match(const max_iou_matcher& matcher, device_matrix_view<TA> anchor
                    bool batched) {
     const index_t images = gt.extent(0), n = anchors.extent(0), g = gt.extent(1);
     focal::detail::require(images <= 65535, where, "gt_boxes", "at most 65535 images (a grid's y extent)", images);
-    check_output(matches, images, n, where, "matches", batched ? "[B x A]" : "[A]");
-    if (!max_iou.is_null()) check_output(max_iou, images, n, where, "max_iou", batched ? "[B x A]" : "[A]");
+    check_output(matches, images, n, where, "out.matches", batched ? "[B x A]" : "[A]");
+    if (!max_iou.is_null()) check_output(max_iou, images, n, where, "out.max_iou", batched ? "[B x A]" : "[A]");
     focal::detail::require(g <= static_cast<index_t>(std::numeric_limits<TM>::max()) && g <= (index_t(1) << 24), where,
                            "gt_boxes", "at most min(2^24, the largest value of out.matches' type) rows", g);
     if (!crowd.is_null())
@@ -483,18 +483,7 @@ void match_anchors(const max_iou_matcher& matcher, device_matrix_view<TA> anchor
     detail::match::check_boxes(anchors, where, "anchors (A x 4)");
     detail::match::check_boxes(gt_boxes, where, "gt_boxes (G x 4)");
     if (!crowd_boxes.is_null()) detail::match::check_boxes(crowd_boxes, where, "crowd_boxes (C x 4)");
-    focal::detail::require_valid_extents(matches, where, "out.matches");
-    focal::detail::require(matches.extent(0) == anchors.extent(0), where, "out.matches",
-                           "of extent A = " + std::to_string(anchors.extent(0)) + " (one per anchor)",
-                           focal::detail::shape_string(matches));
-    focal::detail::require_distinct(matches, where, "out.matches");
-    if (!max_iou.is_null()) {
-        focal::detail::require_valid_extents(max_iou, where, "out.max_iou");
-        focal::detail::require(max_iou.extent(0) == anchors.extent(0), where, "out.max_iou",
-                               "null or of extent A = " + std::to_string(anchors.extent(0)) + " (one per anchor)",
-                               focal::detail::shape_string(max_iou));
-        focal::detail::require_distinct(max_iou, where, "out.max_iou");
-    }
+    focal::detail::check_match_output(out, anchors.extent(0), where);
     detail::match::checked_match(matcher, anchors, detail::match::as_batch(gt_boxes),
                                  device_vector_view<const int>{}, detail::match::as_batch(crowd_boxes),
                                  device_vector_view<const int>{}, detail::match::as_batch(matches),
